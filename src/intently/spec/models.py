@@ -1,0 +1,190 @@
+"""Pydantic models of the project file (``intently.yaml``)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+DEFAULT_TASK = "intent"
+SLOT = re.compile(r"\{(\w+)\}")
+
+
+class StrictModel(BaseModel):
+    """Frozen, and unknown keys are errors (a typo must never be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Intent(StrictModel):
+    name: str = Field(min_length=1, description="Label the classifier predicts.")
+    description: str = ""
+    variations: tuple[str, ...] = ()
+    priority: int = Field(default=1, ge=0)
+
+
+class LabeledQuery(StrictModel):
+    query: str = Field(min_length=1)
+    intent: str = Field(min_length=1)
+    entities: dict[str, str] = Field(default_factory=dict)
+
+
+class Agent(StrictModel):
+    id: str = Field(min_length=1)
+    description: str = ""
+    intents: tuple[Intent, ...] = ()
+    examples: tuple[LabeledQuery, ...] = ()
+
+
+class EntityValue(StrictModel):
+    value: str = Field(min_length=1)
+    synonyms: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_string(cls, data: Any) -> Any:
+        return {"value": data} if isinstance(data, str) else data
+
+
+class DatasetRef(StrictModel):
+    """An extra labeled file (JSONL with text/label, or CSV with a text,label header)."""
+
+    path: str = Field(min_length=1)
+    task: str = DEFAULT_TASK
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_path(cls, data: Any) -> Any:
+        return {"path": data} if isinstance(data, str) else data
+
+
+class TrainingSpec(StrictModel):
+    backend: str = "linear"
+    params: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 13
+    split: tuple[float, float, float] = (0.7, 0.15, 0.15)
+
+    @field_validator("split")
+    @classmethod
+    def _split_sums_to_one(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(part < 0 for part in value) or abs(sum(value) - 1.0) > 1e-6 or value[0] <= 0:
+            raise ValueError(
+                f"split must be three non-negative fractions (train, valid, test) summing to 1 "
+                f"with a positive train share; got {list(value)}"
+            )
+        return value
+
+
+class Gates(StrictModel):
+    accuracy: float = Field(default=0.85, ge=0, le=1)
+    macro_f1: float = Field(default=0.80, ge=0, le=1)
+    min_intent_f1: float = Field(default=0.75, ge=0, le=1)
+    coverage: float = Field(default=1.0, ge=0, le=1)
+
+
+class FallbackSpec(StrictModel):
+    """Out-of-scope handling, after Rasa's FallbackClassifier.
+
+    ``label`` is both the label returned on fallback and the label of out-of-scope examples in
+    the data; when such examples exist they are learned as a class. ``threshold: auto`` tunes
+    the confidence threshold on the validation split (0 when there is no out-of-scope data).
+    """
+
+    label: str = "oos"
+    threshold: float | Literal["auto"] = "auto"
+    ambiguity_threshold: float = Field(default=0.0, ge=0, le=1)
+    max_in_scope_drop: float = Field(
+        default=0.03,
+        ge=0,
+        le=1,
+        description="Tuning may cost at most this much validation in-scope accuracy.",
+    )
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold_range(cls, value: float | str) -> float | str:
+        if isinstance(value, float) and not 0 <= value <= 1:
+            raise ValueError(f"threshold must be 'auto' or within [0, 1]; got {value}")
+        return value
+
+
+class DeploySpec(StrictModel):
+    """What happens after training: deploy-if-improved by default.
+
+    ``if_improved`` deploys the first model of a task, then a new one only when its macro-F1 is
+    at least the active model's minus ``max_macro_f1_drop``, both re-measured on the same
+    evaluation set. ``always`` deploys every model that passes its gates; ``manual`` never
+    deploys on its own (use ``intently models deploy``).
+    """
+
+    policy: Literal["if_improved", "always", "manual"] = "if_improved"
+    max_macro_f1_drop: float = Field(default=0.05, ge=0, le=1)
+
+
+class TaskSpec(StrictModel):
+    """A classifier of its own; ``intent`` is built from agents, others from datasets."""
+
+    description: str = ""
+    labels: tuple[str, ...] | None = None
+    training: TrainingSpec | None = None
+    gates: Gates | None = None
+    fallback: FallbackSpec | None = None
+    deploy: DeploySpec | None = None
+
+
+class Project(StrictModel):
+    name: str = Field(min_length=1)
+    description: str = ""
+    agents: tuple[Agent, ...] = ()
+    entities: dict[str, tuple[EntityValue, ...]] = Field(default_factory=dict)
+    templates: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    datasets: tuple[DatasetRef, ...] = ()
+    tasks: dict[str, TaskSpec] = Field(default_factory=dict)
+    training: TrainingSpec = TrainingSpec()
+    gates: Gates = Gates()
+    fallback: FallbackSpec = FallbackSpec()
+    deploy: DeploySpec = DeploySpec()
+
+    _path: Path | None = PrivateAttr(default=None)
+
+    @property
+    def path(self) -> Path | None:
+        """The file this project was loaded from (None when built in code)."""
+        return self._path
+
+    @property
+    def root(self) -> Path:
+        """Folder that relative paths in the file resolve from."""
+        return self._path.parent if self._path is not None else Path.cwd()
+
+    def resolve(self, relative: str | Path) -> Path:
+        candidate = Path(relative)
+        return candidate if candidate.is_absolute() else self.root / candidate
+
+    @property
+    def intents(self) -> dict[str, Intent]:
+        return {intent.name: intent for agent in self.agents for intent in agent.intents}
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        return (DEFAULT_TASK, *sorted(name for name in self.tasks if name != DEFAULT_TASK))
+
+    def task(self, name: str) -> TaskSpec:
+        return self.tasks.get(name, TaskSpec())
+
+    def training_for(self, task: str) -> TrainingSpec:
+        return self.task(task).training or self.training
+
+    def gates_for(self, task: str) -> Gates:
+        return self.task(task).gates or self.gates
+
+    def fallback_for(self, task: str) -> FallbackSpec:
+        return self.task(task).fallback or self.fallback
+
+    def deploy_for(self, task: str) -> DeploySpec:
+        return self.task(task).deploy or self.deploy
+
+    def model_root(self) -> Path:
+        return self.root / "models"
