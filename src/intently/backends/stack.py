@@ -1,0 +1,197 @@
+"""``stack``: a weighted average of the probabilities of several backends.
+
+Each member is fitted on the same data; the weights are either given or learned on the
+validation probabilities of members that did not train on them (``validation_proba_``), by a
+grid search over the weight simplex that maximises validation log-likelihood. Members are saved
+in ``member_<i>/`` subfolders with their own (pickle-free) files.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from intently.backends.base import Backend, ProgressFn, backend_class, make_backend
+from intently.errors import ModelError, TrainingError
+
+FORMAT = "intently.stack.v1"
+_STACK_FILE = "stack.json"
+_GRID_STEPS = 20
+
+
+class StackBackend:
+    """Average of member probabilities.
+
+    Parameters
+    ----------
+    members : list of {"backend": name, "params": {...}}
+        At least two; default linear + embedding.
+    weights : "auto" or list of float
+        "auto" learns them on validation data (equal weights without validation data).
+    seed : int
+    """
+
+    name: ClassVar[str] = "stack"
+
+    def __init__(
+        self,
+        *,
+        members: Sequence[dict[str, Any]] = (
+            {"backend": "linear", "params": {}},
+            {"backend": "embedding", "params": {}},
+        ),
+        weights: str | Sequence[float] = "auto",
+        seed: int = 13,
+    ):
+        self.members = members
+        self.weights = weights
+        self.seed = seed
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "members": [dict(m) for m in self.members],
+            "weights": self.weights if isinstance(self.weights, str) else list(self.weights),
+            "seed": self.seed,
+        }
+
+    def _member_specs(self) -> list[tuple[str, dict[str, Any]]]:
+        specs = []
+        for member in self.members:
+            if not isinstance(member, dict) or "backend" not in member:
+                raise TrainingError(
+                    f"each stack member needs a 'backend' key; got {member!r}.",
+                    hint="e.g. members: [{backend: linear}, {backend: embedding}]",
+                )
+            if member["backend"] == self.name:
+                raise TrainingError("a stack cannot contain another stack.")
+            specs.append((str(member["backend"]), dict(member.get("params") or {})))
+        if len(specs) < 2:
+            raise TrainingError(f"a stack needs at least two members; got {len(specs)}.")
+        if not isinstance(self.weights, str) and len(self.weights) != len(specs):
+            raise TrainingError(f"stack has {len(specs)} members but {len(self.weights)} weights.")
+        if isinstance(self.weights, str) and self.weights != "auto":
+            raise TrainingError(f"stack weights must be 'auto' or a list; got {self.weights!r}.")
+        return specs
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        weights: np.ndarray | None = None,
+        *,
+        valid: tuple[Sequence[str], Sequence[str]] | None = None,
+        progress: ProgressFn | None = None,
+    ) -> Self:
+        report = progress or (lambda _step, _done: None)
+        specs = self._member_specs()
+        fitted: list[Backend] = []
+        share = 1 / len(specs)
+        for i, (name, params) in enumerate(specs):
+
+            def member_progress(step: str, done: float, i: int = i, name: str = name) -> None:
+                report(f"{name}: {step}", (i + done) * share * 0.95)
+
+            member = make_backend(name, params, seed=self.seed)
+            fitted.append(member.fit(texts, labels, weights, valid=valid, progress=member_progress))
+        classes = tuple(fitted[0].classes_)
+        for member in fitted[1:]:
+            if tuple(member.classes_) != classes:
+                raise TrainingError("stack members disagree on the label set.")
+        self.members_ = fitted
+        self.classes_ = classes
+        validation = [m.validation_proba_ for m in fitted]
+        self.validation_proba_: np.ndarray | None = None
+        if isinstance(self.weights, str):
+            if valid is not None and all(v is not None for v in validation):
+                targets = np.searchsorted(classes, list(valid[1]))
+                self.weights_ = _learn_weights([np.asarray(v) for v in validation], targets)
+            else:
+                self.weights_ = np.full(len(fitted), 1 / len(fitted))
+        else:
+            given = np.asarray(self.weights, dtype=float)
+            self.weights_ = given / given.sum()
+        if all(v is not None for v in validation):
+            self.validation_proba_ = _mix([np.asarray(v) for v in validation], self.weights_)
+        report("done", 1.0)
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return _mix([m.predict_proba(texts) for m in self.members_], self.weights_)
+
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        for i, member in enumerate(self.members_):
+            sub = directory / f"member_{i}"
+            sub.mkdir()
+            member.save(sub)
+        (directory / _STACK_FILE).write_text(
+            json.dumps(
+                {
+                    "format": FORMAT,
+                    "classes": list(self.classes_),
+                    "members": [m.name for m in self.members_],
+                    "weights": self.weights_.tolist(),
+                    "params": self.get_params(),
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        directory = Path(directory)
+        try:
+            spec = json.loads((directory / _STACK_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelError(
+                f"{directory} lacks {_STACK_FILE}.", hint="re-train the stack."
+            ) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelError(
+                f"{directory / _STACK_FILE} is corrupt ({exc}).", hint="re-train the stack."
+            ) from None
+        if not isinstance(spec, dict) or spec.get("format") != FORMAT:
+            raise ModelError(f"{directory} is not a {FORMAT} model.", hint="re-train the stack.")
+        model = cls(**spec["params"])
+        model.members_ = [
+            backend_class(name).load(directory / f"member_{i}")
+            for i, name in enumerate(spec["members"])
+        ]
+        model.classes_ = tuple(spec["classes"])
+        model.weights_ = np.asarray(spec["weights"], dtype=float)
+        if len(model.weights_) != len(model.members_) or any(
+            tuple(m.classes_) != model.classes_ for m in model.members_
+        ):
+            raise ModelError(
+                f"stack in {directory}: members, weights or labels disagree.",
+                hint="re-train the stack.",
+            )
+        model.validation_proba_ = None
+        return model
+
+
+def _mix(probas: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    mixed = sum(w * p for w, p in zip(weights, probas, strict=True))
+    return mixed / mixed.sum(axis=1, keepdims=True)
+
+
+def _learn_weights(probas: list[np.ndarray], targets: np.ndarray) -> np.ndarray:
+    """Simplex grid (step 1/20) maximising the mean log-likelihood of the targets."""
+    rows = np.arange(len(targets))
+    picked = [p[rows, targets] for p in probas]
+    best, best_score = None, -np.inf
+    for combo in itertools.product(range(_GRID_STEPS + 1), repeat=len(probas) - 1):
+        if sum(combo) > _GRID_STEPS:
+            continue
+        w = np.array([*combo, _GRID_STEPS - sum(combo)], dtype=float) / _GRID_STEPS
+        score = float(np.mean(np.log(sum(wi * p for wi, p in zip(w, picked, strict=True)) + 1e-12)))
+        if score > best_score:
+            best, best_score = w, score
+    assert best is not None
+    return best

@@ -1,0 +1,90 @@
+"""Out-of-scope and ambiguity fallback, and tuning its threshold on validation data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FallbackRule:
+    """Fall back to ``label`` when the top class is ``label``, its probability is below
+    ``threshold``, or it leads the runner-up by less than ``ambiguity_threshold``."""
+
+    label: str = "oos"
+    threshold: float = 0.0
+    ambiguity_threshold: float = 0.0
+
+    def apply(self, proba: np.ndarray, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Final label indices (−1 = fallback) and fallback flags for a (n, k) probability array."""
+        proba = np.atleast_2d(proba)
+        order = np.argsort(-proba, axis=1)
+        top = order[:, 0]
+        rows = np.arange(len(proba))
+        top_p = proba[rows, top]
+        second_p = proba[rows, order[:, 1]] if proba.shape[1] > 1 else np.zeros(len(proba))
+        is_fallback_class = np.asarray([classes[i] == self.label for i in top], dtype=bool)
+        fallback = (
+            is_fallback_class
+            | (top_p < self.threshold)
+            | (top_p - second_p < self.ambiguity_threshold)
+        )
+        return np.where(fallback, -1, top), fallback
+
+    def labels(self, proba: np.ndarray, classes: Sequence[str]) -> list[str]:
+        index, _ = self.apply(proba, classes)
+        return [self.label if i < 0 else classes[i] for i in index]
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    threshold: float
+    in_scope_accuracy: float
+    oos_recall: float
+    baseline_in_scope_accuracy: float
+
+
+def tune_threshold(
+    proba: np.ndarray,
+    labels: Sequence[str],
+    classes: Sequence[str],
+    *,
+    fallback_label: str,
+    ambiguity_threshold: float = 0.0,
+    max_in_scope_drop: float = 0.03,
+) -> ThresholdChoice | None:
+    """Pick the confidence threshold maximising (in-scope accuracy + OOS recall) / 2.
+
+    Thresholds that cost more than ``max_in_scope_drop`` of in-scope accuracy against no
+    threshold at all are not considered: past that point the balanced objective trades many
+    answered questions for few caught out-of-scope ones. Returns None without OOS examples.
+    """
+    truth = np.asarray(labels)
+    is_oos = truth == fallback_label
+    if not is_oos.any() or is_oos.all():
+        return None
+    top_p = np.asarray(proba).max(axis=1)
+    # Midpoints between observed confidences: a cut exactly at an observed value is fragile
+    # on small validation sets.
+    observed = np.unique(top_p)
+    candidates = np.concatenate([[0.0], (observed[:-1] + observed[1:]) / 2])
+
+    def score(threshold: float) -> tuple[float, float]:
+        rule = FallbackRule(fallback_label, float(threshold), ambiguity_threshold)
+        predicted = np.asarray(rule.labels(proba, classes))
+        return (
+            float(np.mean(predicted[~is_oos] == truth[~is_oos])),
+            float(np.mean(predicted[is_oos] == fallback_label)),
+        )
+
+    baseline, _ = score(0.0)
+    best: ThresholdChoice | None = None
+    for threshold in candidates:
+        in_scope, recall = score(threshold)
+        if in_scope < baseline - max_in_scope_drop - 1e-12:
+            continue
+        if best is None or in_scope + recall > best.in_scope_accuracy + best.oos_recall + 1e-12:
+            best = ThresholdChoice(float(threshold), in_scope, recall, baseline)
+    return best

@@ -1,0 +1,387 @@
+"""``OnnxModel``: an exported model version served by onnxruntime, without the training stack.
+
+``intently export`` (or ``intently train``) writes, next to the native files of a version:
+
+- ``model.onnx`` and ``model.int8.onnx``: graphs with one output, ``probabilities``
+  (float32 ``[batch, n_classes]``);
+- ``onnx.json``, the manifest, written last (its presence means "exported")::
+
+    {"format": "intently.onnx.v1", "kind": "linear" | "encoder", "opset": 17,
+     "fp32": "model.onnx", "int8": "model.int8.onnx", "inputs": [...],
+     "output": "probabilities", "labels": [...], "parity": {...}, "quantization": {...},
+     "created_at": "...", "versions": {...},
+     "max_length": 128, "tokenizer": "tokenizer.json",                   # kind "encoder"
+     "featurizer": {"vocabulary": "...json", "arrays": "...npz"}}         # kind "linear"
+
+Inputs per kind: ``linear`` graphs take ``indices`` (int64) and ``values`` (float32), each
+``[batch, L]``: the TF-IDF vector of each text from the Python featurizer, padded with index
+``n_features`` and value 0. ``encoder`` graphs take ``input_ids`` and ``attention_mask``
+(int64, ``[batch, seq]``; optionally ``token_type_ids``) from ``tokenizers``, truncated at
+``max_length`` and padded to the longest text of each batch.
+
+Loading imports only NumPy, onnxruntime and (for encoders) tokenizers: no scikit-learn, SciPy,
+torch or transformers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from intently.errors import InputError, ModelError
+
+MANIFEST_FILE = "onnx.json"
+MANIFEST_FORMAT = "intently.onnx.v1"
+PRECISIONS = ("fp32", "int8")
+KINDS = ("linear", "encoder")
+OUTPUT = "probabilities"
+BATCH_SIZE = 64
+_PAD_TOKENS = ("[PAD]", "<pad>", "<|pad|>", "<PAD>")
+
+Encode = Callable[[Sequence[str]], tuple[list[dict[str, np.ndarray]], np.ndarray]]
+"""Texts → (feeds, order): one input dict per batch, and which text each row is, batch after
+batch (texts are sorted by length so that a batch pads little)."""
+
+
+def read_manifest(model_dir: Path) -> dict[str, Any]:
+    """``onnx.json`` of ``model_dir``, checked; ModelError when missing or malformed."""
+    path = Path(model_dir) / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(
+            f"{model_dir} has no ONNX export ({MANIFEST_FILE} is missing).",
+            hint=f"run `intently export {model_dir}`, or load it with runtime='native'.",
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(
+            f"{path} is corrupt ({exc}).", hint=f"re-export with `intently export {model_dir}`."
+        ) from None
+    check_manifest(manifest, path)
+    return manifest
+
+
+def check_manifest(manifest: Any, where: Path | str) -> None:
+    """ModelError unless ``manifest`` has the keys the runtime needs for its kind."""
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise ModelError(
+            f"{where} has ONNX format {found!r}; this Intently reads {MANIFEST_FORMAT}.",
+            hint="re-export the model with this version of Intently (`intently export`).",
+        )
+    required = ["kind", "fp32", "int8", "inputs", "output"]
+    if manifest.get("kind") == "encoder":
+        required += ["tokenizer", "max_length"]
+    elif manifest.get("kind") == "linear":
+        required += ["featurizer"]
+    else:
+        raise ModelError(
+            f"{where} has ONNX kind {manifest.get('kind')!r}; known kinds: {', '.join(KINDS)}.",
+            hint="re-export the model with this version of Intently (`intently export`).",
+        )
+    missing = [key for key in required if key not in manifest]
+    if missing:
+        raise ModelError(
+            f"{where} lacks {', '.join(missing)}.",
+            hint="re-export the model (`intently export`).",
+        )
+
+
+class OnnxModel:
+    """``classes_`` and ``predict_proba`` from an exported graph, like a native backend.
+
+    Parameters
+    ----------
+    session : onnxruntime.InferenceSession
+    classes : sequence of str
+        Column order of the graph's ``probabilities`` output.
+    encode : Encode
+        Texts → the graph's input feeds, batch by batch, and the text order of their rows.
+    kind, precision : str
+        What was loaded, for display.
+
+    Examples
+    --------
+    >>> model = OnnxModel.load("models/intent/20261122T030512Z-3fa1")  # doctest: +SKIP
+    >>> model.predict_proba(["where is my card?"]).shape                # doctest: +SKIP
+    (1, 77)
+    """
+
+    def __init__(
+        self,
+        session: Any,
+        classes: Sequence[str],
+        encode: Encode,
+        *,
+        kind: str,
+        precision: str,
+    ):
+        self.session = session
+        self.classes_ = tuple(classes)
+        self.encode = encode
+        self.kind = kind
+        self.precision = precision
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: str | Path,
+        *,
+        precision: str = "fp32",
+        threads: int | None = None,
+        batch_size: int = BATCH_SIZE,
+    ) -> OnnxModel:
+        """The exported model of a version directory (its ``onnx.json``)."""
+        model_dir = Path(model_dir)
+        manifest = read_manifest(model_dir)
+        classes = manifest.get("labels")
+        labels_path = model_dir / "labels.json"
+        if labels_path.is_file():
+            try:
+                labels = json.loads(labels_path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ModelError(f"{labels_path} is corrupt ({exc}).", hint="re-train.") from None
+            if classes is not None and list(classes) != labels:
+                raise ModelError(
+                    f"the labels of {model_dir / MANIFEST_FILE} differ from labels.json.",
+                    hint=f"re-export with `intently export {model_dir}`.",
+                )
+            classes = labels
+        if not classes:
+            raise ModelError(
+                f"{model_dir} names no labels (labels.json and onnx.json 'labels' are missing).",
+                hint=f"re-export with `intently export {model_dir}`.",
+            )
+        return cls.from_manifest(
+            manifest,
+            (model_dir,),
+            classes=classes,
+            precision=precision,
+            threads=threads,
+            batch_size=batch_size,
+        )
+
+    @classmethod
+    def from_manifest(
+        cls,
+        manifest: dict[str, Any],
+        directories: Sequence[Path],
+        *,
+        classes: Sequence[str],
+        precision: str = "fp32",
+        threads: int | None = None,
+        batch_size: int = BATCH_SIZE,
+    ) -> OnnxModel:
+        """Build from a manifest whose files lie in the first of ``directories`` that has them.
+
+        ``threads`` sets onnxruntime's intra-op threads; None means 1 for ``linear`` graphs
+        (a few thousand multiply-adds per text: threads only add overhead) and onnxruntime's
+        default (one per physical core) for ``encoder`` graphs.
+        """
+        if precision not in PRECISIONS:
+            raise InputError(
+                f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}."
+            )
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"batch_size must be a positive integer; got {batch_size!r}.")
+        check_manifest(manifest, MANIFEST_FILE)
+        directories = [Path(d) for d in directories]
+
+        def locate(name: str) -> Path:
+            for directory in directories:
+                if (directory / name).is_file():
+                    return directory / name
+            raise ModelError(
+                f"{name}, listed in {MANIFEST_FILE}, is missing from {directories[0]}.",
+                hint=f"re-export with `intently export {directories[-1]}`.",
+            )
+
+        kind = manifest["kind"]
+        if threads is None:
+            threads = 1 if kind == "linear" else 0
+        graph = locate(manifest[precision])
+        session = _session(graph, threads)
+        _check_signature(session, manifest, graph, len(classes))
+        if kind == "linear":
+            encode = _linear_encoder(manifest, locate, batch_size)
+        else:
+            encode = _token_encoder(manifest, locate, batch_size)
+        return cls(session, classes, encode, kind=kind, precision=precision)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Probabilities of shape (len(texts), n_classes), float64 like native backends."""
+        out = np.zeros((len(texts), len(self.classes_)), dtype=np.float64)
+        if not len(texts):
+            return out
+        feeds, order = self.encode(texts)
+        start = 0
+        for feed in feeds:
+            (proba,) = self.session.run([OUTPUT], feed)
+            rows = order[start : start + len(proba)]
+            out[rows] = proba
+            start += len(proba)
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"OnnxModel(kind={self.kind!r}, precision={self.precision!r}, "
+            f"classes={len(self.classes_)})"
+        )
+
+
+def _session(graph: Path, threads: int) -> Any:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ModelError(
+            "onnxruntime is not installed, and this model is loaded with the ONNX runtime.",
+            hint="pip install onnxruntime.",
+        ) from None
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail / InvalidProtobuf / ... types
+        raise ModelError(
+            f"onnxruntime cannot load {graph}: {str(exc).strip().splitlines()[0]}",
+            hint=f"the file is damaged; re-export with `intently export {graph.parent}`.",
+        ) from None
+
+
+def _check_signature(session: Any, manifest: dict[str, Any], graph: Path, n_classes: int) -> None:
+    inputs = {node.name for node in session.get_inputs()}
+    outputs = {node.name: node.shape for node in session.get_outputs()}
+    wanted = set(manifest["inputs"])
+    if wanted != inputs or OUTPUT not in outputs:
+        raise ModelError(
+            f"{graph} has inputs {sorted(inputs)} and outputs {sorted(outputs)}; "
+            f"{MANIFEST_FILE} expects inputs {sorted(wanted)} and output {OUTPUT!r}.",
+            hint=f"re-export with `intently export {graph.parent}`.",
+        )
+    width = outputs[OUTPUT][-1] if outputs[OUTPUT] else None
+    if isinstance(width, int) and width != n_classes:
+        raise ModelError(
+            f"{graph} outputs {width} probabilities per text but the model has {n_classes} labels.",
+            hint=f"re-export with `intently export {graph.parent}`.",
+        )
+
+
+def _linear_encoder(
+    manifest: dict[str, Any], locate: Callable[[str], Path], batch_size: int
+) -> Encode:
+    from intently.backends.text_features import Featurizer
+
+    files = manifest["featurizer"]
+    vocabulary_path, arrays_path = locate(files["vocabulary"]), locate(files["arrays"])
+    try:
+        vocabulary = json.loads(vocabulary_path.read_text(encoding="utf-8"))
+        with np.load(arrays_path, allow_pickle=False) as arrays:  # reads only the idf_* members
+            idf = {key: arrays[key] for key in arrays.files if key.startswith("idf_")}
+        featurizer = Featurizer.from_json(vocabulary, idf)
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+        raise ModelError(
+            f"the featurizer files {vocabulary_path.name} / {arrays_path.name} in "
+            f"{vocabulary_path.parent} are unreadable ({type(exc).__name__}: {exc}).",
+            hint="re-train the model.",
+        ) from None
+    pad = featurizer.n_features
+    if manifest.get("n_features", pad) != pad:
+        raise ModelError(
+            f"{MANIFEST_FILE} expects {manifest['n_features']} features but the featurizer in "
+            f"{vocabulary_path.parent} has {pad}.",
+            hint="re-export the model (`intently export`).",
+        )
+
+    def encode(texts: Sequence[str]) -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
+        if len(texts) == 1:  # the serving path: plain Python beats NumPy's per-call overhead
+            cols, values = featurizer.sparse_row(texts[0])
+            feed = {
+                "indices": np.asarray([cols or [pad]], dtype=np.int64),
+                "values": np.asarray([values or [0.0]], dtype=np.float32),
+            }
+            return [feed], np.zeros(1, dtype=np.int64)
+        indptr, cols, values = featurizer.sparse_rows(texts)
+        lengths = np.diff(indptr)
+        order = np.argsort(lengths, kind="stable")
+        feeds = []
+        for start in range(0, len(texts), batch_size):
+            chosen = order[start : start + batch_size]
+            counts = lengths[chosen]
+            width = max(1, int(counts.max()))
+            # Row r of the batch takes entries indptr[chosen[r]] ... + counts[r] - 1.
+            slot = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+            source = np.repeat(indptr[chosen], counts) + slot
+            batch_rows = np.repeat(np.arange(len(chosen)), counts)
+            indices = np.full((len(chosen), width), pad, dtype=np.int64)
+            weights = np.zeros((len(chosen), width), dtype=np.float32)
+            indices[batch_rows, slot] = cols[source]
+            weights[batch_rows, slot] = values[source]
+            feeds.append({"indices": indices, "values": weights})
+        return feeds, order
+
+    return encode
+
+
+def _token_encoder(
+    manifest: dict[str, Any], locate: Callable[[str], Path], batch_size: int
+) -> Encode:
+    try:
+        import tokenizers
+    except ImportError:
+        raise ModelError(
+            "the tokenizers package is not installed; encoder models need it.",
+            hint="pip install tokenizers.",
+        ) from None
+    path = locate(manifest["tokenizer"])
+    try:
+        tokenizer = tokenizers.Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises plain Exception subclasses
+        raise ModelError(
+            f"cannot read the tokenizer {path}: {exc}.",
+            hint=f"re-export with `intently export {path.parent}`.",
+        ) from None
+    tokenizer.enable_truncation(int(manifest["max_length"]))
+    padding = dict(tokenizer.padding or {})
+    if not padding:
+        pad_id = next(
+            (tokenizer.token_to_id(t) for t in _PAD_TOKENS if tokenizer.token_to_id(t) is not None),
+            0,
+        )
+        padding = {"pad_id": pad_id, "pad_token": tokenizer.id_to_token(pad_id) or "[PAD]"}
+    padding.pop("length", None)  # pad to the longest text of each batch, not a fixed length
+    padding.pop("pad_to_multiple_of", None)
+    tokenizer.enable_padding(**padding)
+    names = list(manifest["inputs"])
+    fields = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
+    unknown = [name for name in names if name not in fields]
+    if unknown:
+        raise ModelError(
+            f"{MANIFEST_FILE} lists encoder inputs {unknown} that this Intently cannot fill "
+            f"(known: {', '.join(fields)}).",
+            hint="re-export the model with this version of Intently.",
+        )
+
+    def encode(texts: Sequence[str]) -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
+        # Similar lengths share a batch, so little compute goes to padding.
+        order = np.argsort([len(text) for text in texts], kind="stable")
+        feeds = []
+        for start in range(0, len(texts), batch_size):
+            chunk = [texts[i] for i in order[start : start + batch_size]]
+            encodings = tokenizer.encode_batch(chunk)
+            feeds.append(
+                {
+                    name: np.asarray([getattr(e, fields[name]) for e in encodings], np.int64)
+                    for name in names
+                }
+            )
+        return feeds, order
+
+    return encode

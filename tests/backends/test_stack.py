@@ -1,0 +1,84 @@
+"""The stack backend: weighted probability average of members, learned weights, persistence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from intently.backends import make_backend
+from intently.backends.stack import StackBackend, _learn_weights
+from intently.errors import ModelError, TrainingError
+
+TEXTS = {
+    "greet": ["hello there", "hi", "good morning", "hey you", "hello friend", "hiya"],
+    "order": [
+        "where is my order",
+        "track my parcel",
+        "order status",
+        "my package is late",
+        "when will it arrive",
+        "shipping status",
+    ],
+    "bye": ["goodbye", "see you", "bye bye", "farewell", "talk later", "good night"],
+}
+LINEAR_PAIR = [
+    {"backend": "linear", "params": {}},
+    {"backend": "linear", "params": {"char_ngrams": None, "C": 0.1}},
+]
+
+
+def _data():
+    texts = [t for ts in TEXTS.values() for t in ts]
+    labels = [label for label, ts in TEXTS.items() for _ in ts]
+    return texts, labels
+
+
+def test_learned_weights_prefer_the_better_member():
+    targets = np.array([0, 1, 0, 1])
+    good = np.array([[0.9, 0.1], [0.1, 0.9], [0.8, 0.2], [0.2, 0.8]])
+    bad = np.full((4, 2), 0.5)
+    weights = _learn_weights([good, bad], targets)
+    assert weights[0] > weights[1] and weights.sum() == pytest.approx(1.0)
+
+
+def test_stack_fits_predicts_and_round_trips(tmp_path):
+    texts, labels = _data()
+    model = make_backend("stack", {"members": LINEAR_PAIR}).fit(
+        texts, labels, valid=(["hello", "track order", "bye now"], ["greet", "order", "bye"])
+    )
+    proba = model.predict_proba(["hello there", "where is my parcel"])
+    assert proba.shape == (2, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert [model.classes_[i] for i in proba.argmax(axis=1)] == ["greet", "order"]
+    assert model.validation_proba_ is not None and model.weights_.sum() == pytest.approx(1.0)
+    model.save(tmp_path)
+    loaded = StackBackend.load(tmp_path)
+    np.testing.assert_allclose(
+        loaded.predict_proba(["hello there"]), model.predict_proba(["hello there"]), rtol=1e-6
+    )
+
+
+def test_given_weights_are_normalised():
+    texts, labels = _data()
+    model = make_backend("stack", {"members": LINEAR_PAIR, "weights": [3, 1]}).fit(texts, labels)
+    np.testing.assert_allclose(model.weights_, [0.75, 0.25])
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"members": [{"backend": "linear"}]}, "at least two members"),
+        ({"members": [{"params": {}}, {"backend": "linear"}]}, "needs a 'backend' key"),
+        ({"members": LINEAR_PAIR, "weights": [1.0]}, "2 members but 1 weights"),
+        ({"members": [{"backend": "stack"}, {"backend": "linear"}]}, "cannot contain another"),
+    ],
+)
+def test_invalid_members_are_training_errors(params, message):
+    texts, labels = _data()
+    with pytest.raises(TrainingError, match=message):
+        make_backend("stack", params).fit(texts, labels)
+
+
+def test_load_of_a_folder_without_stack_file_is_a_model_error(tmp_path):
+    with pytest.raises(ModelError, match=r"lacks stack\.json"):
+        StackBackend.load(tmp_path)

@@ -1,0 +1,132 @@
+import numpy as np
+import pytest
+
+from intently.runtime import FallbackRule, ThresholdChoice, tune_threshold
+
+CLASSES = ("a", "b", "oos")
+
+
+def test_confident_top_class_is_kept():
+    rule = FallbackRule("oos", threshold=0.5)
+    index, fallback = rule.apply(np.array([[0.7, 0.2, 0.1]]), CLASSES)
+    assert index.tolist() == [0]
+    assert fallback.tolist() == [False]
+    assert rule.labels(np.array([[0.7, 0.2, 0.1]]), CLASSES) == ["a"]
+
+
+def test_low_confidence_falls_back():
+    rule = FallbackRule("oos", threshold=0.5)
+    proba = np.array([[0.45, 0.35, 0.20], [0.5, 0.3, 0.2]])
+    index, fallback = rule.apply(proba, CLASSES)
+    assert fallback.tolist() == [True, False]  # the threshold itself is confident enough
+    assert index.tolist() == [-1, 0]
+    assert rule.labels(proba, CLASSES) == ["oos", "a"]
+
+
+def test_small_gap_to_runner_up_falls_back_with_ambiguity_threshold():
+    proba = np.array([[0.50, 0.45, 0.05], [0.60, 0.30, 0.10]])
+    assert FallbackRule("oos").labels(proba, CLASSES) == ["a", "a"]
+    ambiguous = FallbackRule("oos", ambiguity_threshold=0.1)
+    assert ambiguous.labels(proba, CLASSES) == ["oos", "a"]
+    _, fallback = ambiguous.apply(proba, CLASSES)
+    assert fallback.tolist() == [True, False]
+
+
+def test_top_class_equal_to_fallback_label_falls_back():
+    rule = FallbackRule("oos", threshold=0.0)
+    index, fallback = rule.apply(np.array([[0.1, 0.1, 0.8]]), CLASSES)
+    assert fallback.tolist() == [True]
+    assert index.tolist() == [-1]
+
+
+def test_one_dimensional_and_single_class_input():
+    rule = FallbackRule("none", threshold=0.3)
+    _, fallback = rule.apply(np.array([0.2, 0.8]), ("x", "y"))
+    assert fallback.tolist() == [False]
+    _, fallback = rule.apply(np.array([[0.9]]), ("x",))
+    assert fallback.tolist() == [False]
+
+
+def _proba_for(top: list[str], confidence: list[float]) -> np.ndarray:
+    """Rows whose top class is ``top[i]`` with probability ``confidence[i]``."""
+    proba = np.zeros((len(top), len(CLASSES)))
+    for i, (label, p) in enumerate(zip(top, confidence, strict=True)):
+        proba[i] = (1 - p) / (len(CLASSES) - 1)
+        proba[i, CLASSES.index(label)] = p
+    return proba
+
+
+def test_tune_threshold_needs_out_of_scope_and_in_scope_examples():
+    proba = _proba_for(["a", "b"], [0.9, 0.8])
+    assert tune_threshold(proba, ["a", "b"], CLASSES, fallback_label="oos") is None
+    assert tune_threshold(proba, ["oos", "oos"], CLASSES, fallback_label="oos") is None
+
+
+def test_tune_threshold_separates_confident_in_scope_from_unsure_out_of_scope():
+    # In-scope texts are right and confident; out-of-scope ones are guessed as 'a' or 'b'.
+    top = ["a", "a", "b", "b", "a", "b"]
+    confidence = [0.9, 0.85, 0.8, 0.95, 0.55, 0.5]
+    truth = ["a", "a", "b", "b", "oos", "oos"]
+    proba = _proba_for(top, confidence)
+    choice = tune_threshold(proba, truth, CLASSES, fallback_label="oos")
+    assert isinstance(choice, ThresholdChoice)
+    assert 0.55 < choice.threshold <= 0.8
+    assert choice.in_scope_accuracy == 1.0
+    assert choice.oos_recall == 1.0
+    assert choice.baseline_in_scope_accuracy == 1.0
+    final = FallbackRule("oos", choice.threshold).labels(proba, CLASSES)
+    assert final == truth
+
+
+def _objective(proba, truth, threshold):
+    predicted = np.asarray(FallbackRule("oos", threshold).labels(proba, CLASSES))
+    truth = np.asarray(truth)
+    oos = truth == "oos"
+    in_scope = float(np.mean(predicted[~oos] == truth[~oos]))
+    recall = float(np.mean(predicted[oos] == "oos"))
+    return in_scope, recall
+
+
+@pytest.mark.parametrize("max_drop", [0.0, 0.03, 0.15, 1.0])
+def test_tune_threshold_respects_max_in_scope_drop(max_drop):
+    rng = np.random.default_rng(0)
+    n_in, n_out = 40, 20
+    # In-scope confidences overlap the out-of-scope ones: catching OOS costs in-scope answers.
+    confidence = np.concatenate([rng.uniform(0.4, 1.0, n_in), rng.uniform(0.35, 0.7, n_out)])
+    top = ["a"] * n_in + ["b"] * n_out
+    truth = ["a"] * n_in + ["oos"] * n_out
+    proba = _proba_for(top, list(confidence))
+    choice = tune_threshold(proba, truth, CLASSES, fallback_label="oos", max_in_scope_drop=max_drop)
+    assert choice is not None
+    baseline, base_recall = _objective(proba, truth, 0.0)
+    assert base_recall == 0.0
+    assert choice.baseline_in_scope_accuracy == baseline == 1.0
+    assert choice.in_scope_accuracy >= baseline - max_drop - 1e-12
+    assert _objective(proba, truth, choice.threshold) == (
+        choice.in_scope_accuracy,
+        choice.oos_recall,
+    )
+    # No allowed threshold (checked on a fine grid) scores better on the balanced objective.
+    best = choice.in_scope_accuracy + choice.oos_recall
+    for threshold in np.linspace(0, 1, 201):
+        in_scope, recall = _objective(proba, truth, threshold)
+        if in_scope >= baseline - max_drop - 1e-12:
+            assert in_scope + recall <= best + 1e-12
+    if max_drop == 0.0:
+        assert choice.in_scope_accuracy == 1.0
+    if max_drop == 1.0:
+        assert choice.oos_recall > 0.5
+
+
+def test_tune_threshold_improves_the_balanced_objective():
+    top = ["a"] * 6 + ["b"] * 4
+    confidence = [0.95, 0.9, 0.85, 0.8, 0.75, 0.4, 0.6, 0.5, 0.45, 0.9]
+    truth = ["a"] * 6 + ["oos"] * 4
+    proba = _proba_for(top, confidence)
+    choice = tune_threshold(proba, truth, CLASSES, fallback_label="oos", max_in_scope_drop=0.2)
+    assert choice is not None
+    before = sum(_objective(proba, truth, 0.0)) / 2
+    after = (choice.in_scope_accuracy + choice.oos_recall) / 2
+    assert after > before
+    # The cut lies halfway between the confidences it separates (0.6 and 0.75).
+    assert choice.threshold == pytest.approx(0.675)
