@@ -1,0 +1,91 @@
+"""Deploy decisions: compare a candidate with the active model on one common evaluation set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from intently.collect import build_dataset, defined_labels
+from intently.errors import ModelError
+from intently.evaluation.metrics import evaluate_predictions
+from intently.registry import Registry
+from intently.registry.registry import Comparison, Pointer
+from intently.runtime import Classifier
+from intently.spec import DEFAULT_TASK, Project
+
+
+@dataclass(frozen=True)
+class DeployDecision:
+    deployed: bool
+    reason: str
+    comparison: Comparison | None = None
+    pointer: Pointer | None = None
+
+
+def registry_for(project: Project) -> Registry:
+    return Registry(project.model_root())
+
+
+def compare_with_active(project: Project, task: str, candidate: str) -> Comparison:
+    """Re-measure macro-F1 of ``candidate`` and the active version on the current test split.
+
+    Both models answer the same texts with their own fallback rules; old reports are not
+    trusted because the data may have changed since the active model was trained.
+    """
+    registry = registry_for(project)
+    tolerance = project.deploy_for(task).max_macro_f1_drop
+    info = registry.get(task, candidate)
+    active = registry.active(task)
+    if active is None or active.id == info.id:
+        return Comparison(info.id, None, None, None, 0, tolerance)
+    dataset = build_dataset(project, task)
+    examples = dataset.test or dataset.valid or dataset.train
+    labels = defined_labels(project, task) or dataset.labels
+    scores = []
+    for path in (info.path, active.path):
+        classifier = Classifier.load(path)
+        predictions = classifier.predict_batch([e.text for e in examples])
+        report = evaluate_predictions(
+            [e.text for e in examples],
+            [e.label for e in examples],
+            [p.label for p in predictions],
+            [p.confidence for p in predictions],
+            defined_labels=labels,
+            fallback_label=classifier.rule.label,
+        )
+        scores.append(report.macro_f1)
+    return Comparison(info.id, active.id, scores[0], scores[1], len(examples), tolerance)
+
+
+def deploy_version(
+    project: Project, task: str, version: str, *, if_improved: bool = False
+) -> DeployDecision:
+    """Deploy ``version`` of ``task``; with ``if_improved``, only when it is not worse."""
+    registry = registry_for(project)
+    comparison = None
+    if if_improved:
+        comparison = compare_with_active(project, task, version)
+        if not comparison.improved_enough:
+            return DeployDecision(
+                False,
+                f"macro-F1 {comparison.candidate_macro_f1:.4f} is below the active "
+                f"{comparison.active}'s {comparison.active_macro_f1:.4f} minus the allowed "
+                f"drop {comparison.tolerance:.2f} (on {comparison.n_examples} common examples)",
+                comparison,
+            )
+    pointer = registry.deploy(task, version)
+    return DeployDecision(True, f"{pointer.active} is now active", comparison, pointer)
+
+
+def auto_deploy(
+    project: Project, task: str = DEFAULT_TASK, *, version: str, passed: bool
+) -> DeployDecision:
+    """Apply the project's deploy policy to a freshly trained version."""
+    policy = project.deploy_for(task).policy
+    if not passed:
+        return DeployDecision(False, "it failed a quality gate")
+    if policy == "manual":
+        return DeployDecision(False, "the deploy policy is manual")
+    try:
+        return deploy_version(project, task, version, if_improved=policy == "if_improved")
+    except ModelError as error:
+        return DeployDecision(False, f"deploy refused: {error.message}")

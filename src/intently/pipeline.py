@@ -1,0 +1,317 @@
+"""One training run end to end: examples → dataset → fit → evaluate → gates → model directory."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from intently.backends import Backend, ProgressFn, make_backend
+from intently.collect import build_dataset, defined_labels
+from intently.data import Dataset, Example, columns
+from intently.errors import IntentlyError, TrainingError
+from intently.evaluation.crossval import CrossValidation, cross_validate
+from intently.evaluation.gates import (
+    GateResult,
+    WeakIntent,
+    check_gates,
+    gates_passed,
+    weak_intents,
+)
+from intently.evaluation.metrics import EvaluationReport, evaluate_predictions
+from intently.export import (
+    EVALUATION_FILE,
+    ExportReport,
+    ExportUnsupportedError,
+    export_backend,
+    supports_onnx,
+    write_labeled_texts,
+)
+from intently.registry import ModelVersion, Status, library_versions, new_version_id, write_version
+from intently.runtime.fallback import FallbackRule, ThresholdChoice, tune_threshold
+from intently.spec import DEFAULT_TASK, FallbackSpec, Project, TrainingSpec
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """A backend fitted on a dataset, with its tuned fallback rule."""
+
+    model: Backend
+    rule: FallbackRule
+    threshold_choice: ThresholdChoice | None
+    train_seconds: float
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """What ``train`` produced: the stored version, its evaluation and gate verdicts."""
+
+    task: str
+    version: ModelVersion
+    model_dir: Path
+    report: EvaluationReport
+    gates: list[GateResult]
+    weak_intents: list[WeakIntent]
+    dataset: Dataset
+    train_seconds: float
+    report_files: list[Path] = field(default_factory=list)
+    export: ExportReport | None = None
+
+    @property
+    def passed(self) -> bool:
+        return gates_passed(self.gates)
+
+
+def _silent(_step: str, _done: float) -> None:
+    return None
+
+
+def fit_dataset(
+    dataset: Dataset,
+    training: TrainingSpec,
+    fallback: FallbackSpec,
+    *,
+    progress: ProgressFn | None = None,
+) -> FittedModel:
+    """Fit ``training.backend`` on the train split; tune the fallback threshold on valid."""
+    progress = progress or _silent
+    texts, labels, weights = columns(dataset.train)
+    valid_texts, valid_labels, _ = columns(dataset.valid)
+    backend = make_backend(training.backend, training.params, seed=training.seed)
+    started = time.perf_counter()
+    try:
+        model = backend.fit(
+            texts,
+            labels,
+            weights,
+            valid=(valid_texts, valid_labels) if valid_texts else None,
+            progress=lambda step, done: progress(f"fit: {step}", 0.9 * done),
+        )
+    except IntentlyError:
+        raise
+    except (ValueError, FloatingPointError, MemoryError) as exc:
+        raise TrainingError(
+            f"the {training.backend} backend failed to fit: {exc}.",
+            hint="check the data with `intently data validate`.",
+        ) from exc
+    train_seconds = time.perf_counter() - started
+    progress("tuning fallback threshold", 0.92)
+    choice = None
+    threshold = 0.0
+    if fallback.threshold == "auto":
+        if valid_texts:
+            proba = model.validation_proba_
+            if proba is None:
+                proba = model.predict_proba(valid_texts)
+            choice = tune_threshold(
+                proba,
+                valid_labels,
+                model.classes_,
+                fallback_label=fallback.label,
+                ambiguity_threshold=fallback.ambiguity_threshold,
+                max_in_scope_drop=fallback.max_in_scope_drop,
+            )
+            threshold = choice.threshold if choice else 0.0
+    else:
+        threshold = float(fallback.threshold)
+    rule = FallbackRule(fallback.label, threshold, fallback.ambiguity_threshold)
+    return FittedModel(model, rule, choice, train_seconds)
+
+
+def evaluate_model(
+    model: Backend, rule: FallbackRule, examples: Sequence[Example], *, defined: Sequence[str]
+) -> EvaluationReport:
+    """Predict ``examples`` in one batch and score them with the fallback rule applied."""
+    texts, truth, _ = columns(examples)
+    proba = model.predict_proba(texts) if texts else np.zeros((0, len(model.classes_)))
+    predicted = rule.labels(proba, model.classes_) if texts else []
+    confidence = proba.max(axis=1) if texts else np.zeros(0)
+    return evaluate_predictions(
+        texts,
+        truth,
+        predicted,
+        confidence,
+        defined_labels=defined,
+        fallback_label=rule.label,
+        threshold=rule.threshold,
+    )
+
+
+def train(
+    project: Project,
+    task: str = DEFAULT_TASK,
+    *,
+    progress: ProgressFn | None = None,
+    models_dir: Path | None = None,
+    write_reports: bool = True,
+    export: bool = True,
+) -> TrainingRun:
+    """Train, evaluate and store a new version of ``task``'s classifier.
+
+    The version is written atomically under ``models/<task>/`` with status ``candidate`` when
+    every gate passes and ``rejected`` otherwise. Nothing existing is modified. The evaluated
+    split is stored as ``evaluation.jsonl``. With ``export`` (the default) a backend that can
+    export is also written as ONNX (fp32 + int8, see ``intently.export``) before the version
+    appears; an export that fails its parity check raises ExportError and leaves no version.
+    """
+    progress = progress or _silent
+    progress("building dataset", 0.0)
+    dataset = build_dataset(project, task)
+    training = project.training_for(task)
+    fallback = project.fallback_for(task)
+    gates = project.gates_for(task)
+    fitted = fit_dataset(
+        dataset, training, fallback, progress=lambda step, done: progress(step, 0.05 + 0.8 * done)
+    )
+    progress("evaluating", 0.88)
+    labels = defined_labels(project, task) or dataset.labels
+    evaluation_set = dataset.test or dataset.valid or dataset.train
+    report = evaluate_model(fitted.model, fitted.rule, evaluation_set, defined=labels)
+    results = check_gates(report, gates)
+    train_counts = Counter(example.label for example in dataset.train)
+    weak = weak_intents(report, gates, dict(train_counts), fallback_label=fallback.label)
+    passed = gates_passed(results)
+    version = ModelVersion(
+        id=new_version_id(),
+        parent=_active_version(project, task),
+        task=task,
+        backend=training.backend,
+        labels=tuple(fitted.model.classes_),
+        params=fitted.model.get_params(),
+        metrics=report.headline(),
+        dataset_fingerprint=dataset.fingerprint,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        status=Status.CANDIDATE if passed else Status.REJECTED,
+        fallback={
+            "label": fitted.rule.label,
+            "threshold": fitted.rule.threshold,
+            "ambiguity_threshold": fitted.rule.ambiguity_threshold,
+            "tuning": _choice_json(fitted.threshold_choice),
+        },
+        versions=library_versions(),
+        extra={
+            "project": project.name,
+            "seed": training.seed,
+            "train_seconds": round(fitted.train_seconds, 3),
+            "dataset": {
+                "train": len(dataset.train),
+                "valid": len(dataset.valid),
+                "test": len(dataset.test),
+                "evaluated_on": _split_name(dataset),
+            },
+            "gates": [vars(result) for result in results],
+            "weak_intents": [vars(item) for item in weak],
+        },
+    )
+    progress("writing model", 0.94)
+    written: list[Path] = []
+    exported: list[ExportReport] = []
+    eval_texts, eval_labels, _ = columns(evaluation_set)
+
+    def write_files(directory: Path) -> None:
+        fitted.model.save(directory)
+        write_labeled_texts(directory / EVALUATION_FILE, eval_texts, eval_labels)
+        if export and supports_onnx(fitted.model):
+            try:
+                report_export = export_backend(
+                    fitted.model,
+                    directory,
+                    texts=eval_texts,
+                    labels=eval_labels,
+                    source=EVALUATION_FILE,
+                    progress=lambda step, done: progress(f"export: {step}", 0.94 + 0.05 * done),
+                )
+            except ExportUnsupportedError:
+                pass
+            else:
+                exported.append(report_export)
+        if write_reports:
+            from intently.evaluation.render import write_report_files
+
+            written.extend(
+                write_report_files(
+                    report, directory, title=f"{project.name} · {task}", gates=results
+                )
+            )
+
+    model_dir = write_version(models_dir or project.model_root() / task, version, write_files)
+    progress("done", 1.0)
+    return TrainingRun(
+        task,
+        version,
+        model_dir,
+        report,
+        results,
+        weak,
+        dataset,
+        fitted.train_seconds,
+        [model_dir / path.name for path in written],
+        replace(exported[0], model_dir=model_dir) if exported else None,
+    )
+
+
+def _active_version(project: Project, task: str) -> str | None:
+    from intently.registry import Registry
+
+    try:
+        pointer = Registry(project.model_root()).pointer(task)
+    except IntentlyError:
+        return None
+    return None if pointer is None else pointer.active
+
+
+def _split_name(dataset: Dataset) -> str:
+    return "test" if dataset.test else "valid" if dataset.valid else "train"
+
+
+def _choice_json(choice: ThresholdChoice | None) -> dict[str, Any] | None:
+    return (
+        None
+        if choice is None
+        else {
+            "objective": "(in_scope_accuracy + oos_recall) / 2 on the validation split",
+            "valid_in_scope_accuracy": choice.in_scope_accuracy,
+            "valid_oos_recall": choice.oos_recall,
+            "valid_in_scope_accuracy_without_threshold": choice.baseline_in_scope_accuracy,
+        }
+    )
+
+
+def cross_validate_task(
+    project: Project,
+    task: str = DEFAULT_TASK,
+    *,
+    folds: int = 5,
+    on_fold: Callable[[int], None] | None = None,
+) -> CrossValidation:
+    """k-fold cross-validation of ``task`` with the project's backend and fallback settings."""
+    from intently.collect import validate_task
+
+    report, examples = validate_task(project, task)
+    if report.errors:
+        build_dataset(project, task)  # raises the same DataError `train` would
+    training = project.training_for(task)
+    fallback = project.fallback_for(task)
+
+    def predictor(dataset: Dataset, held: Sequence[Example]) -> tuple[list[str], np.ndarray]:
+        fitted = fit_dataset(dataset, training, fallback)
+        texts = [e.text for e in held]
+        proba = fitted.model.predict_proba(texts)
+        return fitted.rule.labels(proba, fitted.model.classes_), proba.max(axis=1)
+
+    return cross_validate(
+        examples,
+        predictor,
+        k=folds,
+        seed=training.seed,
+        task=task,
+        defined_labels=defined_labels(project, task) or (),
+        fallback_label=fallback.label,
+        on_fold=on_fold,
+    )

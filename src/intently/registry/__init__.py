@@ -1,0 +1,43 @@
+"""Versioned model directories."""
+
+from intently.registry.registry import (
+    POINTER_FILE,
+    Comparison,
+    Pointer,
+    Registry,
+    VersionDiff,
+    VersionInfo,
+    validate_model,
+)
+from intently.registry.store import (
+    LABELS_FILE,
+    METADATA_FILE,
+    ModelVersion,
+    Status,
+    latest_version,
+    library_versions,
+    list_versions,
+    new_version_id,
+    read_version,
+    write_version,
+)
+
+__all__ = [
+    "LABELS_FILE",
+    "METADATA_FILE",
+    "POINTER_FILE",
+    "Comparison",
+    "ModelVersion",
+    "Pointer",
+    "Registry",
+    "Status",
+    "VersionDiff",
+    "VersionInfo",
+    "latest_version",
+    "library_versions",
+    "list_versions",
+    "new_version_id",
+    "read_version",
+    "validate_model",
+    "write_version",
+]

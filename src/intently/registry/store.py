@@ -1,0 +1,186 @@
+"""Model directories on disk: ``models/<task>/<version>/`` written atomically.
+
+A version directory holds ``metadata.json``, ``labels.json`` and the backend's own files. It is
+assembled in a hidden temporary sibling and renamed into place in one step, so a crash mid-write
+leaves no half-written version and never touches an existing one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from intently._version import __version__
+from intently.errors import ModelError
+
+METADATA_FILE = "metadata.json"
+LABELS_FILE = "labels.json"
+MODEL_FORMAT = "intently.model.v1"
+_TRACKED_LIBRARIES = ("numpy", "scipy", "scikit-learn", "onnxruntime", "torch", "transformers")
+
+
+class Status(StrEnum):
+    CANDIDATE = "candidate"
+    ACTIVE = "active"
+    RETIRED = "retired"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """What ``metadata.json`` records about one trained model."""
+
+    id: str
+    task: str
+    backend: str
+    labels: tuple[str, ...]
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    dataset_fingerprint: str
+    created_at: str
+    status: Status
+    fallback: dict[str, Any]
+    versions: dict[str, str] = field(default_factory=dict)
+    parent: str | None = None
+    format: str = MODEL_FORMAT
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["labels"] = list(self.labels)
+        data["status"] = str(self.status)
+        return data
+
+
+def library_versions() -> dict[str, str]:
+    found = {"intently": __version__, "python": platform.python_version()}
+    for name in _TRACKED_LIBRARIES:
+        try:
+            found[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def new_version_id(now: datetime | None = None) -> str:
+    """Sortable by creation time: ``20261122T030512Z-3fa1``."""
+    now = now or datetime.now(UTC)
+    return now.strftime("%Y%m%dT%H%M%S%fZ")[:-4] + "Z-" + secrets.token_hex(2)
+
+
+def write_version(
+    task_dir: Path, version: ModelVersion, write_files: Callable[[Path], None]
+) -> Path:
+    """Create ``task_dir/<version.id>`` atomically; ``write_files`` fills the directory."""
+    task_dir.mkdir(parents=True, exist_ok=True)
+    final = task_dir / version.id
+    if final.exists():
+        raise ModelError(
+            f"model version {version.id} already exists in {task_dir}.",
+            hint="versions are immutable; train again for a new version.",
+        )
+    staging = task_dir / f".staging-{version.id}"
+    staging.mkdir()
+    try:
+        write_files(staging)
+        _write_json(staging / LABELS_FILE, list(version.labels))
+        _write_json(staging / METADATA_FILE, version.to_json())
+        _fsync_dir(staging)
+        os.replace(staging, final)
+        _fsync_dir(task_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+def read_version(model_dir: Path) -> ModelVersion:
+    """Read and check ``metadata.json`` and ``labels.json`` of a model directory."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelError(
+            f"no model directory at {model_dir}.",
+            hint="train one with `intently train` or pass the path of a version "
+            "under models/<task>/.",
+        )
+    try:
+        meta = json.loads((model_dir / METADATA_FILE).read_text(encoding="utf-8"))
+        labels = json.loads((model_dir / LABELS_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelError(
+            f"{model_dir} is not a model directory: {Path(exc.filename).name} is missing.",
+            hint="point at a version folder under models/<task>/.",
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(
+            f"model metadata in {model_dir} is corrupt ({exc}).",
+            hint="re-train, or deploy another version.",
+        ) from None
+    if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise ModelError(
+            f"{model_dir} has model format {found!r}; this Intently reads {MODEL_FORMAT}.",
+            hint="re-train with this version of Intently.",
+        )
+    if labels != meta.get("labels"):
+        raise ModelError(
+            f"labels.json and metadata.json of {model_dir} disagree.",
+            hint="the directory was edited or damaged; re-train.",
+        )
+    try:
+        return ModelVersion(
+            **{**meta, "labels": tuple(meta["labels"]), "status": Status(meta["status"])}
+        )
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ModelError(
+            f"model metadata in {model_dir} is incomplete ({exc}).", hint="re-train the model."
+        ) from None
+
+
+def list_versions(task_dir: Path) -> list[Path]:
+    """Version directories of one task, oldest first (ids sort by creation time)."""
+    if not task_dir.is_dir():
+        return []
+    return sorted(
+        p
+        for p in task_dir.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and (p / METADATA_FILE).exists()
+    )
+
+
+def latest_version(task_dir: Path, *, usable_only: bool = True) -> Path | None:
+    """Newest version, skipping rejected ones unless ``usable_only`` is False."""
+    for candidate in reversed(list_versions(task_dir)):
+        if not usable_only:
+            return candidate
+        try:
+            if read_version(candidate).status is not Status.REJECTED:
+                return candidate
+        except ModelError:
+            continue
+    return None
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, ensure_ascii=False, default=str)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
