@@ -1,0 +1,3 @@
+from intently.cli import main
+
+main()

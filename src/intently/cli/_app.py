@@ -1,0 +1,88 @@
+"""Shared pieces of the ``intently`` command line: the app, consoles, options, progress, main.
+
+Exit codes: 0 success, 1 an Intently error (message on stderr), 2 usage error, 3 a trained
+model failed its quality gates (it is kept with status ``rejected``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from intently.errors import IntentlyError
+from intently.spec import Project, load_project
+
+EXIT_ERROR = 1
+EXIT_GATES_FAILED = 3
+
+app = typer.Typer(
+    help="Intently: definitions in, fast evaluated intent classifiers out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+out = Console()
+err = Console(stderr=True)
+
+ProjectOption = Annotated[
+    Path, typer.Option("--project", "-p", help="Project file.", show_default=True)
+]
+TaskOption = Annotated[str, typer.Option("--task", "-t", help="Which classifier of the project.")]
+
+
+def project_from(path: Path) -> Project:
+    return load_project(path)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[str, float], None]]:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        handle = bar.add_task(description, total=1.0)
+
+        def update(step: str, done: float) -> None:
+            bar.update(handle, completed=done, description=f"{description}: {step}")
+
+        yield update
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console entry point: Intently errors become one clean paragraph and exit code 1."""
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except IntentlyError as error:
+        err.print(f"[bold red]error[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        err.print("interrupted; nothing was saved by the interrupted step.")
+        sys.exit(130)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        sys.exit(EXIT_ERROR)
+    except Exception as exc:
+        # Usage errors: click's ClickException, or typer's vendored copy (typer >= 0.2x ships
+        # without click), so match by behaviour rather than by importing click.
+        show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):
+            show()
+            sys.exit(exit_code)
+        raise
+    if isinstance(code, int) and code:
+        sys.exit(code)
+    return code
