@@ -1,0 +1,210 @@
+"""Load test of `intently serve` with wrk on loopback: single-text and batch classification.
+
+Trains the bundled example project in a temporary folder, starts `intently serve` with its
+default settings (only an API key is added), and drives it with wrk from a second process:
+
+    .venv/bin/python bench/serve.py                      # 15 s per scenario, 32 connections
+    .venv/bin/python bench/serve.py --duration 30 --connections 64
+
+Writes docs/benchmarks/serve.json and the "HTTP service" table in docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "support-assistant"
+BIN = Path(sys.executable).parent
+KEY = "bench-predict-key"
+START, END = "<!-- serve:start -->", "<!-- serve:end -->"
+SAMPLE = [
+    "where is my refund?",
+    "I want to cancel my order",
+    "how do I reset my password",
+    "can I change the delivery address",
+    "my package never arrived",
+    "talk to a human please",
+]
+_UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("wrk not found; installing it with apt-get (Debian package 'wrk')", flush=True)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "wrk"], check=False, stdout=subprocess.DEVNULL
+    )
+    found = shutil.which("wrk")
+    if not found:
+        sys.exit("wrk is required: install the Debian package 'wrk' and run again.")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"server not ready at {url} after {timeout:.0f}s")
+
+
+def lua_script(path: Path, body: dict[str, Any], route: str) -> Path:
+    path.write_text(
+        f'wrk.method = "POST"\nwrk.path = "{route}"\n'
+        f'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Authorization"] = "Bearer {KEY}"\n'
+        f"wrk.body = [[{json.dumps(body)}]]\n"
+        "done = function(summary, latency, requests)\n"
+        '  io.write(string.format("non2xx=%d\\n", summary.errors.status))\n'
+        "end\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def run_wrk(
+    wrk: str, url: str, script: Path, *, duration: int, connections: int, threads: int
+) -> dict[str, float]:
+    command = [
+        wrk,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    percentiles = {}
+    for pct, value, unit in re.findall(
+        r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", output, flags=re.MULTILINE
+    ):
+        percentiles[f"p{pct}_ms"] = float(value) * _UNIT[unit]
+    non2xx = int(re.search(r"non2xx=(\d+)", output).group(1))
+    return {"requests_per_s": rps, **percentiles, "non_2xx": non2xx}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs/benchmarks/serve.json")
+    parser.add_argument("--table", type=Path, default=ROOT / "docs/BENCHMARKS.md")
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+    work = Path(tempfile.mkdtemp(prefix="intently-serve-bench-"))
+    project_dir = work / "project"
+    shutil.copytree(EXAMPLE, project_dir, ignore=shutil.ignore_patterns("models", "*.db"))
+    project = project_dir / "intently.yaml"
+    subprocess.run(
+        [BIN / "intently", "train", "--project", str(project)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    port = free_port()
+    env = {**os.environ, "INTENTLY_API_KEYS": f"predict:{KEY}"}
+    server = subprocess.Popen(
+        [BIN / "intently", "serve", "--project", str(project), "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base + "/readyz")
+        results: dict[str, Any] = {
+            "machine": f"{os.cpu_count()} CPU cores, server and wrk on the same machine",
+            "server": "intently serve, default settings",
+            "connections": args.connections,
+            "duration_s": args.duration,
+        }
+        single = lua_script(work / "single.lua", {"text": SAMPLE[0]}, "/v1/classify")
+        batch_texts = [SAMPLE[i % len(SAMPLE)] for i in range(args.batch_size)]
+        batch = lua_script(work / "batch.lua", {"texts": batch_texts}, "/v1/classify/batch")
+        run_wrk(wrk, base + "/v1/classify", single, duration=3, connections=8, threads=1)
+        results["single"] = run_wrk(
+            wrk,
+            base + "/v1/classify",
+            single,
+            duration=args.duration,
+            connections=args.connections,
+            threads=1,
+        )
+        results["batch"] = run_wrk(
+            wrk,
+            base + "/v1/classify/batch",
+            batch,
+            duration=args.duration,
+            connections=4,
+            threads=1,
+        )
+        results["batch"]["batch_size"] = args.batch_size
+        results["batch"]["texts_per_s"] = results["batch"]["requests_per_s"] * args.batch_size
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_table(args.table, results)
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+def write_table(path: Path, results: dict[str, Any]) -> None:
+    single, batch = results["single"], results["batch"]
+    table = (
+        f"_{results['server']}; wrk with {results['connections']} connections for "
+        f"{results['duration_s']} s on loopback, {results['machine']}. Reproduce: "
+        "`.venv/bin/python bench/serve.py`._\n\n"
+        "| scenario | requests/s | texts/s | p50 ms | p90 ms | p99 ms | non-2xx |\n"
+        "|---|---:|---:|---:|---:|---:|---:|\n"
+        f"| single text `POST /v1/classify` | {single['requests_per_s']:,.0f} | "
+        f"{single['requests_per_s']:,.0f} | {single.get('p50_ms', 0):.2f} | "
+        f"{single.get('p90_ms', 0):.2f} | {single.get('p99_ms', 0):.2f} | {single['non_2xx']} |\n"
+        f"| batch of {batch['batch_size']} `POST /v1/classify/batch` (4 connections) | "
+        f"{batch['requests_per_s']:,.0f} | {batch['texts_per_s']:,.0f} | "
+        f"{batch.get('p50_ms', 0):.2f} | {batch.get('p90_ms', 0):.2f} | "
+        f"{batch.get('p99_ms', 0):.2f} | {batch['non_2xx']} |\n"
+    )
+    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
+    block = f"{START}\n{table}{END}"
+    if START in text and END in text:
+        text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
+    else:
+        text = text.rstrip() + "\n\n## HTTP service (linear model)\n\n" + block + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""``bench/run_all.py``: the markdown table and the marker splice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from run_all import END_MARKER, START_MARKER, render_table, splice_table
+
+from intently.benchmark import BENCHMARK_KEYS
+
+
+def _row(dataset: str, backend: str, **figures: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "dataset": dataset,
+        "backend": backend,
+        "n_train": 1000,
+        "n_test": 200,
+        "n_labels": 5,
+        "accuracy": 0.9,
+        "macro_f1": 0.9,
+        "in_scope_accuracy": None,
+        "oos_recall": None,
+        "train_seconds": 1.0,
+        "predict_p50_ms": 1.0,
+        "predict_p99_ms": 2.0,
+        "batch_qps": 1000.0,
+        "model_mb": 1.0,
+        "versions": {"intently": "0.1.0", "python": "3.11.7"},
+    }
+    row.update(figures)
+    assert tuple(row) == BENCHMARK_KEYS
+    return row
+
+
+def _line(table: str, start: str) -> list[str]:
+    """The cells of the first table line starting with ``start``."""
+    for line in table.splitlines():
+        if line.startswith(start):
+            return [cell.strip() for cell in line.strip().strip("|").split("|")]
+    raise AssertionError(f"no line starting with {start!r} in:\n{table}")
+
+
+@pytest.fixture
+def rows() -> list[dict[str, Any]]:
+    return [
+        _row("snips", "fasttext", accuracy=0.8, predict_p50_ms=0.5, model_mb=400.0),
+        _row("snips", "linear", accuracy=0.96, predict_p50_ms=0.25, batch_qps=3000.0),
+        _row("snips", "sklearn-tfidf-logreg", accuracy=0.96, train_seconds=4.0, batch_qps=1500.0),
+    ]
+
+
+def test_ratios_are_oriented_so_that_above_one_means_intently_is_better(rows):
+    table = render_table(rows, generated="2030-01-01")
+    header = _line(table, "| backend |")
+    ratios = dict(zip(header, _line(table, "| ↳ linear vs peers |"), strict=True))
+    # higher is better: intently / peer
+    assert ratios["accuracy"] == "×1.00 vs LR, ×1.20 vs fastText"
+    assert ratios["batch qps"] == "×2.00 vs LR, ×3.00 vs fastText"
+    # lower is better: peer / intently
+    assert ratios["train s"] == "×4.00 vs LR, ×1.00 vs fastText"
+    assert ratios["p50 ms"] == "×4.00 vs LR, ×2.00 vs fastText"
+    assert ratios["model MB"] == "×1.00 vs LR, ×400 vs fastText"
+    assert "×>1 means intently is better" in table
+    assert "2030-01-01" in table and "make bench" in table and "2-core CPU" in table
+
+
+def test_rows_values_and_order(rows):
+    table = render_table(rows, generated="2030-01-01")
+    names = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ")]
+    assert names == [
+        "backend",
+        "**linear**",
+        "↳ linear vs peers",
+        "sklearn-tfidf-logreg",
+        "fasttext",
+    ]
+    linear = dict(zip(_line(table, "| backend |"), _line(table, "| **linear** |"), strict=True))
+    assert linear["accuracy"] == "0.9600"
+    assert linear["batch qps"] == "3,000"
+    assert linear["p50 ms"] == "0.250"
+
+
+def test_oos_columns_only_for_datasets_with_oos(rows):
+    oos_rows = [
+        _row("clinc150", "linear", in_scope_accuracy=0.9, oos_recall=0.6),
+        _row("clinc150", "sklearn-tfidf-logreg", in_scope_accuracy=0.95, oos_recall=0.3),
+    ]
+    table = render_table(rows + oos_rows, generated="2030-01-01")
+    clinc, snips = table.split("## clinc150")[1].split("## snips")
+    assert "OOS recall" in clinc and "in-scope acc" in clinc
+    assert "OOS recall" not in snips and "in-scope acc" not in snips
+    assert table.index("## clinc150") < table.index("## snips")  # the known datasets' order
+    ratios = dict(zip(_line(clinc, "| backend |"), _line(clinc, "| ↳ linear"), strict=True))
+    assert ratios["OOS recall"] == "×2.00 vs LR"
+    assert ratios["in-scope acc"] == "×0.95 vs LR"
+
+
+def test_no_ratio_line_without_peers_and_zero_is_not_a_crash():
+    table = render_table([_row("snips", "linear", model_mb=0.0)], generated="2030-01-01")
+    assert "↳" not in _line(table, "| **linear** |")[0]
+    assert not any(line.startswith("| ↳") for line in table.splitlines())
+    table = render_table(
+        [_row("snips", "linear", model_mb=0.0), _row("snips", "fasttext")], generated="x"
+    )
+    ratios = dict(zip(_line(table, "| backend |"), _line(table, "| ↳ linear"), strict=True))
+    assert ratios["model MB"] == "n/a vs fastText"
+
+
+def test_splice_replaces_only_the_marked_block():
+    before = "# Benchmarks\n\nHand-written intro.\n\n"
+    after = "\n\n## Discussion\n\nHand-written notes.\n"
+    existing = f"{before}{START_MARKER}\nold table\n{END_MARKER}{after}"
+    updated = splice_table(existing, "new table\n")
+    assert updated == f"{before}{START_MARKER}\nnew table\n{END_MARKER}{after}"
+    assert splice_table(updated, "new table\n") == updated  # idempotent
+
+
+def test_splice_creates_or_appends_when_markers_are_missing():
+    created = splice_table(None, "the table")
+    assert created.startswith("# Benchmarks")
+    assert f"{START_MARKER}\nthe table\n{END_MARKER}\n" in created
+    appended = splice_table("# Mine\n\nProse.\n", "the table")
+    assert appended == f"# Mine\n\nProse.\n\n{START_MARKER}\nthe table\n{END_MARKER}\n"
