@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,3 +134,67 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0, interval: flo
             return True
         time.sleep(interval)
     return condition()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http(url: str, body: dict | None = None, key: str = PREDICT_KEY) -> tuple[int, bytes]:
+    """One request to a live server: (status, body), or (0, b"") when nothing answered."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    request.add_header("Authorization", f"Bearer {key}")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except OSError:
+        return 0, b""
+
+
+@dataclass
+class LiveServer:
+    """``intently serve`` in its own process group, on a free loopback port."""
+
+    process: subprocess.Popen
+    base: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while http(self.base + "/readyz")[0] != 200:
+            assert self.process.poll() is None, self.output()
+            assert time.monotonic() < deadline, f"server did not become ready: {self.output()}"
+            time.sleep(0.2)
+
+    def kill(self, sig: int = signal.SIGTERM) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+        self.process.wait(timeout=30)
+
+
+def start_server(project: Path, folder: Path, *, workers: int = 1) -> LiveServer:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTENTLY_")}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env["INTENTLY_API_KEYS"] = ENV_KEYS
+    command = [sys.executable, "-m", "intently.cli", "serve", "-p", str(project)]
+    log = folder / f"serve-{port}.log"
+    with log.open("wb") as stream:
+        process = subprocess.Popen(
+            [*command, "--port", str(port), "--workers", str(workers)],
+            env=env,
+            cwd=folder,
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return LiveServer(process, f"http://127.0.0.1:{port}", log)

@@ -3,19 +3,11 @@ workers, and one real two-worker server with multiprocess metrics)."""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
-from server_helpers import ENV_KEYS, PREDICT_KEY, wait_for
+from server_helpers import ENV_KEYS, http, start_server, wait_for
 
 import intently.cli.serve as serve_cli
 from intently.cli import main
@@ -106,53 +98,14 @@ def test_serve_checks_then_hands_settings_to_the_workers(clean_env, capsys, serv
     assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _get(url: str, body: dict | None = None) -> tuple[int, bytes]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
-    request.add_header("Authorization", f"Bearer {PREDICT_KEY}")
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-    except OSError:
-        return 0, b""
-
-
 @pytest.mark.slow
 def test_two_workers_serve_and_metrics_sum_over_both(served_project, tmp_path):
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTENTLY_")}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env["INTENTLY_API_KEYS"] = ENV_KEYS
-    command = [sys.executable, "-m", "intently.cli", "serve", "-p", str(served_project.path)]
-    log = tmp_path / "serve.log"
-    with log.open("wb") as stream:
-        server = subprocess.Popen(
-            [*command, "--port", str(port), "--workers", "2"],
-            env=env,
-            cwd=tmp_path,
-            stdout=stream,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    server = start_server(served_project.path, tmp_path, workers=2)
     try:
-        deadline = time.monotonic() + 60
-        while _get(base + "/readyz")[0] != 200:
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, f"server did not become ready: {log.read_text()}"
-            time.sleep(0.2)
+        server.wait_ready()
 
         def totals() -> dict[str, float]:
-            status, body = _get(base + "/metrics")
+            status, body = http(server.base + "/metrics")
             assert status == 200
             sums: dict[str, float] = {}
             for line in body.decode().splitlines():
@@ -163,15 +116,14 @@ def test_two_workers_serve_and_metrics_sum_over_both(served_project, tmp_path):
 
         # /readyz answers as soon as one worker is up; each worker loads the model once
         both_up = wait_for(lambda: totals().get("intently_model_swaps_total") == 2.0, 60, 0.2)
-        assert both_up, log.read_text()
+        assert both_up, server.output()
         for _ in range(40):  # one connection each: either worker may answer
-            status, body = _get(base + "/v1/classify", {"text": "where is my order"})
+            status, body = http(server.base + "/v1/classify", {"text": "where is my order"})
             assert status == 200, body
         # whichever worker answers the scrape, it reports every worker's samples
-        assert totals()["intently_predictions_total"] == 40.0, log.read_text()
+        assert totals()["intently_predictions_total"] == 40.0, server.output()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        server.kill()
 
 
 def test_public_api_is_sorted_and_importable():
