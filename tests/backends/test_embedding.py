@@ -24,7 +24,6 @@ from intently.backends import make_backend  # noqa: E402
 from intently.backends.embedding import (  # noqa: E402
     EmbeddingBackend,
     contrastive_batches,
-    drop_tokens,
 )
 from intently.errors import ModelError, SpecError, TrainingError  # noqa: E402
 
@@ -270,11 +269,11 @@ def test_contrastive_batches_group_labels_and_cover_every_text():
 
 def test_token_dropout_keeps_special_tokens_and_is_seeded():
     row = [2, 10, 11, 12, 13, 14, 15, 3]
-    dropped = drop_tokens(row, 0.5, np.random.default_rng(0))
+    dropped = enc.drop_tokens(row, 0.5, np.random.default_rng(0))
     assert dropped[0] == 2 and dropped[-1] == 3 and 3 <= len(dropped) < len(row)
-    assert dropped == drop_tokens(row, 0.5, np.random.default_rng(0))
-    assert drop_tokens(row, 0.0, np.random.default_rng(0)) == row
-    assert drop_tokens([2, 10, 3], 0.99, np.random.default_rng(0)) == [2, 10, 3]
+    assert dropped == enc.drop_tokens(row, 0.5, np.random.default_rng(0))
+    assert enc.drop_tokens(row, 0.0, np.random.default_rng(0)) == row
+    assert enc.drop_tokens([2, 10, 3], 0.99, np.random.default_rng(0)) == [2, 10, 3]
 
 
 def test_export_onnx_matches_predict_proba(tmp_path, tuned):

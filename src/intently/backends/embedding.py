@@ -174,14 +174,17 @@ class EmbeddingBackend:
     def _check_params(self) -> None:
         enc.check_common_params(self.name, self.get_params())
         checks: dict[str, tuple[bool, str]] = {
-            "C": (_number(self.C) and self.C > 0, "> 0"),
+            "C": (enc.is_number(self.C) and self.C > 0, "> 0"),
             "class_weight": (self.class_weight in ("balanced", None), "'balanced' or null"),
             "finetune": (self.finetune in FINETUNE_MODES, f"one of {', '.join(FINETUNE_MODES)}"),
             "finetune_epochs": (
                 self.finetune_epochs is None or enc.is_count(self.finetune_epochs, 0),
                 "null or an integer >= 0",
             ),
-            "finetune_lr": (_number(self.finetune_lr) and 0 < self.finetune_lr < 1, "in (0, 1)"),
+            "finetune_lr": (
+                enc.is_number(self.finetune_lr) and 0 < self.finetune_lr < 1,
+                "in (0, 1)",
+            ),
             "finetune_batch_size": (
                 enc.is_count(self.finetune_batch_size, 2),
                 "an integer >= 2",
@@ -191,7 +194,7 @@ class EmbeddingBackend:
                 "null (all) or an integer >= 1",
             ),
             "token_dropout": (
-                _number(self.token_dropout) and 0 <= self.token_dropout < 1,
+                enc.is_number(self.token_dropout) and 0 <= self.token_dropout < 1,
                 "in [0, 1)",
             ),
             "pairs_per_label": (
@@ -501,10 +504,6 @@ class EmbeddingBackend:
         return model
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
-
-
 def _logits(embeddings: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
     return embeddings.astype(np.float64) @ coef.T.astype(np.float64) + intercept
 
@@ -559,8 +558,8 @@ def finetune_contrastive(
     ]
     steps = sum(len(batches) for batches in plan)
     model = encoder.model
-    optimizer = torch.optim.AdamW(_trainable(model), lr=lr, weight_decay=0.01)
-    schedule = _warmup_linear(optimizer, steps)
+    optimizer = torch.optim.AdamW(enc.trainable_parameters(model), lr=lr, weight_decay=0.01)
+    schedule = enc.warmup_linear(optimizer, steps)
     step = 0
     with torch.random.fork_rng(devices=[]), enc.torch_threads(encoder.threads):
         torch.manual_seed(seed)
@@ -568,7 +567,7 @@ def finetune_contrastive(
         try:
             for epoch, batches in enumerate(plan):
                 for rows in batches:
-                    batch = [drop_tokens(ids[i], token_dropout, rng) for i in rows]
+                    batch = [enc.drop_tokens(ids[i], token_dropout, rng) for i in rows]
                     embeddings = encoder.embed_ids(batch)
                     similarity = embeddings @ embeddings.T
                     labels = torch.as_tensor(targets[rows])
@@ -587,16 +586,6 @@ def finetune_contrastive(
                     progress(f"epoch {epoch + 1}/{epochs}", step / steps)
         finally:
             model.eval()
-
-
-def drop_tokens(row: Sequence[int], share: float, rng: np.random.Generator) -> list[int]:
-    """``row`` without a random ``share`` of its inner tokens (the first and last, special
-    tokens such as [CLS] and [SEP], stay; so does at least one inner token)."""
-    if share <= 0 or len(row) <= 3:
-        return list(row)
-    inner = row[1:-1]
-    keep = [token for token, u in zip(inner, rng.random(len(inner)), strict=True) if u >= share]
-    return [row[0], *(keep or inner[:1]), row[-1]]
 
 
 def _balanced(error: torch.Tensor, pair_weight: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
@@ -635,12 +624,12 @@ def finetune_probe(
     steps = sum(len(batches) for batches in plan)
     optimizer = torch.optim.AdamW(
         [
-            {"params": _trainable(model), "lr": lr},
+            {"params": enc.trainable_parameters(model), "lr": lr},
             {"params": head.parameters(), "lr": lr * 10},
         ],
         weight_decay=0.01,
     )
-    schedule = _warmup_linear(optimizer, steps)
+    schedule = enc.warmup_linear(optimizer, steps)
     step = 0
     with torch.random.fork_rng(devices=[]), enc.torch_threads(encoder.threads):
         torch.manual_seed(seed)
@@ -649,7 +638,7 @@ def finetune_probe(
         try:
             for epoch, batches in enumerate(plan):
                 for rows in batches:
-                    batch = [drop_tokens(ids[i], token_dropout, rng) for i in rows]
+                    batch = [enc.drop_tokens(ids[i], token_dropout, rng) for i in rows]
                     logits = head(encoder.embed_ids(batch))
                     target = torch.as_tensor(targets[rows])
                     w = torch.as_tensor(weights[rows], dtype=torch.float32)
@@ -664,18 +653,3 @@ def finetune_probe(
                     progress(f"epoch {epoch + 1}/{epochs}", step / steps)
         finally:
             model.eval()
-
-
-def _trainable(model: torch.nn.Module) -> list[torch.nn.Parameter]:
-    return [p for p in model.parameters() if p.requires_grad]
-
-
-def _warmup_linear(optimizer: torch.optim.Optimizer, steps: int) -> Any:
-    warmup = max(1, steps // 10)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (steps - step) / max(1, steps - warmup))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -202,6 +202,13 @@ def is_count(value: Any, low: int, high: int | None = None) -> bool:
     )
 
 
+def is_number(value: Any) -> bool:
+    """A finite int or float (not a bool)."""
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and bool(np.isfinite(value))
+    )
+
+
 def check_common_params(owner: str, params: dict[str, Any]) -> None:
     """The encoder parameters both sentence-encoder backends share."""
     checks: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -591,3 +598,33 @@ def pad_ids(ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, to
         input_ids[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
         mask[i, : len(row)] = 1
     return input_ids, mask
+
+
+# -- fine-tuning helpers ----------------------------------------------------------------------
+
+
+def drop_tokens(row: Sequence[int], share: float, rng: np.random.Generator) -> list[int]:
+    """``row`` without a random ``share`` of its inner tokens (the first and last, special
+    tokens such as [CLS] and [SEP], stay; so does at least one inner token)."""
+    if share <= 0 or len(row) <= 3:
+        return list(row)
+    inner = row[1:-1]
+    keep = [token for token, u in zip(inner, rng.random(len(inner)), strict=True) if u >= share]
+    return [row[0], *(keep or inner[:1]), row[-1]]
+
+
+def trainable_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def warmup_linear(optimizer: torch.optim.Optimizer, steps: int, warmup_share: float = 0.1) -> Any:
+    """Learning rate rising linearly over the first ``warmup_share`` of ``steps``, then
+    decaying linearly to 0."""
+    warmup = max(1, int(steps * warmup_share + 1e-9))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (steps - step) / max(1, steps - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
