@@ -82,3 +82,63 @@ def test_invalid_members_are_training_errors(params, message):
 def test_load_of_a_folder_without_stack_file_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match=r"lacks stack\.json"):
         StackBackend.load(tmp_path)
+
+
+def test_stack_exports_its_members_and_the_onnx_runtime_mixes_them(tmp_path):
+    from intently.export import export_backend
+    from intently.runtime.onnx_model import OnnxModel, OnnxStack
+
+    texts, labels = _data()
+    model = make_backend("stack", {"members": LINEAR_PAIR, "weights": [0.7, 0.3]})
+    model.fit(texts, labels)
+    model.save(tmp_path)
+    report = export_backend(model, tmp_path, texts=texts, labels=labels)
+    assert report.kind == "stack" and report.parity.int8.agreement >= 0.995
+    assert "member_0/model.int8.onnx" in report.files and report.files[-1] == "onnx.json"
+    for precision in ("fp32", "int8"):
+        served = OnnxModel.load(tmp_path, precision=precision)
+        assert isinstance(served, OnnxStack) and len(served.members) == 2
+        np.testing.assert_allclose(served.weights, [0.7, 0.3])
+        np.testing.assert_allclose(
+            served.predict_proba(texts), model.predict_proba(texts), atol=0.02
+        )
+    assert OnnxModel.load(tmp_path).predict_proba([]).shape == (0, 3)
+
+
+def test_a_stack_manifest_with_broken_members_is_a_model_error(tmp_path):
+    import json
+
+    from intently.export import export_backend
+    from intently.runtime.onnx_model import OnnxModel
+
+    texts, labels = _data()
+    model = make_backend("stack", {"members": LINEAR_PAIR}).fit(texts, labels)
+    model.save(tmp_path)
+    export_backend(model, tmp_path, texts=texts, labels=labels)
+    manifest = json.loads((tmp_path / "onnx.json").read_text(encoding="utf-8"))
+    manifest["members"] = ["member_0"]
+    (tmp_path / "onnx.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(ModelError, match="malformed stack members"):
+        OnnxModel.load(tmp_path)
+    manifest["members"] = ["member_0", "member_9"]
+    (tmp_path / "onnx.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(ModelError, match="no ONNX export"):
+        OnnxModel.load(tmp_path)
+
+
+def test_a_stack_trains_exports_and_serves_through_the_pipeline(make_project):
+    import intently
+    from intently.runtime import Classifier
+
+    path = make_project(
+        training={"backend": "stack", "params": {"members": LINEAR_PAIR}, "seed": 13}
+    )
+    run = intently.train(intently.load_project(path), write_reports=False)
+    assert (run.model_dir / "member_1" / "model.int8.onnx").is_file()
+    onnx = Classifier.load(run.model_dir, runtime="onnx", precision="int8")
+    native = Classifier.load(run.model_dir, runtime="native")
+    assert onnx.runtime == "onnx"
+    texts = ["where is my parcel", "hello", "goodbye then"]
+    assert [p.label for p in onnx.predict_batch(texts)] == [
+        p.label for p in native.predict_batch(texts)
+    ]

@@ -3,7 +3,8 @@
 Each member is fitted on the same data; the weights are either given or learned on the
 validation probabilities of members that did not train on them (``validation_proba_``), by a
 grid search over the weight simplex that maximises validation log-likelihood. Members are saved
-in ``member_<i>/`` subfolders with their own (pickle-free) files.
+in ``member_<i>/`` subfolders with their own (pickle-free) files; ``intently export`` exports
+each member there and the ONNX runtime averages the members' graphs with the same weights.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from intently.errors import ModelError, TrainingError
 FORMAT = "intently.stack.v1"
 _STACK_FILE = "stack.json"
 _GRID_STEPS = 20
+
+
+def member_dir(index: int) -> str:
+    """The subfolder of a saved stack that holds member ``index``."""
+    return f"member_{index}"
 
 
 class StackBackend:
@@ -123,10 +129,15 @@ class StackBackend:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return _mix([m.predict_proba(texts) for m in self.members_], self.weights_)
 
+    def export_members(self) -> list[tuple[str, Backend]]:
+        """(subfolder, member) pairs: ``intently.export`` exports each member into the
+        subfolder where :meth:`save` put its native files, and the runtime averages them."""
+        return [(member_dir(i), member) for i, member in enumerate(self.members_)]
+
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         for i, member in enumerate(self.members_):
-            sub = directory / f"member_{i}"
+            sub = directory / member_dir(i)
             sub.mkdir()
             member.save(sub)
         (directory / _STACK_FILE).write_text(
@@ -160,7 +171,7 @@ class StackBackend:
             raise ModelError(f"{directory} is not a {FORMAT} model.", hint="re-train the stack.")
         model = cls(**spec["params"])
         model.members_ = [
-            backend_class(name).load(directory / f"member_{i}")
+            backend_class(name).load(directory / member_dir(i))
             for i, name in enumerate(spec["members"])
         ]
         model.classes_ = tuple(spec["classes"])

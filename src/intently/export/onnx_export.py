@@ -50,7 +50,9 @@ from intently.runtime.onnx_model import (
     KINDS,
     MANIFEST_FILE,
     MANIFEST_FORMAT,
+    STACK_KIND,
     OnnxModel,
+    OnnxStack,
     check_manifest,
 )
 
@@ -91,8 +93,11 @@ def _silent(_step: str, _done: float) -> None:
 
 
 def supports_onnx(model: object) -> bool:
-    """Whether ``model``'s backend defines ``export_onnx`` (it may still refuse at export)."""
-    return callable(getattr(model, "export_onnx", None))
+    """Whether ``model``'s backend defines ``export_onnx`` (a stack: ``export_members``); it
+    may still refuse at export."""
+    return callable(getattr(model, "export_onnx", None)) or callable(
+        getattr(model, "export_members", None)
+    )
 
 
 def export_model(
@@ -200,6 +205,17 @@ def export_backend(
             f"the {model.name} backend cannot export to ONNX.",
             hint="serve it with the native runtime (Classifier.load(..., runtime='native')).",
         )
+    if getattr(model, "name", None) == STACK_KIND:
+        return _export_stack(
+            model,
+            directory,
+            texts=texts,
+            labels=labels,
+            source=source,
+            progress=report,
+            min_agreement=min_agreement,
+            started=started,
+        )
     stage = directory / f".onnx-staging-{secrets.token_hex(4)}"
     stage.mkdir()
     try:
@@ -271,6 +287,104 @@ def export_backend(
         parity=parity,
         quantization=quantization,
         sizes_mb=sizes,
+        seconds=round(time.perf_counter() - started, 3),
+        manifest=manifest,
+    )
+
+
+def _export_stack(
+    model: Any,
+    directory: Path,
+    *,
+    texts: list[str],
+    labels: list[str] | None,
+    source: str,
+    progress: ProgressFn,
+    min_agreement: float,
+    started: float,
+) -> ExportReport:
+    """Export each member of a stack into its ``member_<i>/`` folder (each with its own parity
+    check), then check the weighted mix of the members' graphs against the native stack and
+    write the stack's ``onnx.json`` naming the members and their weights."""
+    members = model.export_members()
+    reports = []
+    for i, (name, member) in enumerate(members):
+        share = 0.9 / len(members)
+        reports.append(
+            export_backend(
+                member,
+                directory / name,
+                texts=texts,
+                labels=labels,
+                source=source,
+                progress=lambda step, done, i=i, share=share, name=name: progress(
+                    f"{name}: {step}", i * share + done * share
+                ),
+                min_agreement=min_agreement,
+            )
+        )
+    progress("parity check: the stack", 0.92)
+    names = [name for name, _ in members]
+    weights = [float(w) for w in model.weights_]
+    native = model.predict_proba(texts)
+    mixed = {
+        precision: OnnxStack(
+            [OnnxModel.load(directory / name, precision=precision) for name in names],
+            weights,
+            precision=precision,
+        ).predict_proba(texts)
+        for precision in PRECISIONS
+    }
+    parity = compare(
+        native,
+        mixed["fp32"],
+        mixed["int8"],
+        classes=model.classes_,
+        labels=labels,
+        source=source,
+        min_agreement=min_agreement,
+    )
+    failures = parity.failures()
+    if failures:
+        raise ExportError(
+            "the ONNX export of the stack does not answer like the native stack: "
+            + "; ".join(failures)
+            + ".",
+            hint="each member passed its own check, so the mix amplifies small differences; "
+            "serve the native stack, or accept less agreement (`intently export "
+            "--min-agreement`). No stack manifest was written.",
+        )
+    quantization = {"members": [r.quantization for r in reports]}
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "kind": STACK_KIND,
+        "members": names,
+        "weights": weights,
+        "labels": list(model.classes_),
+        "backend": model.name,
+        "quantization": quantization,
+        "parity": parity.to_json(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": _versions(),
+    }
+    staged = directory / f".{MANIFEST_FILE}.{secrets.token_hex(4)}"
+    _write_json(staged, manifest)
+    os.replace(staged, directory / MANIFEST_FILE)
+    _fsync_dir(directory)
+    progress("done", 1.0)
+    return ExportReport(
+        model_dir=directory,
+        kind=STACK_KIND,
+        files=(
+            *(f"{name}/{file}" for name, r in zip(names, reports, strict=True) for file in r.files),
+            MANIFEST_FILE,
+        ),
+        parity=parity,
+        quantization=quantization,
+        sizes_mb={
+            precision: round(sum(r.sizes_mb[precision] for r in reports), 3)
+            for precision in PRECISIONS
+        },
         seconds=round(time.perf_counter() - started, 3),
         manifest=manifest,
     )

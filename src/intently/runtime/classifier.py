@@ -13,7 +13,7 @@ from intently.data.clean import normalize_text
 from intently.errors import InputError, IntentlyError, ModelError
 from intently.registry import METADATA_FILE, ModelVersion, read_version
 from intently.runtime.fallback import FallbackRule
-from intently.runtime.onnx_model import MANIFEST_FILE, PRECISIONS, OnnxModel
+from intently.runtime.onnx_model import MANIFEST_FILE, PRECISIONS, OnnxModel, OnnxStack
 
 MAX_TEXT_CHARS = 10_000
 TOP_K = 5
@@ -53,7 +53,7 @@ class Classifier:
 
     def __init__(
         self,
-        model: Backend | OnnxModel,
+        model: Backend | OnnxModel | OnnxStack,
         version: ModelVersion,
         rule: FallbackRule,
         *,
@@ -104,7 +104,7 @@ class Classifier:
                 f"{', '.join(PRECISIONS)}; got {precision!r}."
             )
         version = read_version(model_dir)
-        model: Backend | OnnxModel
+        model: Backend | OnnxModel | OnnxStack
         if runtime == "onnx":
             model = OnnxModel.load(model_dir, precision=precision, threads=threads)
         else:
@@ -158,7 +158,7 @@ class Classifier:
     @property
     def runtime(self) -> str:
         """ "onnx" when an exported graph serves, else "native"."""
-        return "onnx" if isinstance(self.model, OnnxModel) else "native"
+        return "onnx" if isinstance(self.model, OnnxModel | OnnxStack) else "native"
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) == 1:

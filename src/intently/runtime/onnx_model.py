@@ -38,6 +38,8 @@ MANIFEST_FILE = "onnx.json"
 MANIFEST_FORMAT = "intently.onnx.v1"
 PRECISIONS = ("fp32", "int8")
 KINDS = ("linear", "encoder")
+"""Kinds of a single exported graph; a ``stack`` manifest names member folders instead."""
+STACK_KIND = "stack"
 OUTPUT = "probabilities"
 BATCH_SIZE = 64
 _PAD_TOKENS = ("[PAD]", "<pad>", "<|pad|>", "<PAD>")
@@ -74,13 +76,16 @@ def check_manifest(manifest: Any, where: Path | str) -> None:
             hint="re-export the model with this version of Intently (`intently export`).",
         )
     required = ["kind", "fp32", "int8", "inputs", "output"]
-    if manifest.get("kind") == "encoder":
+    if manifest.get("kind") == STACK_KIND:
+        required = ["kind", "members", "weights"]
+    elif manifest.get("kind") == "encoder":
         required += ["tokenizer", "max_length"]
     elif manifest.get("kind") == "linear":
         required += ["featurizer"]
     else:
         raise ModelError(
-            f"{where} has ONNX kind {manifest.get('kind')!r}; known kinds: {', '.join(KINDS)}.",
+            f"{where} has ONNX kind {manifest.get('kind')!r}; known kinds: "
+            f"{', '.join([*KINDS, STACK_KIND])}.",
             hint="re-export the model with this version of Intently (`intently export`).",
         )
     missing = [key for key in required if key not in manifest]
@@ -134,10 +139,15 @@ class OnnxModel:
         precision: str = "fp32",
         threads: int | None = None,
         batch_size: int = BATCH_SIZE,
-    ) -> OnnxModel:
-        """The exported model of a version directory (its ``onnx.json``)."""
+    ) -> OnnxModel | OnnxStack:
+        """The exported model of a version directory (its ``onnx.json``); a ``stack`` export
+        loads as an :class:`OnnxStack` of its members' graphs."""
         model_dir = Path(model_dir)
         manifest = read_manifest(model_dir)
+        if manifest["kind"] == STACK_KIND:
+            return OnnxStack.load(
+                model_dir, manifest, precision=precision, threads=threads, batch_size=batch_size
+            )
         classes = manifest.get("labels")
         labels_path = model_dir / "labels.json"
         if labels_path.is_file():
@@ -231,6 +241,77 @@ class OnnxModel:
             f"OnnxModel(kind={self.kind!r}, precision={self.precision!r}, "
             f"classes={len(self.classes_)})"
         )
+
+
+class OnnxStack:
+    """A weighted average of the probabilities of several exported models (a ``stack``).
+
+    Each member is an exported version of its own in ``member_<i>/`` with its own graphs,
+    featurizer or tokenizer; ``onnx.json`` of the stack lists them with their weights.
+    """
+
+    def __init__(self, members: Sequence[OnnxModel], weights: Sequence[float], *, precision: str):
+        self.members = list(members)
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.classes_ = self.members[0].classes_
+        self.kind = STACK_KIND
+        self.precision = precision
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: Path,
+        manifest: dict[str, Any],
+        *,
+        precision: str,
+        threads: int | None,
+        batch_size: int,
+    ) -> OnnxStack:
+        names, weights = manifest["members"], manifest["weights"]
+        if (
+            not isinstance(names, list)
+            or not isinstance(weights, list)
+            or len(names) < 2
+            or len(names) != len(weights)
+            or not all(isinstance(name, str) and "/" not in name for name in names)
+            or not all(isinstance(w, int | float) and w >= 0 for w in weights)
+            or sum(weights) <= 0
+        ):
+            raise ModelError(
+                f"{model_dir / MANIFEST_FILE} lists malformed stack members {names!r} with "
+                f"weights {weights!r}.",
+                hint=f"re-export with `intently export {model_dir}`.",
+            )
+        members = []
+        for name in names:
+            member = OnnxModel.load(
+                model_dir / name, precision=precision, threads=threads, batch_size=batch_size
+            )
+            if not isinstance(member, OnnxModel):
+                raise ModelError(f"stack member {model_dir / name} is itself a stack.")
+            members.append(member)
+        if any(m.classes_ != members[0].classes_ for m in members) or (
+            manifest.get("labels") is not None
+            and list(members[0].classes_) != list(manifest["labels"])
+        ):
+            raise ModelError(
+                f"the stack members in {model_dir} disagree on the labels.",
+                hint=f"re-export with `intently export {model_dir}`.",
+            )
+        return cls(members, weights, precision=precision)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        mixed = sum(
+            w * m.predict_proba(texts) for w, m in zip(self.weights, self.members, strict=True)
+        )
+        mixed = np.asarray(mixed, dtype=np.float64)
+        if not len(texts):
+            return mixed.reshape(0, len(self.classes_))
+        return mixed / mixed.sum(axis=1, keepdims=True)
+
+    def __repr__(self) -> str:
+        kinds = "+".join(m.kind for m in self.members)
+        return f"OnnxStack({kinds}, precision={self.precision!r}, classes={len(self.classes_)})"
 
 
 def _session(graph: Path, threads: int) -> Any:
