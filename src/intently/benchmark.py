@@ -42,6 +42,10 @@ BENCHMARK_KEYS = (
     "model_mb",
     "versions",
 )
+EXPORT_KEYS = ("export_parity", "int8")
+"""Added with ``export=True``: the parity report of the ONNX export on the test texts, and the
+int8 graph's figures measured through ``Classifier.load(..., runtime="onnx", precision="int8")``
+(None when the backend cannot export)."""
 TIMED_PREDICTIONS = 1000
 
 
@@ -127,15 +131,24 @@ def run_benchmark(
     params: dict[str, Any] | None = None,
     seed: int = 13,
     oos_label: str = "oos",
+    export: bool = False,
+    keep_dir: Path | None = None,
     progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
-    """Train ``backend`` on the folder's train (+valid) split, evaluate on test, time it."""
+    """Train ``backend`` on the folder's train (+valid) split, evaluate on test, time it.
+
+    With ``export`` the model is also exported to ONNX (parity checked on the test texts) and
+    the int8 graph is measured like the native model (keys :data:`EXPORT_KEYS`). The version
+    directory is written under ``keep_dir`` when given (kept), else in a temporary folder.
+    """
     directory = Path(directory)
     data = load_benchmark_dataset(directory)
     training = TrainingSpec(backend=backend, params=params or {}, seed=seed)
     fallback = FallbackSpec(label=oos_label)
     fitted = fit_dataset(data, training, fallback, progress=progress)
     report = evaluate_model(fitted.model, fitted.rule, data.test, defined=data.labels)
+    texts = [e.text for e in data.test]
+    extra: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="intently-bench-") as scratch:
         version = ModelVersion(
             id=new_version_id(),
@@ -154,24 +167,72 @@ def run_benchmark(
             },
             versions=library_versions(),
         )
-        model_dir = write_version(Path(scratch), version, fitted.model.save)
-        classifier = Classifier.load(model_dir)
-        texts = [e.text for e in data.test]
+        model_dir = write_version(Path(keep_dir or scratch), version, fitted.model.save)
+        size = directory_mb(model_dir)
+        classifier = Classifier.load(model_dir, runtime="native")
         p50, p99 = latency_ms(classifier.predict, texts)
         qps = batch_qps(classifier.predict_batch, texts)
-        size = directory_mb(model_dir)
-    return result_row(
-        dataset=directory.name,
-        backend=backend,
-        data=data,
-        report=report,
-        train_seconds=fitted.train_seconds,
-        p50=p50,
-        p99=p99,
-        qps=qps,
-        model_mb=size,
-        versions=library_versions(),
+        if export:
+            extra = measure_export(fitted.model, model_dir, data)
+    return (
+        result_row(
+            dataset=directory.name,
+            backend=backend,
+            data=data,
+            report=report,
+            train_seconds=fitted.train_seconds,
+            p50=p50,
+            p99=p99,
+            qps=qps,
+            model_mb=size,
+            versions=library_versions(),
+        )
+        | extra
     )
+
+
+def measure_export(model: Any, model_dir: Path, data: Dataset) -> dict[str, Any]:
+    """Export ``model`` (saved in ``model_dir``) with a parity check on the test texts, then
+    time and score its int8 graph through the ONNX runtime."""
+    from intently.export import ExportUnsupportedError, export_backend
+
+    texts = [e.text for e in data.test]
+    labels = [e.label for e in data.test]
+    try:
+        exported = export_backend(model, model_dir, texts=texts, labels=labels, source="test")
+    except ExportUnsupportedError:
+        return dict.fromkeys(EXPORT_KEYS)
+    int8 = Classifier.load(model_dir, runtime="onnx", precision="int8")
+    predicted = [p.label for p in int8.predict_batch(texts)]
+    accuracy = float(np.mean([p == t for p, t in zip(predicted, labels, strict=True)]))
+    p50, p99 = latency_ms(int8.predict, texts)
+    shipped = int8_files(model_dir, exported.manifest)
+    return {
+        "export_parity": exported.parity.to_json()
+        | {"int8_level": exported.quantization.get("level")},
+        "int8": {
+            "accuracy": round(accuracy, 4),
+            "predict_p50_ms": round(p50, 4),
+            "predict_p99_ms": round(p99, 4),
+            "batch_qps": round(batch_qps(int8.predict_batch, texts), 1),
+            "model_mb": round(sum(p.stat().st_size for p in shipped) / 1e6, 2),
+        },
+    }
+
+
+def int8_files(model_dir: Path, manifest: dict[str, Any]) -> list[Path]:
+    """What serving the int8 graph needs: the graph, its tokenizer or featurizer files, and
+    for a stack those of every member."""
+    from intently.runtime.onnx_model import STACK_KIND, read_manifest
+
+    if manifest["kind"] == STACK_KIND:
+        return [
+            path
+            for name in manifest["members"]
+            for path in int8_files(model_dir / name, read_manifest(model_dir / name))
+        ]
+    names = [manifest["int8"], manifest.get("tokenizer"), *manifest.get("featurizer", {}).values()]
+    return [model_dir / name for name in names if isinstance(name, str)]
 
 
 def write_result(result: dict[str, Any], out: Path) -> Path:

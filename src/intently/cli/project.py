@@ -225,6 +225,17 @@ def benchmark(
     params: Annotated[str, typer.Option(help="Backend parameters as JSON.")] = "{}",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 13,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the JSON here.")] = None,
+    export: Annotated[
+        bool,
+        typer.Option(
+            "--export/--no-export",
+            help="Also export to ONNX (parity on the test texts) and measure the int8 graph.",
+        ),
+    ] = False,
+    keep: Annotated[
+        Path | None,
+        typer.Option("--keep", help="Keep the trained version directory under this folder."),
+    ] = None,
 ) -> None:
     """Train on a public dataset folder, test, and time single-text and batch prediction.
 
@@ -238,13 +249,23 @@ def benchmark(
         raise typer.BadParameter(f"--params is not JSON: {exc}") from None
     with progress_bar(f"benchmark {directory.name}") as progress:
         result = run_benchmark(
-            directory, backend=backend, params=parsed, seed=seed, progress=progress
+            directory,
+            backend=backend,
+            params=parsed,
+            seed=seed,
+            export=export,
+            keep_dir=keep,
+            progress=progress,
         )
     table = Table(title=f"{result['dataset']} · {backend}")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in result.items():
-        if key not in ("dataset", "backend", "versions"):
+        if isinstance(value, dict) and key != "versions":
+            for name, inner in value.items():
+                if not isinstance(inner, dict):
+                    table.add_row(f"{key}.{name}", "—" if inner is None else str(inner))
+        elif key not in ("dataset", "backend", "versions"):
             table.add_row(key, "—" if value is None else str(value))
     out.print(table)
     if out_file:
