@@ -82,8 +82,8 @@ def _corrupt_int8(
     longer agrees."""
     real = onnx_export_module.quantize_graph
 
-    def quantize_then_break(source: Path, target: Path, *, level: str = "full") -> dict:
-        settings = real(source, target, level=level)
+    def quantize_then_break(source: Path, target: Path, *, level: str = "full", **kw) -> dict:
+        settings = real(source, target, level=level, **kw)
         if level not in levels:
             return settings
         model = onnx.load(str(target))
@@ -300,3 +300,45 @@ def test_train_without_export_writes_no_graph(unexported):
     names = {p.name for p in unexported.iterdir()}
     assert EVALUATION_FILE in names
     assert not names & {"model.onnx", "model.int8.onnx", MANIFEST_FILE}
+
+
+def test_mixed_precision_keeps_the_most_sensitive_layers_float_until_parity_passes():
+    from types import SimpleNamespace
+
+    from intently.export.onnx_export import _mixed_precision
+
+    layers = {0: ["a0"], 1: ["a1"], 2: ["a2"], 3: ["a3"]}
+    harm = {0: 2, 1: 9, 2: 1, 3: 6}  # texts that change when only this layer is quantized
+    calls = []
+
+    def attempt(level, float_layers):
+        calls.append(sorted(float_layers))
+        changed = sum(harm[i] for i in layers if i not in float_layers)
+        report = SimpleNamespace(
+            int8=SimpleNamespace(
+                agreement=1 - changed / 1000, disagreements=changed, max_abs_diff=0.1
+            )
+        )
+        return {"level": level}, report
+
+    tried = []
+    settings, parity = _mixed_precision(attempt, layers, 0.995, tried)
+    # one probe per layer (all others float), then float layers by harm: 1, then 1 and 3
+    assert calls[:4] == [[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]]
+    assert [t["float_layers"] for t in tried] == [[1], [1, 3]]
+    assert parity.int8.agreement == pytest.approx(0.997) and settings == {"level": "mixed"}
+    assert tried[0]["layer_sensitivity"] == {"0": 2, "1": 9, "2": 1, "3": 6}
+
+
+def test_mixed_precision_stops_at_half_the_layers():
+    from types import SimpleNamespace
+
+    from intently.export.onnx_export import _mixed_precision
+
+    def attempt(level, float_layers):
+        bad = SimpleNamespace(int8=SimpleNamespace(agreement=0.9, disagreements=5, max_abs_diff=1))
+        return {"level": level}, bad
+
+    tried = []
+    _mixed_precision(attempt, {i: [f"n{i}"] for i in range(6)}, 0.995, tried)
+    assert [len(t["float_layers"]) for t in tried] == [1, 2, 3]

@@ -25,7 +25,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -44,7 +44,13 @@ from intently.export.parity import (
     compare,
     read_texts,
 )
-from intently.export.quantize import LEVELS, optimize_graph, quantize_graph
+from intently.export.quantize import (
+    LEVELS,
+    MIXED_LEVEL,
+    layer_nodes,
+    optimize_graph,
+    quantize_graph,
+)
 from intently.registry import read_version
 from intently.runtime.onnx_model import (
     KINDS,
@@ -230,11 +236,14 @@ def export_backend(
         manifest = _manifest(description, model, {})
         fp32 = _probabilities(manifest, stage, directory, model, "fp32", texts)
         tried: list[dict[str, Any]] = []
-        for step, level in enumerate(LEVELS):
-            report(f"quantizing to int8 ({level}) and checking it", 0.6 + 0.15 * step)
-            quantization = quantize_graph(stage / ONNX_MODEL_FILE, stage / INT8_FILE, level=level)
+
+        def attempt(level: str, float_layers: dict[int, list[str]] | None = None) -> Any:
+            """Quantize at ``level`` and check parity; returns (settings, parity report)."""
+            settings = quantize_graph(
+                stage / ONNX_MODEL_FILE, stage / INT8_FILE, level=level, float_layers=float_layers
+            )
             int8 = _probabilities(manifest, stage, directory, model, "int8", texts)
-            parity = compare(
+            result = compare(
                 native,
                 fp32,
                 int8,
@@ -243,13 +252,24 @@ def export_backend(
                 source=source,
                 min_agreement=min_agreement,
             )
-            tried.append(
-                {
-                    "level": level,
-                    "agreement": parity.int8.agreement,
-                    "max_abs_diff": parity.int8.max_abs_diff,
-                }
-            )
+            return settings, result
+
+        for step, level in enumerate(LEVELS):
+            report(f"quantizing to int8 ({level}) and checking it", 0.6 + 0.12 * step)
+            if level == MIXED_LEVEL:
+                layers = layer_nodes(stage / ONNX_MODEL_FILE)
+                if len(layers) < 2:
+                    continue
+                quantization, parity = _mixed_precision(attempt, layers, min_agreement, tried)
+            else:
+                quantization, parity = attempt(level)
+                tried.append(
+                    {
+                        "level": level,
+                        "agreement": parity.int8.agreement,
+                        "max_abs_diff": parity.int8.max_abs_diff,
+                    }
+                )
             if parity.int8.agreement >= min_agreement or parity.fp32.agreement < min_agreement:
                 break  # a passing int8 graph, or an fp32 failure that no int8 level can fix
         quantization["tried"] = tried
@@ -290,6 +310,41 @@ def export_backend(
         seconds=round(time.perf_counter() - started, 3),
         manifest=manifest,
     )
+
+
+def _mixed_precision(
+    attempt: Callable[..., tuple[dict[str, Any], ParityReport]],
+    layers: dict[int, list[str]],
+    min_agreement: float,
+    tried: list[dict[str, Any]],
+) -> tuple[dict[str, Any], ParityReport]:
+    """Keep the most sensitive transformer layers float, one more at a time (at most half of
+    them), until the int8 graph passes; sensitivity = texts whose top class changes when only
+    that layer is quantized. Returns the last attempt."""
+    sensitivity = {}
+    for index in layers:
+        others = {i: names for i, names in layers.items() if i != index}
+        _, alone = attempt(MIXED_LEVEL, others)
+        sensitivity[index] = alone.int8.disagreements
+    order = sorted(layers, key=lambda i: (-sensitivity[i], i))
+    result: tuple[dict[str, Any], ParityReport] | None = None
+    for count in range(1, len(layers) // 2 + 1):
+        kept = {i: layers[i] for i in order[:count]}
+        result = attempt(MIXED_LEVEL, kept)
+        parity = result[1]
+        tried.append(
+            {
+                "level": MIXED_LEVEL,
+                "float_layers": sorted(kept),
+                "agreement": parity.int8.agreement,
+                "max_abs_diff": parity.int8.max_abs_diff,
+                "layer_sensitivity": {str(i): sensitivity[i] for i in sorted(sensitivity)},
+            }
+        )
+        if parity.int8.agreement >= min_agreement:
+            break
+    assert result is not None
+    return result
 
 
 def _export_stack(
