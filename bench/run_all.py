@@ -20,10 +20,18 @@ from typing import Any
 
 from peers import PEER_SHORT_NAMES, PEERS, run_peer  # bench/ is on sys.path (script dir)
 
-from intently.backends import backend_names
-from intently.benchmark import BENCHMARK_KEYS, run_benchmark, write_result
+from intently.benchmark import BENCHMARK_KEYS, EXPORT_KEYS, run_benchmark, write_result
 
 DATASETS = ("clinc150", "banking77", "snips")
+RUNS: dict[str, tuple[str, dict[str, Any]]] = {
+    "linear": ("linear", {}),
+    "embedding": ("embedding", {}),
+    "transformer": ("transformer", {}),
+    "stack": ("stack", {"members": [{"backend": "linear"}, {"backend": "transformer"}]}),
+}
+"""Named runs: backend and parameters. Every run is also exported to ONNX and its int8 graph
+measured. ``zeroshot`` needs intent descriptions, which these datasets lack: bench/fewshot.py
+measures it on SNIPS with hand-written descriptions."""
 START_MARKER = "<!-- bench:start -->"
 END_MARKER = "<!-- bench:end -->"
 INTRO = """# Benchmarks
@@ -153,7 +161,35 @@ def render_table(rows: list[dict[str, Any]], *, generated: str | None = None) ->
                 ]
                 ratio_cells.append(", ".join(parts))
             out.append(f"| ↳ {row['backend']} vs peers | " + " | ".join(ratio_cells) + " |")
+        out += render_int8(group)
     return "\n".join(out) + "\n"
+
+
+def render_int8(group: Sequence[dict[str, Any]]) -> list[str]:
+    """Lines of the ONNX table of a dataset: parity of the export and the int8 graph's figures
+    (rows with an ``int8`` entry only)."""
+    exported = [r for r in group if r.get("int8")]
+    if not exported:
+        return []
+    out = [
+        "",
+        "ONNX export (parity on the test texts; int8 served by `Classifier.load(..., "
+        'runtime="onnx", precision="int8")` with onnxruntime only):',
+        "",
+        "| backend | fp32 agreement | int8 agreement | int8 level | int8 accuracy "
+        "| int8 p50 ms | int8 p99 ms | int8 batch qps | int8 MB |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in exported:
+        parity, int8 = row["export_parity"], row["int8"]
+        level = parity.get("int8_level") or "—"
+        out.append(
+            f"| **{row['backend']}** | {parity['fp32']['agreement']:.4f} "
+            f"| {parity['int8']['agreement']:.4f} | {level} | {int8['accuracy']:.4f} "
+            f"| {int8['predict_p50_ms']:.3f} | {int8['predict_p99_ms']:.3f} "
+            f"| {int8['batch_qps']:,.0f} | {int8['model_mb']:.2f} |"
+        )
+    return out
 
 
 def splice_table(
@@ -226,7 +262,9 @@ def load_rows(out: Path) -> list[dict[str, Any]]:
         except (OSError, json.JSONDecodeError) as error:
             log(f"skipping {path}: {error}")
             continue
-        if not isinstance(row, dict) or set(row) != set(BENCHMARK_KEYS):
+        if not isinstance(row, dict) or not (
+            set(row) == set(BENCHMARK_KEYS) or set(row) == {*BENCHMARK_KEYS, *EXPORT_KEYS}
+        ):
             log(f"skipping {path}: keys differ from intently.benchmark.BENCHMARK_KEYS")
             continue
         rows.append(row)
@@ -276,7 +314,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--backends",
         metavar="NAME[,NAME]",
-        help=f"intently backends to run (default: all registered: {', '.join(backend_names())})",
+        help=f"intently runs (default: all: {', '.join(RUNS)})",
     )
     parser.add_argument(
         "--peers", metavar="NAME[,NAME]", help=f"peers to run (default: all: {', '.join(PEERS)})"
@@ -308,12 +346,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         unknown = [name for name in wanted if name not in DATASETS]
         if unknown:
             return _fail(f"unknown dataset(s) {', '.join(unknown)}; known: {', '.join(DATASETS)}")
-        backends = _names(args.backends) or list(backend_names())
-        unknown = [name for name in backends if name not in backend_names()]
+        backends = _names(args.backends) or list(RUNS)
+        unknown = [name for name in backends if name not in RUNS]
         if unknown:
-            return _fail(
-                f"unknown backend(s) {', '.join(unknown)}; registered: {', '.join(backend_names())}"
-            )
+            return _fail(f"unknown run(s) {', '.join(unknown)}; known: {', '.join(RUNS)}")
         peers = [] if args.skip_peers else (_names(args.peers) or list(PEERS))
         unknown = [name for name in peers if name not in PEERS]
         if unknown:
@@ -326,7 +362,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(f"none of {', '.join(wanted)} found under {args.datasets}")
 
         runs: list[tuple[str, Callable[[Path], dict[str, Any]]]] = [
-            (name, lambda d, name=name: run_benchmark(d, backend=name)) for name in backends
+            (
+                name,
+                lambda d, name=name: run_benchmark(
+                    d, backend=RUNS[name][0], params=RUNS[name][1], export=True
+                ),
+            )
+            for name in backends
         ] + [(name, lambda d, name=name: run_peer(name, d)) for name in peers]
         all_start = time.perf_counter()
         for dataset in present:

@@ -122,3 +122,45 @@ def test_splice_creates_or_appends_when_markers_are_missing():
     assert f"{START_MARKER}\nthe table\n{END_MARKER}\n" in created
     appended = splice_table("# Mine\n\nProse.\n", "the table")
     assert appended == f"# Mine\n\nProse.\n\n{START_MARKER}\nthe table\n{END_MARKER}\n"
+
+
+def test_exported_rows_get_an_onnx_table_and_plain_rows_do_not(rows, tmp_path):
+    import json
+
+    from run_all import load_rows
+
+    exported = _row("snips", "transformer", accuracy=0.97)
+    exported["export_parity"] = {
+        "fp32": {"agreement": 1.0},
+        "int8": {"agreement": 0.9958},
+        "int8_level": "mixed",
+    }
+    exported["int8"] = {
+        "accuracy": 0.9657,
+        "predict_p50_ms": 3.61,
+        "predict_p99_ms": 9.46,
+        "batch_qps": 519.9,
+        "model_mb": 33.1,
+    }
+    assert "ONNX export" not in render_table(rows, generated="2030-01-01")
+    table = render_table([*rows, exported], generated="2030-01-01")
+    cells = _line(table, "| **transformer** | 1.0000")
+    assert cells == [
+        "**transformer**",
+        "1.0000",
+        "0.9958",
+        "mixed",
+        "0.9657",
+        "3.610",
+        "9.460",
+        "520",
+        "33.10",
+    ]
+    for row in [*rows, exported, {"dataset": "snips", "backend": "odd"}]:
+        (tmp_path / f"{row['dataset']}__{row['backend']}.json").write_text(json.dumps(row))
+    assert sorted(r["backend"] for r in load_rows(tmp_path)) == [
+        "fasttext",
+        "linear",
+        "sklearn-tfidf-logreg",
+        "transformer",
+    ]
