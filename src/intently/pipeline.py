@@ -143,6 +143,22 @@ def evaluate_model(
     )
 
 
+def with_descriptions(training: TrainingSpec, project: Project, task: str) -> TrainingSpec:
+    """``training`` for the zeroshot backend gets the task's intent descriptions (from the
+    project's agents) unless its params name their own."""
+    if training.backend != "zeroshot" or "descriptions" in training.params:
+        return training
+    described = {
+        intent.name: intent.description
+        for agent in project.agents
+        for intent in agent.intents
+        if intent.description.strip()
+    }
+    if task != DEFAULT_TASK or not described:
+        return training
+    return training.model_copy(update={"params": {**training.params, "descriptions": described}})
+
+
 def train(
     project: Project,
     task: str = DEFAULT_TASK,
@@ -163,7 +179,7 @@ def train(
     progress = progress or _silent
     progress("building dataset", 0.0)
     dataset = build_dataset(project, task)
-    training = project.training_for(task)
+    training = with_descriptions(project.training_for(task), project, task)
     fallback = project.fallback_for(task)
     gates = project.gates_for(task)
     fitted = fit_dataset(
@@ -207,6 +223,7 @@ def train(
             },
             "gates": [vars(result) for result in results],
             "weak_intents": [vars(item) for item in weak],
+            "fit_info": getattr(fitted.model, "fit_info_", None),
         },
     )
     progress("writing model", 0.94)

@@ -302,3 +302,43 @@ def test_nli_model_without_entailment_label(tmp_path, nli_body):
     (copy / "config.json").write_text(json.dumps(config), encoding="utf-8")
     with pytest.raises(TrainingError, match="no single 'entailment' label"):
         make_backend("zeroshot", _params(copy, nli_model_path=str(copy))).fit([], [])
+
+
+def test_pipeline_passes_the_intent_descriptions_of_the_project(make_project, body):
+    import intently
+    from intently.registry import read_version
+
+    texts = {
+        "greeting": ["hello", "hi there", "good morning", "hey friend", "hello again", "hiya"],
+        "order_status": [
+            "where is my order",
+            "track my parcel",
+            "order status",
+            "has my order shipped",
+            "when will my package arrive",
+            "delivery status",
+        ],
+    }
+    agent = {
+        "id": "shop",
+        "intents": [
+            {
+                "name": "greeting",
+                "description": "the user says hello",
+                "variations": texts["greeting"],
+            },
+            {
+                "name": "order_status",
+                "description": "where an order is",
+                "variations": texts["order_status"],
+            },
+        ],
+    }
+    params = {k: v for k, v in _params(body).items() if k != "descriptions"}
+    path = make_project(agents=[agent], training={"backend": "zeroshot", "params": params})
+    run = intently.train(intently.load_project(path), write_reports=False)
+    assert read_version(run.model_dir).params["descriptions"] == {
+        "greeting": "the user says hello",
+        "order_status": "where an order is",
+    }
+    assert "fit_info" in read_version(run.model_dir).extra

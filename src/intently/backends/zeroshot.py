@@ -22,8 +22,8 @@ the temperature defaults to 0.05 (embedding) or 1.0 (NLI logits). ``fit([], [])`
 ``descriptions`` names at least two intents.
 
 SNIPS test, one plain-English description per intent and no examples (bench/zeroshot_snips.yaml):
-0.833 accuracy (intent names alone: 0.744). The pipeline does not pass intent descriptions to
-backends yet; set them in the project file under ``training.params.descriptions``.
+0.833 accuracy (intent names alone: 0.744). ``intently train`` passes the ``description`` of each
+intent in the project file unless ``training.params.descriptions`` names its own.
 """
 
 from __future__ import annotations
