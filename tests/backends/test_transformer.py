@@ -289,3 +289,13 @@ def test_real_minilm_fine_tunes_in_a_few_steps():
     predicted = [model.classes_[i] for i in model.predict_proba(held_texts).argmax(axis=1)]
     accuracy = np.mean([p == t for p, (_, t) in zip(predicted, REAL_HELD_OUT, strict=True)])
     assert accuracy >= 8 / 9, list(zip(held_texts, predicted, strict=True))
+
+
+def test_the_exported_graph_groups_nodes_by_layer_for_mixed_precision(tmp_path, tuned):
+    from intently.export.quantize import EMBEDDINGS_GROUP, layer_nodes
+
+    tuned.export_onnx(tmp_path)
+    groups = layer_nodes(tmp_path / "model.onnx")
+    assert sorted(groups) == [EMBEDDINGS_GROUP, 0, 1]  # the tiny body has two layers
+    assert all("/layer.1/" in name for name in groups[1])
+    assert any("word_embeddings" in name for name in groups[EMBEDDINGS_GROUP])

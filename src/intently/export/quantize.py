@@ -21,9 +21,10 @@ Choices, measured (numbers in docs of ``intently export`` and the export report)
   "full" (99.97% argmax agreement); a MiniLM-L6 encoder + linear head reaches only ~98.8% at
   "full" (per-tensor: 95.9%, with ``reduce_range``: 98.0%) and 99.6% at "embeddings" (file 60%
   of fp32, and no faster).
-- ``"mixed"`` is mixed precision chosen by sensitivity: each transformer layer is quantized
-  alone and scored by how many parity texts change their top class; the most sensitive layers
-  are then kept in float one at a time until the parity check passes (at most half of them).
+- ``"mixed"`` is mixed precision chosen by sensitivity: each transformer layer (and the
+  embedding lookups, as one more group) is quantized alone and scored by how many parity texts
+  change their top class; the most sensitive groups are then kept in float one at a time until
+  the parity check passes (at most half of them).
   Measured on the fine-tuned MiniLM for BANKING77: "full" 99.12% agreement at 838 texts/s;
   float layers 0 and 2 give 99.55% at ~570 texts/s (fp32: 379 texts/s); quantizing one layer
   alone costs 0.13-0.45 points depending on the layer.
@@ -118,17 +119,28 @@ def float_nodes(model: Any) -> list[str]:
     return keep
 
 
+EMBEDDINGS_GROUP = -1
+"""The group of the token-embedding lookups (Gathers of 2-D tables outside the layers)."""
+
+
 def layer_nodes(source: Path) -> dict[int, list[str]]:
-    """The nodes of each transformer layer (by the ``/layer.<i>/`` in exported node names);
-    empty for graphs without layers (the linear backend's)."""
+    """The nodes of each transformer layer (by the ``/layer.<i>/`` in exported node names), and
+    as group :data:`EMBEDDINGS_GROUP` the embedding-table lookups; empty for graphs without
+    layers (the linear backend's)."""
     import onnx
 
     model = onnx.load(str(source), load_external_data=False)
+    tables = {init.name for init in model.graph.initializer if len(init.dims) == 2}
     layers: dict[int, list[str]] = {}
+    lookups: list[str] = []
     for node in model.graph.node:
         match = _LAYER.search(node.name)
         if match and node.name:
             layers.setdefault(int(match.group(1)), []).append(node.name)
+        elif node.op_type == "Gather" and node.name and node.input[0] in tables:
+            lookups.append(node.name)
+    if layers and lookups:
+        layers[EMBEDDINGS_GROUP] = lookups
     return layers
 
 
