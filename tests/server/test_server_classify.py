@@ -134,3 +134,17 @@ def test_an_unexpected_failure_is_a_500_error_body_without_a_traceback(client, m
     error = _error(client.post("/v1/classify", json={"text": "hi"}, headers=PREDICT), 500)
     assert error["code"] == "E799" and "RuntimeError" in error["message"]
     assert "secret internal detail" not in error["message"]
+
+
+def test_the_exported_int8_graph_can_serve_and_answers_like_the_native_model(make_client):
+    texts = ["hello there", "where is my order", "refund my money", "tell me a joke"]
+    native = make_client()
+    onnx = make_client(runtime="onnx", precision="int8")
+    assert onnx.app.state.intently.pool.get("intent").runtime == "onnx"
+    assert native.app.state.intently.pool.get("intent").runtime == "native"
+    answers = [
+        client.post("/v1/classify/batch", json={"texts": texts}, headers=PREDICT).json()
+        for client in (native, onnx)
+    ]
+    labels = [[item["label"] for item in answer["results"]] for answer in answers]
+    assert labels[0] == labels[1]

@@ -41,6 +41,13 @@ def serve(
         bool, typer.Option("--access-log", help="Log every request (costs throughput).")
     ] = False,
     log_level: Annotated[str | None, typer.Option(help="uvicorn log level.")] = None,
+    runtime: Annotated[
+        str | None,
+        typer.Option(help="auto (default), native, or onnx: serve the exported graphs."),
+    ] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="fp32 (default) or int8: which exported graph onnx serves.")
+    ] = None,
 ) -> None:
     """Serve the deployed models over HTTP; interactive API docs at /docs.
 
@@ -60,6 +67,8 @@ def serve(
         "workers": workers,
         "database_url": database_url,
         "log_level": log_level,
+        "runtime": runtime,
+        "precision": precision,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
     if insecure_no_auth:

@@ -93,6 +93,8 @@ def build_state(settings: Settings) -> ServerState:
         registry_for(project),
         project.task_names,
         max_text_chars=settings.max_text_chars,
+        runtime=settings.runtime,
+        precision=settings.precision,
         on_swap=metrics.model_swapped,
     )
     runs = TrainingRunStore(database)

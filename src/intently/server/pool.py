@@ -45,11 +45,15 @@ class ModelPool:
         tasks: tuple[str, ...],
         *,
         max_text_chars: int,
+        runtime: str = "auto",
+        precision: str = "fp32",
         on_swap: SwapHook | None = None,
     ):
         self.registry = registry
         self.tasks = tasks
         self.max_text_chars = max_text_chars
+        self.runtime = runtime
+        self.precision = precision
         self.on_swap = on_swap
         self._states: dict[str, TaskState] = {task: TaskState(None, None) for task in tasks}
         self._lock = threading.Lock()  # one load at a time per pool; readers never take it
@@ -158,7 +162,12 @@ class ModelPool:
         return True
 
     def _load(self, path: Path) -> Classifier:
-        classifier = Classifier.load(path, max_text_chars=self.max_text_chars)
+        classifier = Classifier.load(
+            path,
+            runtime=self.runtime,
+            precision=self.precision,
+            max_text_chars=self.max_text_chars,
+        )
         try:
             classifier.predict("hello")  # warm up, and refuse a model that cannot predict
         except IntentlyError:

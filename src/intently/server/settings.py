@@ -11,7 +11,7 @@ import hmac
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Origins allowed by CORS (comma-separated or a JSON list); empty = CORS off.",
+    )
+    runtime: Literal["auto", "native", "onnx"] = Field(
+        "auto",
+        description="How models are served: native backend files, the exported ONNX graph, or "
+        "auto (native, or ONNX where the backend's libraries are missing).",
+    )
+    precision: Literal["fp32", "int8"] = Field(
+        "fp32", description="Which exported graph the ONNX runtime serves."
     )
     reload_interval_s: float = Field(
         1.0, gt=0, description="How often each worker checks for a newly deployed model."
