@@ -3,10 +3,13 @@
 Trains the bundled example project in a temporary folder, starts `intently serve` with its
 default settings (only an API key is added), and drives it with wrk from a second process:
 
-    .venv/bin/python bench/serve.py                      # 15 s per scenario, 32 connections
+    .venv/bin/python bench/serve.py                      # linear model, default settings
+    .venv/bin/python bench/serve.py --backend transformer --runtime onnx --precision int8 \
+        --onnx-threads 1                                 # the int8 transformer, 1 thread/worker
     .venv/bin/python bench/serve.py --duration 30 --connections 64
 
-Writes docs/benchmarks/serve.json and the "HTTP service" table in docs/BENCHMARKS.md.
+Writes docs/benchmarks/serve/<scenario>.json and rebuilds the "HTTP service" table in
+docs/BENCHMARKS.md from every scenario file there.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "support-assistant"
@@ -117,7 +122,11 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--out", type=Path, default=ROOT / "docs/benchmarks/serve.json")
+    parser.add_argument("--backend", default="linear", help="backend the example is trained with")
+    parser.add_argument("--runtime", choices=("auto", "native", "onnx"), default=None)
+    parser.add_argument("--precision", choices=("fp32", "int8"), default=None)
+    parser.add_argument("--onnx-threads", type=int, default=None)
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "docs/benchmarks/serve")
     parser.add_argument("--table", type=Path, default=ROOT / "docs/BENCHMARKS.md")
     args = parser.parse_args()
     wrk = ensure_wrk()
@@ -125,6 +134,10 @@ def main() -> int:
     project_dir = work / "project"
     shutil.copytree(EXAMPLE, project_dir, ignore=shutil.ignore_patterns("models", "*.db"))
     project = project_dir / "intently.yaml"
+    spec = yaml.safe_load(project.read_text(encoding="utf-8"))
+    spec.setdefault("training", {})["backend"] = args.backend
+    spec["training"]["params"] = {}
+    project.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     subprocess.run(
         [BIN / "intently", "train", "--project", str(project)],
         check=True,
@@ -132,6 +145,13 @@ def main() -> int:
     )
     port = free_port()
     env = {**os.environ, "INTENTLY_API_KEYS": f"predict:{KEY}"}
+    settings = {"runtime": args.runtime, "precision": args.precision}
+    settings["onnx_threads"] = args.onnx_threads
+    for name, value in settings.items():
+        if value is not None:
+            env[f"INTENTLY_{name.upper()}"] = str(value)
+    changed = ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)
+    scenario = "-".join([args.backend, *(str(v) for v in settings.values() if v is not None)])
     server = subprocess.Popen(
         [BIN / "intently", "serve", "--project", str(project), "--port", str(port)],
         env=env,
@@ -144,7 +164,9 @@ def main() -> int:
         wait_ready(base + "/readyz")
         results: dict[str, Any] = {
             "machine": f"{os.cpu_count()} CPU cores, server and wrk on the same machine",
-            "server": "intently serve, default settings",
+            "scenario": scenario,
+            "backend": args.backend,
+            "server": "intently serve, default settings" + (f" but {changed}" if changed else ""),
             "connections": args.connections,
             "duration_s": args.duration,
         }
@@ -174,29 +196,43 @@ def main() -> int:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    write_table(args.table, results)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / f"{scenario}.json").write_text(
+        json.dumps(results, indent=2) + "\n", encoding="utf-8"
+    )
+    scenarios = [
+        json.loads(path.read_text(encoding="utf-8")) for path in sorted(args.out_dir.glob("*.json"))
+    ]
+    write_table(args.table, scenarios)
     print(json.dumps(results, indent=2))
     return 0
 
 
-def write_table(path: Path, results: dict[str, Any]) -> None:
-    single, batch = results["single"], results["batch"]
-    table = (
-        f"_{results['server']}; wrk with {results['connections']} connections for "
-        f"{results['duration_s']} s on loopback, {results['machine']}. Reproduce: "
-        "`.venv/bin/python bench/serve.py`._\n\n"
-        "| scenario | requests/s | texts/s | p50 ms | p90 ms | p99 ms | non-2xx |\n"
-        "|---|---:|---:|---:|---:|---:|---:|\n"
-        f"| single text `POST /v1/classify` | {single['requests_per_s']:,.0f} | "
-        f"{single['requests_per_s']:,.0f} | {single.get('p50_ms', 0):.2f} | "
-        f"{single.get('p90_ms', 0):.2f} | {single.get('p99_ms', 0):.2f} | {single['non_2xx']} |\n"
-        f"| batch of {batch['batch_size']} `POST /v1/classify/batch` (4 connections) | "
-        f"{batch['requests_per_s']:,.0f} | {batch['texts_per_s']:,.0f} | "
-        f"{batch.get('p50_ms', 0):.2f} | {batch.get('p90_ms', 0):.2f} | "
-        f"{batch.get('p99_ms', 0):.2f} | {batch['non_2xx']} |\n"
-    )
+def write_table(path: Path, scenarios: list[dict[str, Any]]) -> None:
+    lines = [
+        "_wrk on loopback from a second process, server and wrk on the same 2-core machine; "
+        "single texts with 32 connections, batches of 100 with 4. Reproduce: "
+        "`.venv/bin/python bench/serve.py [--backend B --runtime onnx --precision int8]`._",
+        "",
+        "| model | server settings | request | requests/s | texts/s | p50 ms | p90 ms "
+        "| p99 ms | non-2xx |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for results in scenarios:
+        single, batch = results["single"], results["batch"]
+        model = results.get("backend", "linear")
+        server = results["server"]
+        lines += [
+            f"| {model} | {server} | single text `POST /v1/classify` | "
+            f"{single['requests_per_s']:,.0f} | {single['requests_per_s']:,.0f} | "
+            f"{single.get('p50_ms', 0):.2f} | {single.get('p90_ms', 0):.2f} | "
+            f"{single.get('p99_ms', 0):.2f} | {single['non_2xx']} |",
+            f"| {model} | {server} | batch of {batch['batch_size']} `POST /v1/classify/batch` | "
+            f"{batch['requests_per_s']:,.0f} | {batch['texts_per_s']:,.0f} | "
+            f"{batch.get('p50_ms', 0):.2f} | {batch.get('p90_ms', 0):.2f} | "
+            f"{batch.get('p99_ms', 0):.2f} | {batch['non_2xx']} |",
+        ]
+    table = "\n".join(lines) + "\n"
     text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
     block = f"{START}\n{table}{END}"
     if START in text and END in text:

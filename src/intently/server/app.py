@@ -95,6 +95,7 @@ def build_state(settings: Settings) -> ServerState:
         max_text_chars=settings.max_text_chars,
         runtime=settings.runtime,
         precision=settings.precision,
+        threads=settings.onnx_threads,
         on_swap=metrics.model_swapped,
     )
     runs = TrainingRunStore(database)

@@ -47,6 +47,7 @@ class ModelPool:
         max_text_chars: int,
         runtime: str = "auto",
         precision: str = "fp32",
+        threads: int | None = None,
         on_swap: SwapHook | None = None,
     ):
         self.registry = registry
@@ -54,6 +55,7 @@ class ModelPool:
         self.max_text_chars = max_text_chars
         self.runtime = runtime
         self.precision = precision
+        self.threads = threads
         self.on_swap = on_swap
         self._states: dict[str, TaskState] = {task: TaskState(None, None) for task in tasks}
         self._lock = threading.Lock()  # one load at a time per pool; readers never take it
@@ -166,6 +168,7 @@ class ModelPool:
             path,
             runtime=self.runtime,
             precision=self.precision,
+            threads=self.threads,
             max_text_chars=self.max_text_chars,
         )
         try:

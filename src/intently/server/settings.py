@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     precision: Literal["fp32", "int8"] = Field(
         "fp32", description="Which exported graph the ONNX runtime serves."
     )
+    onnx_threads: int | None = Field(
+        None,
+        ge=1,
+        description="onnxruntime threads per worker; default 1 for linear graphs and one per "
+        "core for encoders (with several workers, cores / workers avoids oversubscription).",
+    )
     reload_interval_s: float = Field(
         1.0, gt=0, description="How often each worker checks for a newly deployed model."
     )
