@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROJECT := examples/support-assistant/intently.yaml
 DATASETS ?= ../shared/datasets
+# `make bench BENCH_ARGS="--backends linear --only snips"` for a quick partial run
+BENCH_ARGS ?=
 
 .PHONY: run test bench lint clean venv
 
@@ -28,7 +30,7 @@ test: $(VENV)/.installed-dev,neural
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-dev,neural,bench
-	$(BIN)/python bench/run_all.py --datasets $(DATASETS) --out docs/benchmarks --table docs/BENCHMARKS.md
+	$(BIN)/python bench/run_all.py --datasets $(DATASETS) --out docs/benchmarks --table docs/BENCHMARKS.md $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-dev,neural
 	$(BIN)/ruff check src tests bench
