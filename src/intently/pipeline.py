@@ -159,6 +159,25 @@ def with_descriptions(training: TrainingSpec, project: Project, task: str) -> Tr
     return training.model_copy(update={"params": {**training.params, "descriptions": described}})
 
 
+def from_active_version(training: TrainingSpec, project: Project, task: str) -> TrainingSpec:
+    """``training`` continuing from the task's active version (like Rasa's ``--finetune``)."""
+    if training.backend != "transformer":
+        raise TrainingError(
+            f"--finetune continues a transformer model, but task '{task}' trains with the "
+            f"{training.backend} backend.",
+            hint="set training.backend: transformer, or train without --finetune.",
+        )
+    active = _active_version(project, task)
+    if active is None:
+        raise TrainingError(
+            f"--finetune needs a deployed version of task '{task}' to continue from; none is "
+            "active.",
+            hint="train once without --finetune and deploy it (`intently models deploy`).",
+        )
+    path = project.model_root() / task / active
+    return training.model_copy(update={"params": {**training.params, "init_from": str(path)}})
+
+
 def train(
     project: Project,
     task: str = DEFAULT_TASK,
@@ -167,6 +186,7 @@ def train(
     models_dir: Path | None = None,
     write_reports: bool = True,
     export: bool = True,
+    finetune: bool = False,
 ) -> TrainingRun:
     """Train, evaluate and store a new version of ``task``'s classifier.
 
@@ -175,11 +195,14 @@ def train(
     split is stored as ``evaluation.jsonl``. With ``export`` (the default) a backend that can
     export is also written as ONNX (fp32 + int8, see ``intently.export``) before the version
     appears; an export that fails its parity check raises ExportError and leaves no version.
+    With ``finetune`` a ``transformer`` task continues from its active version (``init_from``).
     """
     progress = progress or _silent
     progress("building dataset", 0.0)
     dataset = build_dataset(project, task)
     training = with_descriptions(project.training_for(task), project, task)
+    if finetune:
+        training = from_active_version(training, project, task)
     fallback = project.fallback_for(task)
     gates = project.gates_for(task)
     fitted = fit_dataset(

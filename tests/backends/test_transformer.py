@@ -299,3 +299,31 @@ def test_the_exported_graph_groups_nodes_by_layer_for_mixed_precision(tmp_path, 
     assert sorted(groups) == [EMBEDDINGS_GROUP, 0, 1]  # the tiny body has two layers
     assert all("/layer.1/" in name for name in groups[1])
     assert any("word_embeddings" in name for name in groups[EMBEDDINGS_GROUP])
+
+
+def test_finetune_continues_from_the_active_version(make_project, body):
+    import intently
+    from intently.registry import Registry, read_version
+
+    path = make_project(
+        training={"backend": "transformer", "params": _params(body, epochs=1), "seed": 13},
+    )
+    project = intently.load_project(path)
+    with pytest.raises(TrainingError, match="none is active"):
+        intently.train(project, write_reports=False, export=False, finetune=True)
+    first = intently.train(project, write_reports=False, export=False)
+    Registry(project.model_root()).deploy("intent", first.version.id)
+    second = intently.train(project, write_reports=False, export=False, finetune=True)
+    params = read_version(second.model_dir).params
+    assert params["init_from"] == str(first.model_dir)
+    assert read_version(second.model_dir).extra["fit_info"]["initialised_from"] == str(
+        first.model_dir
+    )
+
+
+def test_finetune_needs_the_transformer_backend(make_project):
+    import intently
+
+    project = intently.load_project(make_project())
+    with pytest.raises(TrainingError, match="linear backend"):
+        intently.train(project, write_reports=False, finetune=True)

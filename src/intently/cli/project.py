@@ -58,6 +58,14 @@ def train(
         bool,
         typer.Option(help="Also write ONNX fp32 + int8 graphs, checked for parity (see export)."),
     ] = True,
+    finetune: Annotated[
+        bool,
+        typer.Option(
+            "--finetune",
+            help="Continue from the active version instead of the base model (transformer "
+            "backend; the labels must be unchanged).",
+        ),
+    ] = False,
 ) -> None:
     """Train, evaluate and gate a new model version under models/<task>/, then deploy it
     according to the project's deploy policy.
@@ -72,7 +80,7 @@ def train(
     failed = False
     for name in spec.task_names if all_tasks else (task,):
         with progress_bar(f"training {name}") as progress:
-            run = run_training(spec, name, progress=progress, export=export)
+            run = run_training(spec, name, progress=progress, export=export, finetune=finetune)
         out.print(
             render.report_table(
                 run.report,
