@@ -131,12 +131,14 @@ def run_benchmark(
     params: dict[str, Any] | None = None,
     seed: int = 13,
     oos_label: str = "oos",
+    fallback: dict[str, Any] | None = None,
     export: bool = False,
     keep_dir: Path | None = None,
     progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """Train ``backend`` on the folder's train (+valid) split, evaluate on test, time it.
 
+    ``fallback`` overrides :class:`FallbackSpec` fields (e.g. ``max_in_scope_drop``).
     With ``export`` the model is also exported to ONNX (parity checked on the test texts) and
     the int8 graph is measured like the native model (keys :data:`EXPORT_KEYS`). The version
     directory is written under ``keep_dir`` when given (kept), else in a temporary folder.
@@ -144,8 +146,8 @@ def run_benchmark(
     directory = Path(directory)
     data = load_benchmark_dataset(directory)
     training = TrainingSpec(backend=backend, params=params or {}, seed=seed)
-    fallback = FallbackSpec(label=oos_label)
-    fitted = fit_dataset(data, training, fallback, progress=progress)
+    rule = FallbackSpec(label=oos_label, **(fallback or {}))
+    fitted = fit_dataset(data, training, rule, progress=progress)
     report = evaluate_model(fitted.model, fitted.rule, data.test, defined=data.labels)
     texts = [e.text for e in data.test]
     extra: dict[str, Any] = {}
