@@ -158,14 +158,19 @@ class LinearBackend:
         self.validation_proba_: np.ndarray | None = None
 
         # Vocabulary and IDF come from every text (no labels involved), so one featurisation
-        # serves both the calibration fit and the final fit. The two fits are independent and
-        # liblinear releases the GIL, so they run side by side.
+        # serves both the calibration fit and the final fit. The two fits are independent; with
+        # LogisticRegression they run side by side. liblinear (LinearSVC) draws from C's global
+        # rand(), so two concurrent fits would interleave their random streams and break
+        # determinism: they run one after the other.
         report("features", 0.05)
         featurizer, matrix = self._fit_features(all_texts)
         self.temperature_ = 1.0
         report("fitting", 0.3)
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        workers = 2 if self.classifier == "logreg" else 1
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             final = pool.submit(self._fit_linear, matrix, all_labels, all_weights, classes)
+            if workers == 1:
+                final.result()
             if len(held_rows):
                 coef, intercept = self._fit_linear(
                     matrix[fit_rows], list(label_array[fit_rows]), all_weights[fit_rows], classes
