@@ -12,8 +12,6 @@ shared with the native model.
 from __future__ import annotations
 
 import json
-import zipfile
-import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,6 +21,7 @@ import numpy as np
 from scipy import sparse
 
 from intently.backends.base import ONNX_MODEL_FILE, ONNX_OPSET, ONNX_OUTPUT, ProgressFn
+from intently.backends.model_files import check_format, read_files, rebuild
 from intently.backends.text_features import FeatureSpace, Featurizer, fit_space
 from intently.errors import ModelError, TrainingError
 
@@ -363,37 +362,12 @@ class LinearBackend:
     @classmethod
     def load(cls, directory: Path) -> Self:
         directory = Path(directory)
-        try:
-            vocab = json.loads((directory / _VOCAB_FILE).read_text(encoding="utf-8"))
-            with np.load(directory / _WEIGHTS_FILE, allow_pickle=False) as arrays:
-                loaded = {key: arrays[key] for key in arrays.files}
-        except FileNotFoundError as exc:
-            raise ModelError(
-                f"linear model file missing: {Path(exc.filename).name}.",
-                hint="re-train the model; the directory is incomplete.",
-            ) from None
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-            # JSONDecodeError is a ValueError; a truncated .npz is a BadZipFile or EOFError.
-            raise ModelError(
-                f"linear model files in {directory} are corrupt ({exc}).",
-                hint="re-train the model or deploy another version.",
-            ) from None
-        try:
-            return cls._from_files(directory, vocab, loaded)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ModelError(
-                f"linear model files in {directory} are malformed ({type(exc).__name__}: {exc}).",
-                hint="re-train the model or deploy another version.",
-            ) from None
+        vocab, loaded = read_files(directory, "linear", _VOCAB_FILE, _WEIGHTS_FILE)
+        return rebuild("linear", directory, lambda: cls._from_files(directory, vocab, loaded))
 
     @classmethod
     def _from_files(cls, directory: Path, vocab: Any, loaded: dict[str, np.ndarray]) -> Self:
-        if not isinstance(vocab, dict) or vocab.get("format") != FORMAT:
-            found = vocab.get("format") if isinstance(vocab, dict) else None
-            raise ModelError(
-                f"unsupported linear model format {found!r} (this Intently reads {FORMAT}).",
-                hint="re-train with this version of Intently.",
-            )
+        check_format(vocab, FORMAT, "linear")
         model = cls(**_params_from_json(vocab["params"]))
         spaces = []
         for i, space in enumerate(vocab["spaces"]):

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import json
 import re
-import zipfile
-import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -41,6 +39,7 @@ import torch
 
 from intently.backends import encoder as enc
 from intently.backends.base import ProgressFn
+from intently.backends.model_files import check_classes, check_format, read_files, rebuild
 from intently.errors import IntentlyError, ModelError, TrainingError
 
 FORMAT = "intently.zeroshot.v1"
@@ -344,49 +343,15 @@ class ZeroShotBackend:
     @classmethod
     def load(cls, directory: Path) -> Self:
         directory = Path(directory)
-        try:
-            state = json.loads((directory / _STATE_FILE).read_text(encoding="utf-8"))
-            with np.load(directory / _ARRAYS_FILE, allow_pickle=False) as arrays:
-                loaded = {key: arrays[key] for key in arrays.files}
-        except FileNotFoundError as exc:
-            raise ModelError(
-                f"zeroshot model file missing: {Path(exc.filename).name}.",
-                hint="re-train the model; the directory is incomplete.",
-            ) from None
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-            raise ModelError(
-                f"zeroshot model files in {directory} are corrupt ({exc}).",
-                hint="re-train the model or deploy another version.",
-            ) from None
-        try:
-            return cls._from_files(directory, state, loaded)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            raise ModelError(
-                f"zeroshot model files in {directory} are malformed ({type(exc).__name__}: {exc}).",
-                hint="re-train the model or deploy another version.",
-            ) from None
+        state, loaded = read_files(directory, "zeroshot", _STATE_FILE, _ARRAYS_FILE)
+        return rebuild("zeroshot", directory, lambda: cls._from_files(directory, state, loaded))
 
     @classmethod
     def _from_files(cls, directory: Path, state: Any, loaded: dict[str, np.ndarray]) -> Self:
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
-            found = state.get("format") if isinstance(state, dict) else None
-            raise ModelError(
-                f"unsupported zeroshot model format {found!r} (this Intently reads {FORMAT}).",
-                hint="re-train with this version of Intently.",
-            )
+        check_format(state, FORMAT, "zeroshot")
         model = cls(**state["params"])
         classes = state["classes"]
-        if (
-            not isinstance(classes, list)
-            or len(classes) < 2
-            or len(set(classes)) != len(classes)
-            or not all(isinstance(label, str) for label in classes)
-        ):
-            raise ModelError(
-                f"zeroshot model in {directory}: the labels must be two or more distinct "
-                f"strings; got {classes!r}.",
-                hint="re-train the model.",
-            )
+        check_classes(classes, directory, "zeroshot")
         thresholds = loaded["thresholds"]
         if thresholds.shape != (len(classes),):
             raise ModelError(
