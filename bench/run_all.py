@@ -27,9 +27,13 @@ RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "linear": ("linear", {}, {}),
     "embedding": ("embedding", {}, {}),
     "transformer": ("transformer", {}, {}),
-    "stack": ("stack", {"members": [{"backend": "linear"}, {"backend": "transformer"}]}, {}),
-    # three views, and an out-of-scope threshold allowed to cost at most 1 point of in-scope
-    # accuracy on validation (default 3): the operating point CLINC150's target asks for
+    # the stacks' out-of-scope threshold may cost at most 1 point of validation in-scope
+    # accuracy (default 3): the operating point CLINC150's target asks for
+    "stack": (
+        "stack",
+        {"members": [{"backend": "linear"}, {"backend": "transformer"}]},
+        {"max_in_scope_drop": 0.01},
+    ),
     "stack3": (
         "stack",
         {"members": [{"backend": "linear"}, {"backend": "embedding"}, {"backend": "transformer"}]},
@@ -41,6 +45,15 @@ run's name. Every run
 is also exported to ONNX and its int8 graph measured. ``zeroshot`` needs intent descriptions,
 which these datasets lack: bench/fewshot.py measures it on SNIPS with hand-written
 descriptions."""
+
+
+def run_named(name: str, dataset: Path) -> dict[str, Any]:
+    """Run :data:`RUNS` entry ``name`` on ``dataset`` (exported), as a result row named ``name``."""
+    backend, params, fallback = RUNS[name]
+    row = run_benchmark(dataset, backend=backend, params=params, fallback=fallback, export=True)
+    return row | {"backend": name}
+
+
 START_MARKER = "<!-- bench:start -->"
 END_MARKER = "<!-- bench:end -->"
 INTRO = """# Benchmarks
@@ -371,13 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(f"none of {', '.join(wanted)} found under {args.datasets}")
 
         runs: list[tuple[str, Callable[[Path], dict[str, Any]]]] = [
-            (
-                name,
-                lambda d, name=name: (
-                    run_benchmark(d, backend=RUNS[name][0], params=RUNS[name][1], export=True)
-                    | {"backend": name}
-                ),
-            )
+            (name, lambda d, name=name: run_named(name, d))
             for name in backends
         ] + [(name, lambda d, name=name: run_peer(name, d)) for name in peers]
         all_start = time.perf_counter()

@@ -47,6 +47,7 @@ from intently.export.parity import (
 from intently.export.quantize import (
     LEVELS,
     MIXED_LEVEL,
+    QuantizationUnavailableError,
     layer_nodes,
     optimize_graph,
     quantize_graph,
@@ -262,7 +263,11 @@ def export_backend(
                     continue
                 quantization, parity = _mixed_precision(attempt, layers, min_agreement, tried)
             else:
-                quantization, parity = attempt(level)
+                try:
+                    quantization, parity = attempt(level)
+                except QuantizationUnavailableError as exc:
+                    tried.append({"level": level, "skipped": str(exc)})
+                    continue
                 tried.append(
                     {
                         "level": level,

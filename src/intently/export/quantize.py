@@ -57,14 +57,25 @@ _PASS_THROUGH = {
 }
 _HEAD_OPS = {"MatMul", "Gemm"}
 
-LEVELS: dict[str, list[str] | None] = {"full": None, "mixed": None, "embeddings": ["Gather"]}
-"""Quantization levels, most aggressive first, and the operator types each quantizes (None:
-every type onnxruntime's dynamic quantizer handles). "mixed" also keeps some layers float."""
+LEVELS: dict[str, list[str] | None] = {
+    "full": None,
+    "blockwise": ["Gather"],
+    "mixed": None,
+    "embeddings": ["Gather"],
+}
+"""Quantization levels, most aggressive first, and the operator types each quantizes with
+``quantize_dynamic`` (None: every type it handles). "blockwise" first turns the MatMuls into
+8-bit block-quantized ``MatMulNBits``; "mixed" also keeps some layers float."""
 MIXED_LEVEL = "mixed"
+BLOCKWISE_LEVEL = "blockwise"
 _LAYER = re.compile(r"/layers?\.(\d+)/")
 
 QUANTIZATION = {"weight_type": "QInt8", "per_channel": True, "reduce_range": False}
 """The ``quantize_dynamic`` settings; recorded with the excluded nodes in ``onnx.json``."""
+BLOCKWISE = {"bits": 8, "block_size": 32, "is_symmetric": True, "accuracy_level": 4}
+"""``MatMulNBits`` settings of the "blockwise" level: symmetric int8 weights with one scale per
+32 input rows of each column, and (accuracy level 4) activations quantized to int8 per block of
+32 values at run time, so an outlier only coarsens its own block."""
 
 
 def optimize_graph(source: Path, target: Path) -> None:
@@ -167,6 +178,9 @@ def quantize_graph(
     keep = float_nodes(model)
     for names in (float_layers or {}).values():
         keep.extend(names)
+    if level == BLOCKWISE_LEVEL:
+        _block_quantize_matmuls(model, target, keep)
+        source = target
     with _quiet_quantizer():
         quantize_dynamic(
             source,
@@ -178,9 +192,29 @@ def quantize_graph(
             op_types_to_quantize=LEVELS[level],
         )
     settings = {**QUANTIZATION, "mode": "dynamic", "level": level, "float_nodes": keep}
+    if level == BLOCKWISE_LEVEL:
+        settings["matmul"] = {"op": "MatMulNBits", **BLOCKWISE}
     if float_layers:
         settings["float_layers"] = sorted(float_layers)
     return settings
+
+
+def _block_quantize_matmuls(model: Any, target: Path, keep: list[str]) -> None:
+    """Write ``model`` to ``target`` with its constant-weight MatMuls (but ``keep``) as
+    ``MatMulNBits`` (:data:`BLOCKWISE`)."""
+    try:
+        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+    except ImportError as exc:  # it needs the onnx-ir package (the neural extra)
+        raise QuantizationUnavailableError(f"blockwise int8 needs {exc.name}") from None
+
+    with _quiet_quantizer(nbits=True):
+        quantizer = MatMulNBitsQuantizer(model, nodes_to_exclude=list(keep), **BLOCKWISE)
+        quantizer.process()
+    quantizer.model.save_model_to_file(str(target), use_external_data_format=False)
+
+
+class QuantizationUnavailableError(RuntimeError):
+    """A quantization level needs a package that is not installed; export skips the level."""
 
 
 class _DropPreprocessAdvice(logging.Filter):
@@ -189,13 +223,19 @@ class _DropPreprocessAdvice(logging.Filter):
 
 
 @contextmanager
-def _quiet_quantizer() -> Iterator[None]:
+def _quiet_quantizer(*, nbits: bool = False) -> Iterator[None]:
     """Hide the quantizer's generic pre-processing advice (it logs through the root logger):
-    the graph was already optimised by onnxruntime, which is the pre-processing it means."""
+    the graph was already optimised by onnxruntime, which is the pre-processing it means; and
+    (``nbits``) the MatMulNBits quantizer's line per node it skips."""
     advice = _DropPreprocessAdvice()
     root = logging.getLogger()
     root.addFilter(advice)
+    nbits_logger = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
+    level = nbits_logger.level
+    if nbits:
+        nbits_logger.setLevel(logging.WARNING)
     try:
         yield
     finally:
         root.removeFilter(advice)
+        nbits_logger.setLevel(level)
