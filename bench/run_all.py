@@ -384,8 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(f"none of {', '.join(wanted)} found under {args.datasets}")
 
         runs: list[tuple[str, Callable[[Path], dict[str, Any]]]] = [
-            (name, lambda d, name=name: run_named(name, d))
-            for name in backends
+            (name, lambda d, name=name: run_named(name, d)) for name in backends
         ] + [(name, lambda d, name=name: run_peer(name, d)) for name in peers]
         all_start = time.perf_counter()
         for dataset in present:

@@ -45,6 +45,7 @@ from intently.export.parity import (
     read_texts,
 )
 from intently.export.quantize import (
+    ENCODER_LEVELS,
     LEVELS,
     MIXED_LEVEL,
     QuantizationUnavailableError,
@@ -255,12 +256,12 @@ def export_backend(
             )
             return settings, result
 
+        layers = layer_nodes(stage / ONNX_MODEL_FILE)
         for step, level in enumerate(LEVELS):
-            report(f"quantizing to int8 ({level}) and checking it", 0.6 + 0.12 * step)
+            if level in ENCODER_LEVELS and len(layers) < 2:
+                continue  # a graph without transformer layers (the linear one)
+            report(f"quantizing to int8 ({level}) and checking it", 0.6 + 0.1 * step)
             if level == MIXED_LEVEL:
-                layers = layer_nodes(stage / ONNX_MODEL_FILE)
-                if len(layers) < 2:
-                    continue
                 quantization, parity = _mixed_precision(attempt, layers, min_agreement, tried)
             else:
                 try:

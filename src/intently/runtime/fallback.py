@@ -8,6 +8,19 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def top_two(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's top class index, its probability, and the runner-up's probability."""
+    proba = np.atleast_2d(proba)
+    rows = np.arange(len(proba))
+    top = proba.argmax(axis=1)
+    top_p = proba[rows, top]
+    if proba.shape[1] < 2:
+        return top, top_p, np.zeros(len(proba))
+    rest = proba.copy()
+    rest[rows, top] = -np.inf
+    return top, top_p, rest.max(axis=1)
+
+
 @dataclass(frozen=True)
 class FallbackRule:
     """Fall back to ``label`` when the top class is ``label``, its probability is below
@@ -19,13 +32,13 @@ class FallbackRule:
 
     def apply(self, proba: np.ndarray, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Final label indices (−1 = fallback) and fallback flags for a (n, k) probability array."""
-        proba = np.atleast_2d(proba)
-        order = np.argsort(-proba, axis=1)
-        top = order[:, 0]
-        rows = np.arange(len(proba))
-        top_p = proba[rows, top]
-        second_p = proba[rows, order[:, 1]] if proba.shape[1] > 1 else np.zeros(len(proba))
-        is_fallback_class = np.asarray([classes[i] == self.label for i in top], dtype=bool)
+        return self.decide(*top_two(proba), classes)
+
+    def decide(
+        self, top: np.ndarray, top_p: np.ndarray, second_p: np.ndarray, classes: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`apply` on the output of :func:`top_two` (computed once when tuning)."""
+        is_fallback_class = np.asarray(classes, dtype=object)[top] == self.label
         fallback = (
             is_fallback_class
             | (top_p < self.threshold)
@@ -65,19 +78,18 @@ def tune_threshold(
     is_oos = truth == fallback_label
     if not is_oos.any() or is_oos.all():
         return None
-    top_p = np.asarray(proba).max(axis=1)
+    ranked = top_two(proba)
     # Midpoints between observed confidences: a cut exactly at an observed value is fragile
     # on small validation sets.
-    observed = np.unique(top_p)
+    observed = np.unique(ranked[1])
     candidates = np.concatenate([[0.0], (observed[:-1] + observed[1:]) / 2])
+    names = np.asarray(classes, dtype=object)
 
     def score(threshold: float) -> tuple[float, float]:
         rule = FallbackRule(fallback_label, float(threshold), ambiguity_threshold)
-        predicted = np.asarray(rule.labels(proba, classes))
-        return (
-            float(np.mean(predicted[~is_oos] == truth[~is_oos])),
-            float(np.mean(predicted[is_oos] == fallback_label)),
-        )
+        index, fallback = rule.decide(*ranked, classes)
+        right = ~fallback & (names[np.maximum(index, 0)] == truth)
+        return float(np.mean(right[~is_oos])), float(np.mean(fallback[is_oos]))
 
     baseline, _ = score(0.0)
     best: ThresholdChoice | None = None

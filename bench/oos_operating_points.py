@@ -1,0 +1,151 @@
+"""CLINC150: how the out-of-scope threshold's in-scope budget trades in-scope accuracy for OOS
+recall, for single members and stacks of them.
+
+Fits linear, embedding and transformer once on train (valid for early stopping and for their
+held-out ``validation_proba_``), then for each combination mixes the probabilities with the
+stack's learned weights, tunes the threshold on valid with ``max_in_scope_drop`` in
+:data:`BUDGETS` (what ``intently train`` does) and scores test. Also reports the best test
+in-scope accuracy at OOS recall >= 0.75 over all thresholds (an oracle: chosen on test).
+Writes ``docs/benchmarks/decisions/oos_operating_points.json``.
+
+    .venv/bin/python bench/oos_operating_points.py --datasets ../shared/datasets
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from intently.backends import make_backend
+from intently.backends.stack import _learn_weights
+from intently.benchmark import load_benchmark_dataset
+from intently.runtime.fallback import FallbackRule, tune_threshold
+
+MEMBERS = ("linear", "embedding", "transformer")
+COMBINATIONS = (
+    ("linear",),
+    ("embedding",),
+    ("transformer",),
+    ("linear", "transformer"),
+    ("linear", "embedding", "transformer"),
+)
+BUDGETS = (0.005, 0.01, 0.02, 0.03)
+OOS = "oos"
+SEED = 13
+
+
+def member_probabilities(data, name: str, cache: Path) -> dict[str, np.ndarray]:
+    """Held-out validation and test probabilities of member ``name`` (cached as .npz)."""
+    path = cache / f"clinc_{name}.npz"
+    if path.is_file():
+        return dict(np.load(path))
+    texts, labels = [e.text for e in data.train], [e.label for e in data.train]
+    valid = ([e.text for e in data.valid], [e.label for e in data.valid])
+    started = time.perf_counter()
+    model = make_backend(name, {}, seed=SEED).fit(texts, labels, valid=valid)
+    print(f"{name}: fitted in {time.perf_counter() - started:.0f} s", flush=True)
+    probabilities = {
+        "valid": model.validation_proba_,
+        "test": model.predict_proba([e.text for e in data.test]),
+        "classes": np.array(model.classes_),
+    }
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **probabilities)
+    return probabilities
+
+
+def score(proba: np.ndarray, truth: np.ndarray, classes: list[str], threshold: float):
+    predicted = np.array(FallbackRule(OOS, threshold).labels(proba, classes))
+    in_scope = truth != OOS
+    return (
+        float(np.mean(predicted[in_scope] == truth[in_scope])),
+        float(np.mean(predicted[~in_scope] == OOS)),
+    )
+
+
+def oracle(proba: np.ndarray, truth: np.ndarray, classes: list[str], min_recall: float) -> float:
+    """Best test in-scope accuracy over thresholds whose test OOS recall is >= min_recall."""
+    top, confidence = proba.argmax(axis=1), proba.max(axis=1)
+    in_scope = truth != OOS
+    right_class = np.asarray(classes)[top] == truth
+    oos_class = np.asarray(classes)[top] == OOS
+    best = 0.0
+    for threshold in np.unique(np.round(confidence, 3)):
+        fallback = oos_class | (confidence < threshold)
+        if np.mean(fallback[~in_scope]) >= min_recall:
+            best = max(best, float(np.mean((right_class & ~fallback)[in_scope])))
+    return best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
+    parser.add_argument("--cache", type=Path, default=Path("build/oos_operating_points"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("docs/benchmarks/decisions/oos_operating_points.json")
+    )
+    args = parser.parse_args()
+    if not (args.datasets / "clinc150").is_dir():
+        print(f"no clinc150 under {args.datasets}", file=sys.stderr)
+        return 2
+    data = load_benchmark_dataset(args.datasets / "clinc150")
+    members = {name: member_probabilities(data, name, args.cache) for name in MEMBERS}
+    classes = [str(c) for c in members["linear"]["classes"]]
+    valid_truth = np.array([e.label for e in data.valid])
+    test_truth = np.array([e.label for e in data.test])
+    rows = []
+    for combination in COMBINATIONS:
+        valid = [members[name]["valid"] for name in combination]
+        weights = (
+            _learn_weights(valid, np.searchsorted(classes, valid_truth))
+            if len(combination) > 1
+            else np.ones(1)
+        )
+        mix_valid = sum(w * p for w, p in zip(weights, valid, strict=True))
+        mix_test = sum(w * members[n]["test"] for w, n in zip(weights, combination, strict=True))
+        row = {
+            "members": list(combination),
+            "weights": [round(float(w), 3) for w in weights],
+            "no_threshold": dict(
+                zip(
+                    ("in_scope", "oos_recall"),
+                    score(mix_test, test_truth, classes, 0.0),
+                    strict=True,
+                )
+            ),
+            "budgets": [],
+            "oracle_in_scope_at_recall_0.75": oracle(mix_test, test_truth, classes, 0.75),
+        }
+        for budget in BUDGETS:
+            choice = tune_threshold(
+                mix_valid, valid_truth, classes, fallback_label=OOS, max_in_scope_drop=budget
+            )
+            threshold = choice.threshold if choice else 0.0
+            in_scope, recall = score(mix_test, test_truth, classes, threshold)
+            row["budgets"].append(
+                {
+                    "max_in_scope_drop": budget,
+                    "threshold": round(threshold, 4),
+                    "test_in_scope": round(in_scope, 4),
+                    "test_oos_recall": round(recall, 4),
+                }
+            )
+            print(
+                f"{'+'.join(combination):32s} budget {budget:<5} threshold {threshold:.3f} "
+                f"in-scope {in_scope:.4f} OOS recall {recall:.4f}",
+                flush=True,
+            )
+        rows.append(row)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"dataset": "clinc150", "rows": rows}, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
