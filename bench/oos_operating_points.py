@@ -24,7 +24,7 @@ import numpy as np
 from intently.backends import make_backend
 from intently.backends.stack import _learn_weights
 from intently.benchmark import load_benchmark_dataset
-from intently.runtime.fallback import FallbackRule, tune_threshold
+from intently.runtime.fallback import FallbackRule, operating_point, top_two, tune_threshold
 
 MEMBERS = ("linear", "embedding", "transformer")
 COMBINATIONS = (
@@ -60,25 +60,17 @@ def member_probabilities(data, name: str, cache: Path) -> dict[str, np.ndarray]:
 
 
 def score(proba: np.ndarray, truth: np.ndarray, classes: list[str], threshold: float):
-    predicted = np.array(FallbackRule(OOS, threshold).labels(proba, classes))
-    in_scope = truth != OOS
-    return (
-        float(np.mean(predicted[in_scope] == truth[in_scope])),
-        float(np.mean(predicted[~in_scope] == OOS)),
-    )
+    return operating_point(FallbackRule(OOS, threshold), top_two(proba), truth, classes)
 
 
 def oracle(proba: np.ndarray, truth: np.ndarray, classes: list[str], min_recall: float) -> float:
     """Best test in-scope accuracy over thresholds whose test OOS recall is >= min_recall."""
-    top, confidence = proba.argmax(axis=1), proba.max(axis=1)
-    in_scope = truth != OOS
-    right_class = np.asarray(classes)[top] == truth
-    oos_class = np.asarray(classes)[top] == OOS
+    ranked = top_two(proba)
     best = 0.0
-    for threshold in np.unique(np.round(confidence, 3)):
-        fallback = oos_class | (confidence < threshold)
-        if np.mean(fallback[~in_scope]) >= min_recall:
-            best = max(best, float(np.mean((right_class & ~fallback)[in_scope])))
+    for threshold in np.unique(np.round(ranked[1], 3)):
+        in_scope, recall = operating_point(FallbackRule(OOS, threshold), ranked, truth, classes)
+        if recall >= min_recall:
+            best = max(best, in_scope)
     return best
 
 

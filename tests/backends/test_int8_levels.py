@@ -5,6 +5,7 @@ levels in order, recording what it tried and what it skipped."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -91,17 +92,28 @@ def test_blockwise_quantizes_every_layer_matmul_and_keeps_the_head_float(tmp_pat
     assert any(table.dtype.itemsize == 1 for table in tables.values())  # 8-bit lookups too
 
 
-def test_export_falls_back_from_full_and_mixed_to_blockwise(saved, tuned, monkeypatch):
-    pytest.importorskip("onnx_ir")
+def _quantize_graph_with(
+    tuned, *, broken: tuple[str, ...], unavailable: tuple[str, ...] = ()
+) -> Callable[..., dict]:
+    """The real quantize_graph, except that levels in ``broken`` write a graph that fails the
+    parity check and levels in ``unavailable`` raise as if their package were missing."""
     real = onnx_export_module.quantize_graph
 
-    def broken_full_and_mixed(source: Path, target: Path, *, level: str = "full", **kw) -> dict:
+    def quantize(source: Path, target: Path, *, level: str = "full", **kw) -> dict:
+        if level in unavailable:
+            raise QuantizationUnavailableError(f"{level} int8 needs onnx_ir")
         settings = real(source, target, level=level, **kw)
-        if level in ("full", "mixed"):
+        if level in broken:
             _rig_head_bias(target, len(tuned.classes_))
         return settings
 
-    monkeypatch.setattr(onnx_export_module, "quantize_graph", broken_full_and_mixed)
+    return quantize
+
+
+def test_export_falls_back_from_full_and_mixed_to_blockwise(saved, tuned, monkeypatch):
+    pytest.importorskip("onnx_ir")
+    quantize = _quantize_graph_with(tuned, broken=("full", "mixed"))
+    monkeypatch.setattr(onnx_export_module, "quantize_graph", quantize)
     report = export_backend(tuned, saved, texts=QUERIES * 3)
     tried = report.quantization["tried"]
     assert [t["level"] for t in tried] == ["full", "mixed", "blockwise"]
@@ -113,17 +125,8 @@ def test_export_falls_back_from_full_and_mixed_to_blockwise(saved, tuned, monkey
 
 
 def test_a_level_whose_package_is_missing_is_skipped_and_recorded(saved, tuned, monkeypatch):
-    real = onnx_export_module.quantize_graph
-
-    def without_onnx_ir(source: Path, target: Path, *, level: str = "full", **kw) -> dict:
-        if level == "blockwise":
-            raise QuantizationUnavailableError("blockwise int8 needs onnx_ir")
-        settings = real(source, target, level=level, **kw)
-        if level in ("full", "mixed"):
-            _rig_head_bias(target, len(tuned.classes_))
-        return settings
-
-    monkeypatch.setattr(onnx_export_module, "quantize_graph", without_onnx_ir)
+    quantize = _quantize_graph_with(tuned, broken=("full", "mixed"), unavailable=("blockwise",))
+    monkeypatch.setattr(onnx_export_module, "quantize_graph", quantize)
     report = export_backend(tuned, saved, texts=QUERIES * 3)
     tried = report.quantization["tried"]
     assert [t["level"] for t in tried] == ["full", "mixed", "blockwise", "embeddings"]

@@ -59,6 +59,21 @@ class ThresholdChoice:
     baseline_in_scope_accuracy: float
 
 
+def operating_point(
+    rule: FallbackRule,
+    ranked: tuple[np.ndarray, np.ndarray, np.ndarray],
+    truth: np.ndarray,
+    classes: Sequence[str],
+) -> tuple[float, float]:
+    """In-scope accuracy and OOS recall of ``rule`` on texts labelled ``truth`` (both kinds
+    present), given their probabilities ranked by :func:`top_two`."""
+    truth = np.asarray(truth)
+    is_oos = truth == rule.label
+    index, fallback = rule.decide(*ranked, classes)
+    right = ~fallback & (np.asarray(classes, dtype=object)[np.maximum(index, 0)] == truth)
+    return float(np.mean(right[~is_oos])), float(np.mean(fallback[is_oos]))
+
+
 def tune_threshold(
     proba: np.ndarray,
     labels: Sequence[str],
@@ -83,13 +98,10 @@ def tune_threshold(
     # on small validation sets.
     observed = np.unique(ranked[1])
     candidates = np.concatenate([[0.0], (observed[:-1] + observed[1:]) / 2])
-    names = np.asarray(classes, dtype=object)
 
     def score(threshold: float) -> tuple[float, float]:
         rule = FallbackRule(fallback_label, float(threshold), ambiguity_threshold)
-        index, fallback = rule.decide(*ranked, classes)
-        right = ~fallback & (names[np.maximum(index, 0)] == truth)
-        return float(np.mean(right[~is_oos])), float(np.mean(fallback[is_oos]))
+        return operating_point(rule, ranked, truth, classes)
 
     baseline, _ = score(0.0)
     best: ThresholdChoice | None = None
