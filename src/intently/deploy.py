@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from intently.collect import build_dataset, defined_labels
 from intently.errors import ModelError
@@ -21,8 +22,29 @@ class DeployDecision:
     pointer: Pointer | None = None
 
 
+PROBE_TEXT = "hello"
+
+
 def registry_for(project: Project) -> Registry:
     return Registry(project.model_root())
+
+
+def validate_model(path: Path) -> None:
+    """Load ``path`` the way the service will serve it and classify a probe text; raises
+    ModelError when the version must not be deployed."""
+    classifier = Classifier.load(path)
+    try:
+        classifier.predict(PROBE_TEXT)
+    except Exception as exc:  # a model that loads but cannot predict must not be deployed
+        raise ModelError(
+            f"model {path.name} loads but fails to predict: {exc}.",
+            hint="re-train it; the active version keeps serving.",
+        ) from exc
+
+
+def rollback_task(registry: Registry, task: str) -> Pointer:
+    """Re-activate the version that served before the current one, after validating it."""
+    return registry.rollback(task, check=validate_model)
 
 
 def compare_with_active(project: Project, task: str, candidate: str) -> Comparison:
@@ -72,7 +94,7 @@ def deploy_version(
                 f"drop {comparison.tolerance:.2f} (on {comparison.n_examples} common examples)",
                 comparison,
             )
-    pointer = registry.deploy(task, version)
+    pointer = registry.deploy(task, version, check=validate_model)
     return DeployDecision(True, f"{pointer.active} is now active", comparison, pointer)
 
 

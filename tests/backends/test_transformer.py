@@ -303,6 +303,7 @@ def test_the_exported_graph_groups_nodes_by_layer_for_mixed_precision(tmp_path, 
 
 def test_finetune_continues_from_the_active_version(make_project, body):
     import intently
+    from intently.deploy import validate_model
     from intently.registry import Registry, read_version
 
     path = make_project(
@@ -312,7 +313,7 @@ def test_finetune_continues_from_the_active_version(make_project, body):
     with pytest.raises(TrainingError, match="none is active"):
         intently.train(project, write_reports=False, export=False, finetune=True)
     first = intently.train(project, write_reports=False, export=False)
-    Registry(project.model_root()).deploy("intent", first.version.id)
+    Registry(project.model_root()).deploy("intent", first.version.id, check=validate_model)
     second = intently.train(project, write_reports=False, export=False, finetune=True)
     params = read_version(second.model_dir).params
     assert params["init_from"] == str(first.model_dir)

@@ -13,6 +13,7 @@ import time
 import pytest
 
 import intently
+from intently.deploy import validate_model
 from intently.errors import ModelError
 from intently.registry import POINTER_FILE, Registry, Status
 
@@ -33,8 +34,8 @@ def test_statuses_are_derived_from_the_pointer(trained):
     project, (v1, v2, v3) = trained
     registry = registry_of(project)
     assert [i.status for i in registry.versions("intent")] == [Status.CANDIDATE] * 3
-    registry.deploy("intent", v1)
-    registry.deploy("intent", v2)
+    registry.deploy("intent", v1, check=validate_model)
+    registry.deploy("intent", v2, check=validate_model)
     statuses = {i.id: i.status for i in registry.versions("intent")}
     assert statuses == {v1: Status.RETIRED, v2: Status.ACTIVE, v3: Status.CANDIDATE}
     assert registry.active("intent").id == v2
@@ -45,7 +46,7 @@ def test_version_directories_are_never_modified_by_deploy(trained):
     project, (v1, _, _) = trained
     meta = project.model_root() / "intent" / v1 / "metadata.json"
     before = meta.read_bytes()
-    registry_of(project).deploy("intent", v1)
+    registry_of(project).deploy("intent", v1, check=validate_model)
     assert meta.read_bytes() == before
 
 
@@ -53,11 +54,11 @@ def test_rollback_returns_to_the_previous_active_version(trained):
     project, (v1, v2, v3) = trained
     registry = registry_of(project)
     for version in (v1, v2, v3):
-        registry.deploy("intent", version)
-    assert registry.rollback("intent").active == v2
-    assert registry.rollback("intent").active == v1
+        registry.deploy("intent", version, check=validate_model)
+    assert registry.rollback("intent", check=validate_model).active == v2
+    assert registry.rollback("intent", check=validate_model).active == v1
     with pytest.raises(ModelError, match="no previous active version"):
-        registry.rollback("intent")
+        registry.rollback("intent", check=validate_model)
 
 
 def test_unique_prefix_selects_a_version_and_unknown_ids_suggest(trained):
@@ -71,11 +72,11 @@ def test_unique_prefix_selects_a_version_and_unknown_ids_suggest(trained):
 def test_deploy_refuses_a_corrupt_version_and_keeps_the_active_one(trained):
     project, (v1, v2, _) = trained
     registry = registry_of(project)
-    registry.deploy("intent", v1)
+    registry.deploy("intent", v1, check=validate_model)
     weights = project.model_root() / "intent" / v2 / "linear_weights.npz"
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(ModelError):
-        registry.deploy("intent", v2)
+        registry.deploy("intent", v2, check=validate_model)
     assert registry.active("intent").id == v1
 
 
@@ -86,20 +87,21 @@ def test_deploy_refuses_a_rejected_version(make_project, base_intents):
     run = intently.train(project, write_reports=False)
     assert not run.passed
     with pytest.raises(ModelError, match="failed its quality gates"):
-        registry_of(project).deploy("intent", run.version.id)
+        registry_of(project).deploy("intent", run.version.id, check=validate_model)
 
 
 def test_prune_keeps_active_rollback_target_and_newest(trained):
     project, (v1, v2, v3) = trained
     registry = registry_of(project)
-    registry.deploy("intent", v1)
-    registry.deploy("intent", v2)  # v1 is now the rollback target
+    registry.deploy("intent", v1, check=validate_model)
+    registry.deploy("intent", v2, check=validate_model)  # v1 is now the rollback target
     staging = project.model_root() / "intent" / ".staging-left-by-a-crash"
     staging.mkdir()
     removed = registry.prune("intent", keep=1)
     assert removed == []  # v1 (rollback target) and v2 (active) are protected, v3 is newest
     assert not staging.exists()
-    registry.deploy("intent", v3)  # history: v1, v2 -> v2 is the rollback target now
+    # history: v1, v2 -> v2 is the rollback target now
+    registry.deploy("intent", v3, check=validate_model)
     assert registry.prune("intent", keep=1) == [v1]
     assert [i.id for i in registry.versions("intent")] == [v2, v3]
     assert registry.pointer("intent").history == (v2,)
@@ -117,7 +119,7 @@ def test_diff_reports_metric_param_and_label_changes(trained):
 def test_unreadable_pointer_is_a_clear_error(trained):
     project, (v1, _, _) = trained
     registry = registry_of(project)
-    registry.deploy("intent", v1)
+    registry.deploy("intent", v1, check=validate_model)
     (project.model_root() / "intent" / POINTER_FILE).write_text("{not json", encoding="utf-8")
     with pytest.raises(ModelError, match="active pointer"):
         registry.active("intent")

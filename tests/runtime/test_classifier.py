@@ -54,7 +54,16 @@ def test_predict_returns_a_sorted_top_five_ranking(classifier, trained_model_dir
 def test_prediction_to_dict_is_json_ready(classifier):
     data = classifier.predict("hello there").to_dict()
     assert json.loads(json.dumps(data)) == data
-    assert set(data) == {"label", "confidence", "ranking", "fallback", "intent", "model_version"}
+    assert set(data) == {
+        "label",
+        "confidence",
+        "ranking",
+        "fallback",
+        "intent",
+        "model_version",
+        "runtime",
+        "precision",
+    }
     assert data["ranking"][0] == {"label": data["intent"], "confidence": data["confidence"]}
 
 
@@ -163,15 +172,47 @@ def _edit_metadata(directory: Path, edit) -> None:
         lambda meta: meta.update(status="deployed-ish"),
         lambda meta: meta.update(fallback={}),
         lambda meta: meta.update(fallback={"label": "oos", "threshold": "high"}),
-        lambda meta: meta.update(backend="transformer-xl"),
         lambda meta: meta.update(unexpected=1),
     ],
-    ids=["no-backend", "bad-status", "empty-fallback", "bad-threshold", "unknown-backend", "extra"],
+    ids=["no-backend", "bad-status", "empty-fallback", "bad-threshold", "extra"],
 )
-def test_incomplete_metadata_is_a_model_error(model_copy, edit):
+@pytest.mark.parametrize("runtime", ["auto", "native"])
+def test_incomplete_metadata_is_a_model_error(model_copy, edit, runtime):
     _edit_metadata(model_copy, edit)
     with pytest.raises(ModelError):
-        Classifier.load(model_copy)
+        Classifier.load(model_copy, runtime=runtime)
+
+
+def test_unknown_backend_is_a_model_error_when_served_natively(model_copy):
+    _edit_metadata(model_copy, lambda meta: meta.update(backend="transformer-xl"))
+    with pytest.raises(ModelError, match="transformer-xl"):
+        Classifier.load(model_copy, runtime="native")
+    # the exported graph does not need the backend's code: it still serves
+    assert Classifier.load(model_copy).predict("hello").runtime == "onnx"
+
+
+def test_auto_serves_the_exported_graph_at_the_precision_export_timed_fastest(model_copy):
+    manifest = json.loads((model_copy / "onnx.json").read_text(encoding="utf-8"))
+    serving = manifest["serving"]
+    assert serving["precision"] in {"fp32", "int8"}
+    assert set(serving["timings"]) == {"fp32", "int8"}
+    assert serving["reason"]
+    prediction = Classifier.load(model_copy).predict("I want to cancel my order")
+    assert (prediction.runtime, prediction.precision) == ("onnx", serving["precision"])
+    for precision in ("fp32", "int8"):
+        manifest["serving"]["precision"] = precision
+        (model_copy / "onnx.json").write_text(json.dumps(manifest), encoding="utf-8")
+        assert Classifier.load(model_copy).precision == precision
+    native = Classifier.load(model_copy, runtime="native").predict("I want to cancel my order")
+    assert (native.runtime, native.precision) == ("native", None)
+    assert native.intent == prediction.intent
+
+
+def test_auto_serves_natively_when_nothing_was_exported(model_copy):
+    (model_copy / "onnx.json").unlink()
+    classifier = Classifier.load(model_copy)
+    assert (classifier.runtime, classifier.precision) == ("native", None)
+    assert classifier.predict("I want to cancel my order").intent == "cancel_order"
 
 
 def test_labels_json_disagreeing_is_a_model_error(model_copy):

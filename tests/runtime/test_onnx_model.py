@@ -56,7 +56,7 @@ def native(trained_model_dir) -> Classifier:
 
 @pytest.fixture(scope="module")
 def onnx_fp32(trained_model_dir) -> Classifier:
-    return Classifier.load(trained_model_dir, runtime="onnx")
+    return Classifier.load(trained_model_dir, runtime="onnx", precision="fp32")
 
 
 def _same_predictions(first, second, *, tolerance: float = 1e-5) -> None:
@@ -127,32 +127,26 @@ def test_onnx_model_alone(trained_model_dir):
 # -- choosing the runtime -----------------------------------------------------------------------
 
 
-def test_auto_prefers_the_native_backend(trained_model_dir):
-    assert Classifier.load(trained_model_dir).runtime == "native"
-
-
-def test_auto_uses_onnx_when_the_backend_cannot_be_imported(trained_model_dir, monkeypatch):
-    def missing(name):
-        raise ModuleNotFoundError("No module named 'torch'", name="torch")
-
-    monkeypatch.setattr(classifier_module, "backend_class", missing)
+def test_auto_serves_the_exported_graph(trained_model_dir):
     classifier = Classifier.load(trained_model_dir)
     assert classifier.runtime == "onnx"
+    assert classifier.precision in {"fp32", "int8"}
+
+
+def test_native_runtime_explains_a_missing_training_library(trained_model_dir, monkeypatch):
+    real_import = classifier_module.importlib.import_module
+
+    def without_backends(name, *args):
+        if name == classifier_module.NATIVE_BACKENDS:
+            raise ModuleNotFoundError("No module named 'scipy'", name="scipy")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(classifier_module.importlib, "import_module", without_backends)
+    classifier = Classifier.load(trained_model_dir)  # exported: the training stack is not needed
     assert classifier.predict("where is my order").intent == "order_status"
-    with pytest.raises(ModelError, match="needs torch, which is not installed"):
+    with pytest.raises(ModelError, match="scipy is not installed") as info:
         Classifier.load(trained_model_dir, runtime="native")
-
-
-def test_auto_without_export_explains_what_is_missing(model_copy, monkeypatch):
-    (model_copy / MANIFEST_FILE).unlink()
-
-    def missing(name):
-        raise ModuleNotFoundError("No module named 'scipy'", name="scipy")
-
-    monkeypatch.setattr(classifier_module, "backend_class", missing)
-    with pytest.raises(ModelError) as info:
-        Classifier.load(model_copy)
-    assert "needs scipy" in str(info.value) and "intently export" in str(info.value)
+    assert "intently export" in str(info.value)
 
 
 def test_onnx_runtime_needs_an_export(model_copy):
@@ -164,7 +158,7 @@ def test_onnx_runtime_needs_an_export(model_copy):
 
 
 @pytest.mark.parametrize(
-    ("option", "value"), [("runtime", "tensorrt"), ("precision", "fp16"), ("runtime", "ONNX")]
+    ("option", "value"), [("runtime", "tensorrt"), ("precision", "fp16"), ("runtime", "ONNX"), ("precision", "")]
 )
 def test_unknown_runtime_or_precision(trained_model_dir, option, value):
     with pytest.raises(InputError, match=f"'{option}' parameter of Classifier.load"):
@@ -186,7 +180,7 @@ def test_unknown_runtime_or_precision(trained_model_dir, option, value):
 def test_corrupt_graph_is_a_model_error_with_a_fix(model_copy, damage):
     damage(model_copy / "model.onnx")
     with pytest.raises(ModelError) as info:
-        Classifier.load(model_copy, runtime="onnx")
+        Classifier.load(model_copy, runtime="onnx", precision="fp32")
     message = str(info.value)
     assert message.startswith("[E400]") and "model.onnx" in message
     assert f"intently export {model_copy}" in message

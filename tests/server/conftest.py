@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from server_helpers import Served, project_data, settings_for
 
 import intently
+from intently.deploy import validate_model
 from intently.registry import Registry
 from intently.server import create_app
 
@@ -31,7 +32,7 @@ def _trained_template(tmp_path_factory: pytest.TempPathFactory) -> Served:
     project = intently.load_project(path)
     first = intently.train(project, write_reports=False).version.id
     second = intently.train(project, write_reports=False).version.id
-    Registry(root / "models").deploy("intent", first)
+    Registry(root / "models").deploy("intent", first, check=validate_model)
     return Served(path, first, second)
 
 

@@ -9,6 +9,8 @@ from collections import Counter
 
 from server_helpers import ADMIN, PREDICT, wait_for
 
+from intently.deploy import validate_model
+
 TEXT = {"text": "where is my order"}
 
 
@@ -65,7 +67,8 @@ def test_deploy_if_improved_reports_the_comparison(client, served_project):
 
 def test_a_deploy_made_by_another_process_is_picked_up(client, served_project):
     assert _served_version(client) == served_project.v1
-    served_project.registry.deploy("intent", served_project.v2)  # e.g. `intently models deploy`
+    # e.g. `intently models deploy`
+    served_project.registry.deploy("intent", served_project.v2, check=validate_model)
     assert wait_for(lambda: _served_version(client) == served_project.v2, timeout=5)
 
 

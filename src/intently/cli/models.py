@@ -129,9 +129,9 @@ def models_rollback(
 
     Example: intently models rollback --task intent
     """
-    from intently.deploy import registry_for
+    from intently.deploy import registry_for, rollback_task
 
-    pointer = registry_for(project_from(project)).rollback(task)
+    pointer = rollback_task(registry_for(project_from(project)), task)
     out.print(f"[green]rolled back[/]: {pointer.active} is active again")
 
 

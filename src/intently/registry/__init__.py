@@ -7,7 +7,6 @@ from intently.registry.registry import (
     Registry,
     VersionDiff,
     VersionInfo,
-    validate_model,
 )
 from intently.registry.store import (
     LABELS_FILE,
@@ -38,6 +37,5 @@ __all__ = [
     "list_versions",
     "new_version_id",
     "read_version",
-    "validate_model",
     "write_version",
 ]

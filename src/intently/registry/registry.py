@@ -6,7 +6,8 @@ before, ``rejected`` one that failed its gates, ``candidate`` any other.
 
 The pointer ``models/<task>/active.json`` is replaced atomically (write a temporary file, fsync,
 ``os.replace``), so a reader — or a restart after ``kill -9`` mid-deploy — sees either the old
-or the new version, never a broken one. Deploy loads and probes the model before switching.
+or the new version, never a broken one. Deploy and rollback run a ``check`` given by the
+caller (``intently.deploy.validate_model`` loads and probes the model) before switching.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from intently.errors import ModelError, did_you_mean
 from intently.registry.store import ModelVersion, Status, list_versions, read_version
 
 POINTER_FILE = "active.json"
-PROBE_TEXT = "hello"
 
 
 @dataclass(frozen=True)
@@ -85,20 +85,6 @@ class VersionDiff:
     labels_added: tuple[str, ...]
     labels_removed: tuple[str, ...]
     same_data: bool
-
-
-def validate_model(path: Path) -> None:
-    """Load ``path`` as a Classifier and classify a probe text; raises ModelError if broken."""
-    from intently.runtime import Classifier
-
-    classifier = Classifier.load(path)
-    try:
-        classifier.predict(PROBE_TEXT)
-    except Exception as exc:  # a model that loads but cannot predict must not be deployed
-        raise ModelError(
-            f"model {path.name} loads but fails to predict: {exc}.",
-            hint="re-train it; the active version keeps serving.",
-        ) from exc
 
 
 class Registry:
@@ -182,9 +168,10 @@ class Registry:
     # -- changing -----------------------------------------------------------------------------
 
     def deploy(
-        self, task: str, version_id: str, *, check: Callable[[Path], None] = validate_model
+        self, task: str, version_id: str, *, check: Callable[[Path], None]
     ) -> Pointer:
-        """Make ``version_id`` active after checking it loads and predicts.
+        """Make ``version_id`` active after ``check`` (which raises ModelError for a version
+        that must not serve: ``intently.deploy.validate_model`` loads and probes it).
 
         A rejected version is refused; so is one that fails ``check``. On any failure the
         previously active version stays active.
@@ -213,7 +200,7 @@ class Registry:
         self._write_pointer(task, pointer)
         return pointer
 
-    def rollback(self, task: str, *, check: Callable[[Path], None] = validate_model) -> Pointer:
+    def rollback(self, task: str, *, check: Callable[[Path], None]) -> Pointer:
         """Re-activate the version that was active before the current one."""
         current = self.pointer(task)
         if current is None or not current.history:

@@ -2,22 +2,42 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from intently.backends import Backend, backend_class, backend_names
 from intently.data.clean import normalize_text
 from intently.errors import InputError, IntentlyError, ModelError
-from intently.registry import METADATA_FILE, ModelVersion, read_version
 from intently.runtime.fallback import FallbackRule
-from intently.runtime.onnx_model import MANIFEST_FILE, PRECISIONS, OnnxModel, OnnxStack
+from intently.runtime.onnx_model import (
+    MANIFEST_FILE,
+    PRECISIONS,
+    OnnxModel,
+    OnnxStack,
+    read_manifest,
+    serving_precision,
+)
+from intently.runtime.version import METADATA_FILE, ModelVersion, read_version
 
 MAX_TEXT_CHARS = 10_000
 TOP_K = 5
 RUNTIMES = ("auto", "native", "onnx")
+NATIVE_BACKENDS = "intently.backends"
+"""Where native (training-stack) backends are looked up by name when a version was never
+exported. The runtime never imports it statically: an app serving exported graphs installs
+NumPy, onnxruntime and tokenizers alone."""
+
+
+class ProbabilityModel(Protocol):
+    """What a Classifier serves: a native backend or an exported graph."""
+
+    classes_: tuple[str, ...]
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +51,9 @@ class Prediction:
     fallback: bool
     intent: str
     model_version: str
+    runtime: str = "native"
+    precision: str | None = None
+    """"fp32" or "int8" for the ONNX runtime; None for the native one."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -40,6 +63,8 @@ class Prediction:
             "fallback": self.fallback,
             "intent": self.intent,
             "model_version": self.model_version,
+            "runtime": self.runtime,
+            "precision": self.precision,
         }
 
 
@@ -53,7 +78,7 @@ class Classifier:
 
     def __init__(
         self,
-        model: Backend | OnnxModel | OnnxStack,
+        model: ProbabilityModel,
         version: ModelVersion,
         rule: FallbackRule,
         *,
@@ -64,6 +89,11 @@ class Classifier:
         self.rule = rule
         self.max_text_chars = max_text_chars
         self.labels: tuple[str, ...] = tuple(model.classes_)
+        exported = isinstance(model, OnnxModel | OnnxStack)
+        self.runtime = "onnx" if exported else "native"
+        """ "onnx" when an exported graph serves, else "native"."""
+        self.precision: str | None = model.precision if exported else None
+        """The exported graph's precision ("fp32" or "int8"); None for the native runtime."""
 
     @classmethod
     def load(
@@ -71,7 +101,7 @@ class Classifier:
         model_dir: str | Path,
         *,
         runtime: str = "auto",
-        precision: str = "fp32",
+        precision: str = "auto",
         threads: int | None = None,
         max_text_chars: int = MAX_TEXT_CHARS,
     ) -> Classifier:
@@ -80,12 +110,15 @@ class Classifier:
         Parameters
         ----------
         runtime : "auto", "native" or "onnx", default "auto"
-            "native" loads the backend's own files; "onnx" the exported graph (``onnx.json``,
-            written by ``intently export`` and by ``intently train``) with onnxruntime and no
-            training libraries. "auto" is native unless the version is exported and its
-            backend cannot be imported here (torch or SciPy missing, say).
-        precision : "fp32" or "int8", default "fp32"
-            Which exported graph the ONNX runtime serves; the native runtime ignores it.
+            "onnx" serves the exported graph (``onnx.json``, written by ``intently train`` and
+            ``intently export``) with onnxruntime and no training libraries; "native" loads the
+            backend's own files (scikit-learn, torch...). "auto" is "onnx" whenever the version
+            was exported (its graphs passed the parity check against the native model) and
+            "native" only when it was not.
+        precision : "auto", "fp32" or "int8", default "auto"
+            Which exported graph serves. "auto" takes the one that export measured fastest
+            among those that passed parity (``onnx.json`` → ``serving``). The native runtime
+            ignores it.
         threads : int, optional
             onnxruntime intra-op threads (default: 1 for linear graphs, one per core for
             encoders); the native runtime ignores it.
@@ -98,26 +131,20 @@ class Classifier:
                 f"the 'runtime' parameter of Classifier.load must be one of "
                 f"{', '.join(RUNTIMES)}; got {runtime!r}."
             )
-        if precision not in PRECISIONS:
+        if precision not in ("auto", *PRECISIONS):
             raise InputError(
                 f"the 'precision' parameter of Classifier.load must be one of "
-                f"{', '.join(PRECISIONS)}; got {precision!r}."
+                f"auto, {', '.join(PRECISIONS)}; got {precision!r}."
             )
         version = read_version(model_dir)
-        model: Backend | OnnxModel | OnnxStack
-        if runtime == "onnx":
+        exported = (model_dir / MANIFEST_FILE).is_file()
+        model: ProbabilityModel
+        if runtime == "onnx" or (runtime == "auto" and exported):
+            if precision == "auto":
+                precision = serving_precision(read_manifest(model_dir))
             model = OnnxModel.load(model_dir, precision=precision, threads=threads)
         else:
-            try:
-                model = _native_model(model_dir, version)
-            except _NativeUnavailable as missing:
-                if runtime == "native" or not (model_dir / MANIFEST_FILE).is_file():
-                    raise ModelError(
-                        missing.message,
-                        hint="install what it needs, or export the model where it was trained "
-                        f"(`intently export {model_dir}`) and load it with runtime='onnx'.",
-                    ) from None
-                model = OnnxModel.load(model_dir, precision=precision, threads=threads)
+            model = _native_model(model_dir, version)
         if tuple(model.classes_) != version.labels:
             raise ModelError(
                 f"the {version.backend} model in {model_dir} has labels that differ "
@@ -155,11 +182,6 @@ class Classifier:
             raise InputError("text is empty.", hint="send at least one non-space character.")
         return normalized
 
-    @property
-    def runtime(self) -> str:
-        """ "onnx" when an exported graph serves, else "native"."""
-        return "onnx" if isinstance(self.model, OnnxModel | OnnxStack) else "native"
-
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) == 1:
             return self.model.predict_proba([self._check(texts[0])])
@@ -188,6 +210,7 @@ class Classifier:
         top = np.take_along_axis(top, np.argsort(-proba[rows, top], axis=1), axis=1)
         top_p = proba[rows, top].tolist()
         labels, version, fallback_label = self.labels, self.version.id, self.rule.label
+        runtime, precision = self.runtime, self.precision
         return [
             Prediction(
                 label=fallback_label if is_fallback else labels[chosen],
@@ -196,6 +219,8 @@ class Classifier:
                 fallback=is_fallback,
                 intent=labels[ranked[0]],
                 model_version=version,
+                runtime=runtime,
+                precision=precision,
             )
             for chosen, is_fallback, ranked, ranked_p in zip(
                 index.tolist(), fallback.tolist(), top.tolist(), top_p, strict=True
@@ -203,32 +228,36 @@ class Classifier:
         ]
 
 
-class _NativeUnavailable(Exception):
-    """The native backend of a version cannot be imported here (a library is missing)."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-def _native_model(model_dir: Path, version: ModelVersion) -> Backend:
-    """The version's native backend; _NativeUnavailable when it cannot be imported here."""
-    if version.backend not in backend_names():
+def _native_model(model_dir: Path, version: ModelVersion) -> ProbabilityModel:
+    """The version's native backend, looked up by name in the training stack."""
+    try:
+        backends = importlib.import_module(NATIVE_BACKENDS)
+    except ImportError as exc:
+        raise ModelError(
+            f"{model_dir} was never exported to ONNX, and serving it natively needs the "
+            f"training stack ({exc.name or exc} is not installed).",
+            hint="export it where it was trained (`intently export MODEL_DIR`) to serve it with "
+            "onnxruntime alone, or `pip install intently` with its dependencies.",
+        ) from None
+    if version.backend not in backends.backend_names():
         raise ModelError(
             f"{model_dir} was trained with backend '{version.backend}', which this "
             "Intently does not provide.",
-            hint=f"available backends: {', '.join(backend_names())}; re-train the model.",
+            hint=f"available backends: {', '.join(backends.backend_names())}; re-train the model.",
         )
     try:
-        return backend_class(version.backend).load(model_dir)
+        model: ProbabilityModel = backends.backend_class(version.backend).load(model_dir)
     except IntentlyError:
         raise
     except ImportError as exc:
-        raise _NativeUnavailable(
-            f"the {version.backend} backend needs {exc.name or exc}, which is not installed."
+        raise ModelError(
+            f"the {version.backend} backend needs {exc.name or exc}, which is not installed.",
+            hint="install what it needs, or export the model where it was trained "
+            f"(`intently export {model_dir}`): exported versions serve with onnxruntime alone.",
         ) from None
     except Exception as exc:  # a damaged file can fail in many library-specific ways
         raise ModelError(
             f"cannot load the {version.backend} model in {model_dir}: {exc}.",
             hint="re-train, or deploy another version.",
         ) from exc
+    return model

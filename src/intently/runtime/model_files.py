@@ -17,7 +17,7 @@ from intently.errors import ModelError
 Built = TypeVar("Built")
 
 # JSONDecodeError is a ValueError; a truncated .npz is a BadZipFile or EOFError.
-_CORRUPT = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+CORRUPT_FILE_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
 _MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
@@ -35,7 +35,7 @@ def read_files(
             f"{owner} model file missing: {Path(exc.filename).name}.",
             hint="re-train the model; the directory is incomplete.",
         ) from None
-    except _CORRUPT as exc:
+    except CORRUPT_FILE_ERRORS as exc:
         raise ModelError(
             f"{owner} model files in {directory} are corrupt ({exc}).",
             hint="re-train the model or deploy another version.",

@@ -9,6 +9,7 @@
     {"format": "intently.onnx.v1", "kind": "linear" | "encoder", "opset": 17,
      "fp32": "model.onnx", "int8": "model.int8.onnx", "inputs": [...],
      "output": "probabilities", "labels": [...], "parity": {...}, "quantization": {...},
+     "serving": {"precision": "int8", "reason": "...", "timings": {...}},
      "created_at": "...", "versions": {...},
      "max_length": 128, "tokenizer": "tokenizer.json",                   # kind "encoder"
      "featurizer": {"vocabulary": "...json", "arrays": "...npz"}}         # kind "linear"
@@ -33,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from intently.errors import InputError, ModelError
+from intently.runtime.model_files import CORRUPT_FILE_ERRORS
 
 MANIFEST_FILE = "onnx.json"
 MANIFEST_FORMAT = "intently.onnx.v1"
@@ -94,6 +96,14 @@ def check_manifest(manifest: Any, where: Path | str) -> None:
             f"{where} lacks {', '.join(missing)}.",
             hint="re-export the model (`intently export`).",
         )
+
+
+def serving_precision(manifest: dict[str, Any]) -> str:
+    """The precision that serves by default: the one export timed fastest among the graphs
+    that passed parity (``serving.precision``); "fp32" for exports that did not time them."""
+    serving = manifest.get("serving")
+    chosen = serving.get("precision") if isinstance(serving, dict) else None
+    return chosen if chosen in PRECISIONS else "fp32"
 
 
 class OnnxModel:
@@ -367,7 +377,7 @@ def _linear_encoder(
         with np.load(arrays_path, allow_pickle=False) as arrays:  # reads only the idf_* members
             idf = {key: arrays[key] for key in arrays.files if key.startswith("idf_")}
         featurizer = Featurizer.from_json(vocabulary, idf)
-    except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+    except (*CORRUPT_FILE_ERRORS, KeyError, TypeError) as exc:
         raise ModelError(
             f"the featurizer files {vocabulary_path.name} / {arrays_path.name} in "
             f"{vocabulary_path.parent} are unreadable ({type(exc).__name__}: {exc}).",

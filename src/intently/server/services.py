@@ -82,8 +82,10 @@ def deploy_model(
 
 
 def rollback_model(state: ServerState, task: str) -> dict[str, Any]:
+    from intently.deploy import rollback_task
+
     try:
-        pointer = state.registry.rollback(task)
+        pointer = rollback_task(state.registry, task)
     except ModelError as error:
         raise conflict(error.message, error.hint) from None
     state.pool.refresh(task)
