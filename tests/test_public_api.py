@@ -50,10 +50,3 @@ def test_top_level_api_names():
         assert issubclass(getattr(intently, name), intently.IntentlyError)
     assert issubclass(intently.InputError, intently.IntentlyError)
 
-
-def test_error_codes_are_unique():
-    import intently
-
-    classes = [intently.IntentlyError, *intently.IntentlyError.__subclasses__()]
-    codes = [cls.code for cls in classes]
-    assert len(set(codes)) == len(codes)

@@ -1,12 +1,23 @@
-"""Every error Intently raises on purpose, with a stable code.
+"""Every error Intently raises on purpose, with a stable code: the one catalogue.
 
     IntentlyError
-    ├── SpecError            the project file is malformed or inconsistent   (E1xx)
-    ├── DataError            a dataset file or the examples are unusable     (E2xx)
-    ├── TrainingError        a backend could not fit                         (E3xx)
-    ├── ModelError           a model directory is missing, corrupt or foreign (E4xx)
-    ├── GateFailure          a trained model failed its quality gates        (E5xx)
-    └── InputError           a prediction request is unusable                (E6xx)
+    ├── SpecError                the project file is malformed or inconsistent     (E100)
+    ├── DataError                a dataset file or the examples are unusable       (E200)
+    ├── TrainingError            a backend could not fit                           (E300)
+    ├── ModelError               a model directory is missing, corrupt or foreign  (E400)
+    ├── GateFailure              a trained model failed its quality gates          (E500)
+    ├── InputError               a prediction request is unusable                  (E600)
+    ├── ServerConfigError        the service cannot start as configured            (E700)
+    ├── DatabaseError            unreachable, unmigratable or failing database     (E710)
+    │   └── RunNotFound          no training run has this id                       (E712)
+    ├── RunConflict              a run of the task is already queued or running    (E711)
+    ├── InvalidRole              an API-key role other than predict or admin       (E713)
+    └── ExportError              an export failed or did not answer like the model (E800)
+        └── ExportUnsupportedError  the backend has no ONNX export                 (E801)
+
+The HTTP service also answers with codes that have no class here (``intently.server.errors``):
+E701 unauthorized, E702 forbidden, E703 body too large, E704 not found, E705 conflict,
+E706 method not allowed, E799 internal error.
 
 Each message says what failed, where (file, line, key), and how to fix it. Front doors (CLI,
 HTTP, MCP) print ``str(error)`` and never a traceback.
@@ -79,6 +90,52 @@ class GateFailure(IntentlyError):
 
 class InputError(IntentlyError):
     code = "E600"
+
+
+class ServerConfigError(IntentlyError):
+    """The service cannot start as configured (no API key, malformed key list, ...)."""
+
+    code = "E700"
+
+
+class DatabaseError(IntentlyError):
+    """The database cannot be reached, migrated or queried."""
+
+    code = "E710"
+
+
+class RunConflict(IntentlyError):
+    """A run of this task is already queued or running (HTTP 409)."""
+
+    code = "E711"
+
+    def __init__(self, message: str, *, hint: str | None = None, run_id: str | None = None):
+        self.run_id = run_id
+        super().__init__(message, hint=hint)
+
+
+class RunNotFound(DatabaseError):
+    """No training run has this id."""
+
+    code = "E712"
+
+
+class InvalidRole(IntentlyError, ValueError):
+    """A role that is not one of :class:`~intently.db.keys.Role`."""
+
+    code = "E713"
+
+
+class ExportError(IntentlyError):
+    """A model could not be exported, or its ONNX graphs failed the parity check."""
+
+    code = "E800"
+
+
+class ExportUnsupportedError(ExportError):
+    """The model's backend has no ONNX export."""
+
+    code = "E801"
 
 
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:

@@ -78,7 +78,8 @@ def serve(
 
     from pydantic import ValidationError
 
-    from intently.server.settings import ServerConfigError, Settings
+    from intently.errors import ServerConfigError
+    from intently.server.settings import Settings
 
     try:
         settings = Settings(**overrides)

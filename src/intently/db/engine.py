@@ -22,7 +22,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemy
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from intently.errors import IntentlyError
+from intently.errors import DatabaseError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DATABASE_FILE = "intently.db"
@@ -37,12 +37,6 @@ _URL_HINT = (
     "pass a reachable SQLAlchemy URL with --database-url or INTENTLY_DATABASE_URL, e.g. "
     "sqlite:////srv/intently/intently.db or postgresql://user:password@host:5432/dbname"
 )
-
-
-class DatabaseError(IntentlyError):
-    """The database cannot be reached, migrated or queried."""
-
-    code = "E710"
 
 
 def default_database_url(project_root: Path) -> str:

@@ -21,17 +21,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from intently.db.engine import Database
 from intently.db.tables import ApiKey, utcnow
-from intently.errors import IntentlyError, did_you_mean
+from intently.errors import IntentlyError, InvalidRole, did_you_mean
 
 KEY_PREFIX = "ik_"
 KEY_RANDOM_BYTES = 24  # 32 URL-safe characters
 LAST_USED_EVERY_S = 60.0  # verify() records last_used_at at most this often per key
-
-
-class InvalidRole(IntentlyError, ValueError):
-    """A role that is not one of :class:`Role`."""
-
-    code = "E713"
 
 
 class Role(StrEnum):

@@ -21,9 +21,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from intently.db.engine import Database, DatabaseError
+from intently.db.engine import Database
 from intently.db.tables import ACTIVE_RUN_STATUSES, TrainingRun, utcnow
-from intently.errors import IntentlyError
+from intently.errors import RunConflict, RunNotFound
 
 INTERRUPTED = "interrupted: the process running it stopped"
 
@@ -38,22 +38,6 @@ class RunStatus(StrEnum):
     def active(self) -> bool:
         """Queued or running: the task cannot start another run."""
         return self in (RunStatus.QUEUED, RunStatus.RUNNING)
-
-
-class RunConflict(IntentlyError):
-    """A run of this task is already queued or running (HTTP 409)."""
-
-    code = "E711"
-
-    def __init__(self, message: str, *, hint: str | None = None, run_id: str | None = None):
-        self.run_id = run_id
-        super().__init__(message, hint=hint)
-
-
-class RunNotFound(DatabaseError):
-    """No training run has this id."""
-
-    code = "E712"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Run it with ``intently serve``; see :mod:`intently.server.app` for the layout an
 :mod:`intently.server.errors` for the error codes.
 """
 
+from intently.errors import ServerConfigError
 from intently.server.app import app_from_env, create_app
-from intently.server.settings import ServerConfigError, Settings, get_settings
+from intently.server.settings import Settings, get_settings
 
 __all__ = ["ServerConfigError", "Settings", "app_from_env", "create_app", "get_settings"]

@@ -24,7 +24,7 @@ from starlette.responses import Response
 from intently._version import __version__
 from intently.db import ApiKeyStore, Database, RunConflict, TrainingRunStore, default_database_url
 from intently.deploy import registry_for
-from intently.errors import IntentlyError
+from intently.errors import IntentlyError, ServerConfigError
 from intently.server.auth import Authenticator
 from intently.server.deps import ServerState
 from intently.server.errors import error_response, install_error_handlers
@@ -32,7 +32,7 @@ from intently.server.limits import BodyLimitMiddleware
 from intently.server.metrics import MetricsMiddleware, ServerMetrics
 from intently.server.pool import ModelPool, poll_forever
 from intently.server.routes import ROUTERS
-from intently.server.settings import ServerConfigError, Settings, get_settings
+from intently.server.settings import Settings, get_settings
 from intently.server.training import TrainingService
 from intently.spec import Project, load_project
 

@@ -16,15 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from intently.errors import IntentlyError
-
 ENV_PREFIX = "INTENTLY_"
-
-
-class ServerConfigError(IntentlyError):
-    """The service cannot start as configured (no API key, malformed key list, ...)."""
-
-    code = "E700"
 
 
 class Settings(BaseSettings):
