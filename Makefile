@@ -7,7 +7,7 @@ DATASETS ?= ../shared/datasets
 # `make bench BENCH_ARGS="--backends linear --only snips"` for a quick partial run
 BENCH_ARGS ?=
 
-.PHONY: run test bench lint clean venv
+.PHONY: run test bench lint docs clean venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,13 @@ bench: $(VENV)/.installed-dev,neural,bench
 	$(BIN)/python bench/run_all.py --datasets $(DATASETS) --out docs/benchmarks --table docs/BENCHMARKS.md $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-dev,neural
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/lint-imports
+
+# docs/ARCHITECTURE.md's layer table comes from the import-linter contracts in pyproject.toml
+docs: $(VENV)/.installed-dev,neural
+	$(BIN)/python scripts/architecture.py --write docs/ARCHITECTURE.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -19,12 +19,11 @@ pytest.importorskip("transformers")
 
 from test_encoder import make_tiny_body  # noqa: E402
 
-from intently.backends import encoder as enc  # noqa: E402
+from intently.backends import bodies  # noqa: E402
 from intently.backends import make_backend  # noqa: E402
-from intently.backends.embedding import (  # noqa: E402
-    EmbeddingBackend,
-    contrastive_batches,
-)
+from intently.backends.embedding import EmbeddingBackend  # noqa: E402
+from intently.backends.embedding_tuning import contrastive_batches  # noqa: E402
+from intently.backends.torch_loop import drop_tokens  # noqa: E402
 from intently.errors import ModelError, SpecError, TrainingError  # noqa: E402
 
 DATA = {
@@ -99,7 +98,7 @@ def test_fit_predicts_probabilities(frozen):
 def test_round_trip_of_a_frozen_body_stores_only_a_reference(tmp_path, frozen, body):
     frozen.save(tmp_path)
     state = json.loads((tmp_path / "embedding.json").read_text(encoding="utf-8"))
-    assert state["body"] == {"sha256": enc.sha256_file(body / enc.WEIGHTS_FILE), "path": str(body)}
+    assert state["body"] == {"sha256": bodies.sha256_file(body / bodies.WEIGHTS_FILE), "path": str(body)}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["embedding.json", "embedding_head.npz"]
     loaded = EmbeddingBackend.load(tmp_path)
     assert loaded.classes_ == frozen.classes_
@@ -110,7 +109,7 @@ def test_round_trip_of_a_fine_tuned_body_saves_safetensors(tmp_path, tuned):
     assert tuned.fine_tuned_ and tuned.fit_info_["finetune"] == "contrastive"
     tuned.save(tmp_path)
     saved = tmp_path / "embedding_body"
-    assert (saved / enc.WEIGHTS_FILE).is_file() and (saved / "tokenizer.json").is_file()
+    assert (saved / bodies.WEIGHTS_FILE).is_file() and (saved / "tokenizer.json").is_file()
     assert not [p for p in tmp_path.rglob("*") if p.suffix in (".bin", ".pkl", ".pt", ".pickle")]
     loaded = EmbeddingBackend.load(tmp_path)
     np.testing.assert_array_equal(loaded.predict_proba(QUERIES), tuned.predict_proba(QUERIES))
@@ -118,14 +117,14 @@ def test_round_trip_of_a_fine_tuned_body_saves_safetensors(tmp_path, tuned):
 
 def test_fine_tuning_changes_the_body_deterministically(body, frozen, tuned):
     assert not np.allclose(tuned.transform(QUERIES), frozen.transform(QUERIES))
-    before = enc.sha256_file(body / enc.WEIGHTS_FILE)
+    before = bodies.sha256_file(body / bodies.WEIGHTS_FILE)
     texts, labels = _data()
     params = _params(body, finetune="contrastive", finetune_epochs=2, finetune_batch_size=6)
     again = make_backend("embedding", params).fit(texts, labels)
     np.testing.assert_allclose(
         again.predict_proba(QUERIES), tuned.predict_proba(QUERIES), atol=1e-6
     )
-    assert enc.sha256_file(body / enc.WEIGHTS_FILE) == before  # the folder is never written
+    assert bodies.sha256_file(body / bodies.WEIGHTS_FILE) == before  # the folder is never written
 
 
 def test_probe_then_fine_tune(body, tmp_path):
@@ -239,7 +238,7 @@ def test_validation_probabilities(body):
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"C": 0}, "'C' parameter of the embedding backend must be > 0"),
+        ({"C": 0}, "'C' parameter of the embedding backend must be a number > 0"),
         ({"finetune": "sometimes"}, "'finetune' parameter"),
         ({"max_length": 2}, "'max_length' parameter"),
         ({"pooling": "median"}, "'pooling' parameter"),
@@ -269,11 +268,11 @@ def test_contrastive_batches_group_labels_and_cover_every_text():
 
 def test_token_dropout_keeps_special_tokens_and_is_seeded():
     row = [2, 10, 11, 12, 13, 14, 15, 3]
-    dropped = enc.drop_tokens(row, 0.5, np.random.default_rng(0))
+    dropped = drop_tokens(row, 0.5, np.random.default_rng(0))
     assert dropped[0] == 2 and dropped[-1] == 3 and 3 <= len(dropped) < len(row)
-    assert dropped == enc.drop_tokens(row, 0.5, np.random.default_rng(0))
-    assert enc.drop_tokens(row, 0.0, np.random.default_rng(0)) == row
-    assert enc.drop_tokens([2, 10, 3], 0.99, np.random.default_rng(0)) == [2, 10, 3]
+    assert dropped == drop_tokens(row, 0.5, np.random.default_rng(0))
+    assert drop_tokens(row, 0.0, np.random.default_rng(0)) == row
+    assert drop_tokens([2, 10, 3], 0.99, np.random.default_rng(0)) == [2, 10, 3]
 
 
 def test_export_onnx_matches_predict_proba(tmp_path, tuned):
@@ -309,7 +308,7 @@ def test_trains_through_the_pipeline(make_project, body):
         training={"backend": "embedding", "params": _params(body), "seed": 13},
     )
     run = intently.train(intently.load_project(path), write_reports=False)
-    classifier = Classifier.load(run.model_dir)
+    classifier = Classifier.load(run.model_dir, runtime="native")
     assert isinstance(classifier.model, EmbeddingBackend)
     assert run.version.params["finetune"] == "none"
     assert classifier.predict("where is my order").label in classifier.labels
@@ -358,7 +357,7 @@ REAL_HELD_OUT = [
 
 @pytest.mark.slow
 def test_real_minilm_recognises_paraphrases(tmp_path):
-    pytest.importorskip(enc.BODY_PACKAGE)
+    pytest.importorskip(bodies.BODY_PACKAGE)
     texts = [t for ts in REAL_TRAIN.values() for t in ts]
     labels = [label for label, ts in REAL_TRAIN.items() for _ in ts]
     model = make_backend("embedding", {"finetune_epochs": 2}).fit(texts, labels)
@@ -376,7 +375,7 @@ def test_real_minilm_recognises_paraphrases(tmp_path):
     )
     frozen.save(tmp_path)
     state = json.loads((tmp_path / "embedding.json").read_text(encoding="utf-8"))
-    assert state["body"]["package"] == enc.BODY_PACKAGE
+    assert state["body"]["package"] == bodies.BODY_PACKAGE
     np.testing.assert_array_equal(
         EmbeddingBackend.load(tmp_path).predict_proba(held_texts),
         frozen.predict_proba(held_texts),

@@ -1,11 +1,7 @@
 """intently.runtime.onnx_model and ``Classifier.load(runtime=...)``."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -158,7 +154,8 @@ def test_onnx_runtime_needs_an_export(model_copy):
 
 
 @pytest.mark.parametrize(
-    ("option", "value"), [("runtime", "tensorrt"), ("precision", "fp16"), ("runtime", "ONNX"), ("precision", "")]
+    ("option", "value"),
+    [("runtime", "tensorrt"), ("precision", "fp16"), ("runtime", "ONNX"), ("precision", "")],
 )
 def test_unknown_runtime_or_precision(trained_model_dir, option, value):
     with pytest.raises(InputError, match=f"'{option}' parameter of Classifier.load"):
@@ -217,92 +214,6 @@ def test_damaged_featurizer_is_a_model_error(model_copy):
     (model_copy / "linear_vocabulary.json").write_text("{}", encoding="utf-8")
     with pytest.raises(ModelError, match="featurizer files"):
         Classifier.load(model_copy, runtime="onnx")
-
-
-# -- a runtime without the training stack -------------------------------------------------------
-
-_NETWORK_ERRORS = (
-    "Could not find a version that satisfies",
-    "No matching distribution found",
-    "Failed to establish a new connection",
-    "Temporary failure in name resolution",
-    "Network is unreachable",
-    "ConnectionError",
-    "ProxyError",
-)
-
-_SLIM_SCRIPT = """
-import json, sys
-from intently import Classifier
-import intently.runtime
-
-model_dir, texts = sys.argv[1], json.loads(sys.argv[2])
-onnx_classifier = Classifier.load(model_dir, runtime="onnx")
-int8 = Classifier.load(model_dir, runtime="onnx", precision="int8")
-auto = Classifier.load(model_dir)
-print(json.dumps({
-    "batch": [p.to_dict() for p in onnx_classifier.predict_batch(texts)],
-    "single": onnx_classifier.predict(texts[0]).to_dict(),
-    "int8": [p.intent for p in int8.predict_batch(texts)],
-    "auto_runtime": auto.runtime,
-    "loaded": [m for m in ("torch", "transformers", "sklearn", "scipy") if m in sys.modules],
-}))
-"""
-
-
-def _pip(venv: Path, *args: str) -> None:
-    result = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if result.returncode != 0:
-        output = result.stdout + result.stderr
-        if any(marker in output for marker in _NETWORK_ERRORS):
-            pytest.skip(f"pip cannot reach a package index: {output.strip().splitlines()[-1]}")
-        raise AssertionError(f"pip install {' '.join(args)} failed:\n{output}")
-
-
-@pytest.mark.slow
-def test_onnx_runtime_without_torch_sklearn_or_scipy(trained_model_dir, native, tmp_path):
-    venv = tmp_path / "slim"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    _pip(venv, "numpy", "onnxruntime", "tokenizers", "pydantic", "pyyaml", "typer", "rich")
-    _pip(venv, "matplotlib")
-    _pip(venv, "--no-deps", str(REPO))
-    python = str(venv / "bin" / "python")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    absent = subprocess.run(
-        [python, "-c", "import importlib.util as u; print([m for m in "
-         "('torch', 'transformers', 'sklearn', 'scipy') if u.find_spec(m)])"],
-        capture_output=True, text=True, env=env, check=True,
-    )  # fmt: skip
-    assert absent.stdout.strip() == "[]"
-
-    texts = probe_texts()
-    result = subprocess.run(
-        [python, "-c", textwrap.dedent(_SLIM_SCRIPT), str(trained_model_dir), json.dumps(texts)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    found = json.loads(result.stdout.strip().splitlines()[-1])
-    assert found["loaded"] == []
-    assert found["auto_runtime"] == "onnx"  # the native linear backend needs SciPy
-    expected = native.predict_batch(texts)
-    for got, want in zip(found["batch"], expected, strict=True):
-        assert (got["label"], got["intent"], got["fallback"]) == (
-            want.label,
-            want.intent,
-            want.fallback,
-        )
-        assert abs(got["confidence"] - want.confidence) < 1e-5
-    assert found["single"]["intent"] == expected[0].intent
-    assert found["int8"] == [p.intent for p in expected]
 
 
 # -- the NumPy-only batch featurizer the linear graphs are fed from -----------------------------

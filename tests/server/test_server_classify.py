@@ -21,8 +21,11 @@ def test_classify_answers_with_label_ranking_and_version(client, served_project)
         "fallback",
         "intent",
         "model_version",
+        "runtime",
+        "precision",
         "task",
     }
+    assert body["runtime"] == "onnx" and body["precision"] in {"fp32", "int8"}  # it was exported
     assert body["label"] == "order_status" and body["intent"] == "order_status"
     assert body["model_version"] == served_project.v1 and body["task"] == "intent"
     confidences = [item["confidence"] for item in body["ranking"]]
@@ -138,7 +141,7 @@ def test_an_unexpected_failure_is_a_500_error_body_without_a_traceback(client, m
 
 def test_the_exported_int8_graph_can_serve_and_answers_like_the_native_model(make_client):
     texts = ["hello there", "where is my order", "refund my money", "tell me a joke"]
-    native = make_client()
+    native = make_client(runtime="native")
     onnx = make_client(runtime="onnx", precision="int8")
     assert onnx.app.state.intently.pool.get("intent").runtime == "onnx"
     assert native.app.state.intently.pool.get("intent").runtime == "native"

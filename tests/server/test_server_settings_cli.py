@@ -32,7 +32,7 @@ def test_settings_defaults(clean_env):
     assert settings.max_body_bytes == 1_000_000 and settings.max_text_chars == 10_000
     assert settings.max_batch == 1_000 and settings.cors_origins == []
     assert settings.reload_interval_s == 1.0 and not settings.insecure_no_auth
-    assert (settings.runtime, settings.precision) == ("auto", "fp32")
+    assert (settings.runtime, settings.precision) == ("auto", "auto")
     assert settings.database_url is None
 
 

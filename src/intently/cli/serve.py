@@ -43,10 +43,13 @@ def serve(
     log_level: Annotated[str | None, typer.Option(help="uvicorn log level.")] = None,
     runtime: Annotated[
         str | None,
-        typer.Option(help="auto (default), native, or onnx: serve the exported graphs."),
+        typer.Option(
+            help="auto (default: the exported graph when there is one), native, or onnx."
+        ),
     ] = None,
     precision: Annotated[
-        str | None, typer.Option(help="fp32 (default) or int8: which exported graph onnx serves.")
+        str | None,
+        typer.Option(help="auto (default: fastest that passed parity), fp32 or int8."),
     ] = None,
 ) -> None:
     """Serve the deployed models over HTTP; interactive API docs at /docs.

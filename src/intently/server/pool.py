@@ -46,7 +46,7 @@ class ModelPool:
         *,
         max_text_chars: int,
         runtime: str = "auto",
-        precision: str = "fp32",
+        precision: str = "auto",
         threads: int | None = None,
         on_swap: SwapHook | None = None,
     ):

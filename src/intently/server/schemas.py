@@ -55,6 +55,8 @@ _RESULT_EXAMPLE = {
     "fallback": False,
     "intent": "refund_status",
     "model_version": VERSION_EXAMPLE,
+    "runtime": "onnx",
+    "precision": "int8",
     "task": "intent",
 }
 
@@ -68,6 +70,12 @@ class ClassifyResponse(BaseModel):
     fallback: bool = Field(description="True when the answer is the fallback label.")
     intent: str = Field(description="The best class, even when the answer is the fallback.")
     model_version: str
+    runtime: Literal["onnx", "native"] = Field(
+        description="onnx: the exported graph answered; native: the backend's own files."
+    )
+    precision: Literal["fp32", "int8"] | None = Field(
+        description="Which exported graph answered; null for the native runtime."
+    )
     task: str
 
 
@@ -97,6 +105,8 @@ class ModelPublic(BaseModel):
             "parent": None,
             "problem": None,
             "loaded": True,
+            "runtime": "onnx",
+            "precision": "int8",
         }
     )
 
@@ -110,6 +120,12 @@ class ModelPublic(BaseModel):
     parent: str | None = None
     problem: str | None = Field(None, description="Why the version is unreadable, if it is.")
     loaded: bool = Field(False, description="Whether this worker serves this version now.")
+    runtime: Literal["onnx", "native"] | None = Field(
+        None, description="How the loaded version answers (null when it is not loaded)."
+    )
+    precision: Literal["fp32", "int8"] | None = Field(
+        None, description="Which exported graph answers (null for native or not loaded)."
+    )
 
 
 class ModelList(BaseModel):

@@ -11,13 +11,15 @@ from typing import Any
 
 from intently.errors import ModelError
 from intently.registry import VersionInfo
+from intently.runtime import Classifier
 from intently.server.deps import ServerState
 from intently.server.errors import ApiError, conflict, not_found
 from intently.server.training import DEPLOY_KEY
 
 
-def model_public(info: VersionInfo, task: str, loaded: str | None) -> dict[str, Any]:
+def model_public(info: VersionInfo, task: str, serving: Classifier | None) -> dict[str, Any]:
     v = info.version
+    loaded = serving is not None and info.id == serving.version.id
     return {
         "id": info.id,
         "task": task,
@@ -28,19 +30,20 @@ def model_public(info: VersionInfo, task: str, loaded: str | None) -> dict[str, 
         "created_at": v.created_at if v else None,
         "parent": v.parent if v else None,
         "problem": info.problem,
-        "loaded": info.id == loaded,
+        "loaded": loaded,
+        "runtime": serving.runtime if loaded and serving else None,
+        "precision": serving.precision if loaded and serving else None,
     }
 
 
 def list_models(state: ServerState, task: str) -> dict[str, Any]:
     infos = state.registry.versions(task)
     serving = state.pool.get(task)
-    loaded = serving.version.id if serving is not None else None
     active = next((info.id for info in infos if info.status.value == "active"), None)
     return {
         "task": task,
         "active": active,
-        "versions": [model_public(info, task, loaded) for info in infos],
+        "versions": [model_public(info, task, serving) for info in infos],
     }
 
 

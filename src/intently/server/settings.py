@@ -51,11 +51,13 @@ class Settings(BaseSettings):
     )
     runtime: Literal["auto", "native", "onnx"] = Field(
         "auto",
-        description="How models are served: native backend files, the exported ONNX graph, or "
-        "auto (native, or ONNX where the backend's libraries are missing).",
+        description="How models are served: the exported ONNX graph, the native backend files, "
+        "or auto (the exported graph when the version was exported, else native).",
     )
-    precision: Literal["fp32", "int8"] = Field(
-        "fp32", description="Which exported graph the ONNX runtime serves."
+    precision: Literal["auto", "fp32", "int8"] = Field(
+        "auto",
+        description="Which exported graph the ONNX runtime serves; auto: the one export timed "
+        "fastest among those that passed parity.",
     )
     onnx_threads: int | None = Field(
         None,
