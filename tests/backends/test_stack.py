@@ -67,8 +67,10 @@ def test_given_weights_are_normalised():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"members": [{"backend": "linear"}]}, "at least two members"),
-        ({"members": [{"params": {}}, {"backend": "linear"}]}, "needs a 'backend' key"),
+        ({"members": [{"backend": "linear"}]}, "'members' parameter of the stack backend"),
+        ({"members": [{"params": {}}, {"backend": "linear"}]}, "'members' parameter"),
+        ({"members": [{"backend": "linear", "params": {"C": 0}}, *LINEAR_PAIR[1:]]}, "'C'"),
+        ({"members": LINEAR_PAIR, "weights": "equal"}, "'weights' parameter"),
         ({"members": LINEAR_PAIR, "weights": [1.0]}, "2 members but 1 weights"),
         ({"members": [{"backend": "stack"}, {"backend": "linear"}]}, "cannot contain another"),
     ],

@@ -160,11 +160,15 @@ def test_yes_and_no_stay_texts(tmp_path):
                   - NO
                   - off
         training:
-          params: {shuffle: yes, mode: "no"}
+          backend: zeroshot
+          params: {use_examples: yes, descriptions: {deny: "no"}}
         tasks:
           other:
             description: no
-            training: {params: {nested: {flag: off}}}
+            training:
+              backend: stack
+              params:
+                members: [{backend: zeroshot, params: {fit_thresholds: off}}, {backend: linear}]
         """,
     )
     project = load_project(path)
@@ -173,8 +177,8 @@ def test_yes_and_no_stay_texts(tmp_path):
     assert project.intents["deny"].variations == ("no", "NO", "off")
     assert project.tasks["other"].description == "no"
     # backend params are passed on as written, with YAML 1.1 booleans
-    assert project.training.params == {"shuffle": True, "mode": "no"}
-    assert project.training_for("other").params == {"nested": {"flag": False}}
+    assert project.training.params == {"use_examples": True, "descriptions": {"deny": "no"}}
+    assert project.training_for("other").params["members"][0]["params"] == {"fit_thresholds": False}
 
 
 def test_json_project_loads(tmp_path):
@@ -528,6 +532,115 @@ def test_dataset_assigned_to_undeclared_task(tmp_path):
     assert error.where.key == "datasets[1]"
     assert "undeclared task 'sentimnt'. Did you mean 'sentiment'?" in error.message
     assert "tasks:" in (error.hint or "")
+
+
+# --- backend parameters (intently.spec.params) --------------------------------------------
+
+
+def test_bad_parameter_value_is_located_before_any_data_is_read(tmp_path):
+    error = spec_error(
+        tmp_path,
+        """\
+        name: shop
+        datasets: [never-written.jsonl]
+        training:
+          backend: linear
+          params:
+            C: 0
+        """,
+    )
+    assert (error.where.line, error.where.key) == (6, "training.params.C")
+    assert error.message == "the 'C' parameter of the linear backend must be a number > 0; got 0."
+    assert f"{DEFAULT_PROJECT_FILE}:6 (training.params.C)" in str(error)
+
+
+def test_unknown_parameter_suggests_the_close_one_and_lists_the_rest(tmp_path):
+    error = spec_error(
+        tmp_path,
+        """\
+        name: shop
+        training:
+          params: {C: 2.0, clas_weight: balanced}
+        """,
+    )
+    assert (error.where.line, error.where.key) == (3, "training.params.clas_weight")
+    assert error.message == (
+        "backend 'linear' has no parameter 'clas_weight'. Did you mean 'class_weight'?"
+    )
+    assert "char_ngrams" in (error.hint or "") and "multi_class" in (error.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("backend", "param", "message"),
+    [
+        ("linear", "C: high", "must be a number > 0; got 'high'."),
+        ("linear", "multi_class: multinomial", "must be one of 'ovr', 'crammer_singer'; got"),
+        ("linear", "word_ngrams: [2, 1]", "must be a pair [low, high] with low <= high"),
+        ("embedding", "max_length: 64.5", "must be an integer in [8, 8192]; got 64.5."),
+        ("zeroshot", "use_examples: sometimes", "must be true or false; got 'sometimes'."),
+        ("transformer", "class_weight: equal", "must be null or 'balanced'; got 'equal'."),
+    ],
+)
+def test_wrong_type_or_choice_names_the_allowed_values(tmp_path, backend, param, message):
+    error = spec_error(
+        tmp_path,
+        f"""\
+        name: shop
+        training:
+          backend: {backend}
+          params:
+            {param}
+        """,
+    )
+    key = param.split(":")[0]
+    assert (error.where.line, error.where.key) == (5, f"training.params.{key}")
+    assert f"'{key}' parameter of the {backend} backend {message}" in error.message
+
+
+def test_a_number_yaml_reads_as_text_gets_a_hint(tmp_path):
+    error = spec_error(
+        tmp_path,
+        """\
+        name: shop
+        training: {backend: transformer, params: {lr: 1e-4}}
+        """,
+    )
+    assert "got '1e-4'" in error.message
+    assert "dot before any exponent" in (error.hint or "")
+
+
+def test_stack_member_parameters_are_checked_where_they_are_written(tmp_path):
+    error = spec_error(
+        tmp_path,
+        """\
+        name: shop
+        tasks:
+          sentiment:
+            training:
+              backend: stack
+              params:
+                members:
+                  - backend: linear
+                  - backend: linear
+                    params: {C: -1}
+        """,
+    )
+    assert error.where.key == "tasks.sentiment.training.params.members[1].params.C"
+    assert error.where.line == 10
+    assert "'C' parameter of the linear backend" in error.message
+
+
+def test_parameters_of_a_backend_without_a_table_pass_through(tmp_path):
+    path = write(tmp_path, "name: shop\ntraining: {backend: plugin, params: {depth: 3}}\n")
+    assert load_project(path).training.params == {"depth": 3}
+
+
+def test_project_from_dict_checks_parameters():
+    data = {"name": "shop", "training": {"params": {"min_df": 0}}}
+    with pytest.raises(SpecError) as caught:
+        project_from_dict(data)
+    assert caught.value.where is not None and caught.value.where.key == "training.params.min_df"
+    assert "must be an integer >= 1; got 0." in caught.value.message
 
 
 def test_project_from_dict_runs_the_same_checks(tmp_path):

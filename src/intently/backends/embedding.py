@@ -44,12 +44,12 @@ from intently.backends import encoder as enc
 from intently.backends.base import ProgressFn
 from intently.backends.model_files import check_classes, check_format, read_files, rebuild
 from intently.errors import ModelError, TrainingError
+from intently.spec.params import check_backend_params
 
 FORMAT = "intently.embedding.v1"
 _STATE_FILE = "embedding.json"
 _HEAD_FILE = "embedding_head.npz"
 _BODY_DIR = "embedding_body"
-FINETUNE_MODES = ("auto", "none", "contrastive", "probe")
 AUTO_MODE = "probe"
 """What ``finetune="auto"`` runs on few-shot data (chosen with bench/fewshot.py)."""
 DEFAULT_EPOCHS = {"contrastive": 4, "probe": 7}
@@ -170,48 +170,6 @@ class EmbeddingBackend:
             "seed": self.seed,
         }
 
-    def _check_params(self) -> None:
-        enc.check_common_params(self.name, self.get_params())
-        checks: dict[str, tuple[bool, str]] = {
-            "C": (enc.is_number(self.C) and self.C > 0, "> 0"),
-            "class_weight": (self.class_weight in ("balanced", None), "'balanced' or null"),
-            "finetune": (self.finetune in FINETUNE_MODES, f"one of {', '.join(FINETUNE_MODES)}"),
-            "finetune_epochs": (
-                self.finetune_epochs is None or enc.is_count(self.finetune_epochs, 0),
-                "null or an integer >= 0",
-            ),
-            "finetune_lr": (
-                enc.is_number(self.finetune_lr) and 0 < self.finetune_lr < 1,
-                "in (0, 1)",
-            ),
-            "finetune_batch_size": (
-                enc.is_count(self.finetune_batch_size, 2),
-                "an integer >= 2",
-            ),
-            "finetune_layers": (
-                self.finetune_layers is None or enc.is_count(self.finetune_layers, 1),
-                "null (all) or an integer >= 1",
-            ),
-            "token_dropout": (
-                enc.is_number(self.token_dropout) and 0 <= self.token_dropout < 1,
-                "in [0, 1)",
-            ),
-            "pairs_per_label": (
-                enc.is_count(self.pairs_per_label, 2),
-                "an integer >= 2",
-            ),
-            "few_shot_max": (
-                enc.is_count(self.few_shot_max, 0),
-                "an integer >= 0",
-            ),
-        }
-        for key, (ok, allowed) in checks.items():
-            if not ok:
-                raise TrainingError(
-                    f"the '{key}' parameter of the embedding backend must be {allowed}; "
-                    f"got {getattr(self, key)!r}."
-                )
-
     # -- training -------------------------------------------------------------------------
 
     def fit(
@@ -224,7 +182,7 @@ class EmbeddingBackend:
         progress: ProgressFn | None = None,
     ) -> Self:
         report = progress or (lambda _step, _done: None)
-        self._check_params()
+        check_backend_params(self)
         texts, labels = list(texts), list(labels)
         if len(texts) != len(labels):
             raise TrainingError(f"got {len(texts)} texts but {len(labels)} labels.")

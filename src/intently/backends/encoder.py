@@ -24,7 +24,7 @@ import importlib.resources
 import json
 import os
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +47,6 @@ ONNX_FILE = "model.onnx"
 ONNX_OPSET = 17
 DEFAULT_MAX_LENGTH = 64
 DEFAULT_BATCH_SIZE = 64
-POOLINGS = ("mean", "cls", "max", "mean+max")
-"""Pooling of the last hidden states; ``mean+max`` concatenates the two, each L2-normalised."""
 
 _TOKENIZER_FILES = (
     TOKENIZER_FILE,
@@ -167,7 +165,7 @@ def resolve_reference(reference: dict[str, Any], *, owner: str) -> Path:
     return body
 
 
-# -- threads and parameters --------------------------------------------------------------------
+# -- threads -------------------------------------------------------------------------------
 
 
 @contextmanager
@@ -190,40 +188,6 @@ def available_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def is_count(value: Any, low: int, high: int | None = None) -> bool:
-    """An int (not a bool) within [low, high]."""
-    return (
-        isinstance(value, int)
-        and not isinstance(value, bool)
-        and value >= low
-        and (high is None or value <= high)
-    )
-
-
-def is_number(value: Any) -> bool:
-    """A finite int or float (not a bool)."""
-    return (
-        isinstance(value, int | float) and not isinstance(value, bool) and bool(np.isfinite(value))
-    )
-
-
-def check_common_params(owner: str, params: dict[str, Any]) -> None:
-    """The encoder parameters both sentence-encoder backends share."""
-    checks: dict[str, tuple[Callable[[Any], bool], str]] = {
-        "max_length": (lambda v: is_count(v, 8, 8192), "an integer in [8, 8192]"),
-        "batch_size": (lambda v: is_count(v, 1), "an integer >= 1"),
-        "threads": (lambda v: v is None or is_count(v, 1), "null or an integer >= 1"),
-        "pooling": (lambda v: v in POOLINGS, f"one of {', '.join(POOLINGS)}"),
-        "model_path": (lambda v: v is None or isinstance(v, str | os.PathLike), "a folder path"),
-    }
-    for key, (ok, allowed) in checks.items():
-        if key in params and not ok(params[key]):
-            raise TrainingError(
-                f"the '{key}' parameter of the {owner} backend must be {allowed}; "
-                f"got {params[key]!r}."
-            )
 
 
 # -- the encoder --------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from intently.backends.base import ONNX_MODEL_FILE, ONNX_OPSET, ONNX_OUTPUT, Pro
 from intently.backends.model_files import check_format, read_files, rebuild
 from intently.backends.text_features import FeatureSpace, Featurizer, fit_space
 from intently.errors import ModelError, TrainingError
+from intently.spec.params import check_backend_params
 
 FORMAT = "intently.linear.v1"
 _VOCAB_FILE = "linear_vocabulary.json"
@@ -133,7 +134,7 @@ class LinearBackend:
         progress: ProgressFn | None = None,
     ) -> Self:
         report = progress or (lambda _step, _done: None)
-        self._check_params()
+        check_backend_params(self)
         texts, labels = list(texts), list(labels)
         weights = np.ones(len(texts)) if weights is None else np.asarray(weights, dtype=float)
         if len(set(labels)) < 2:
@@ -187,27 +188,6 @@ class LinearBackend:
         self.intercept_ = intercept.astype(np.float32)
         report("done", 1.0)
         return self
-
-    def _check_params(self) -> None:
-        if not self.C > 0:
-            raise TrainingError(
-                f"the 'C' parameter of the linear backend must be > 0; got {self.C}."
-            )
-        if self.classifier not in ("svm", "logreg"):
-            raise TrainingError(
-                f"the 'classifier' parameter of the linear backend must be 'svm' or 'logreg'; "
-                f"got {self.classifier!r}."
-            )
-        if self.multi_class not in ("ovr", "crammer_singer"):
-            raise TrainingError(
-                f"the 'multi_class' parameter of the linear backend must be 'ovr' "
-                f"or 'crammer_singer'; got {self.multi_class!r}."
-            )
-        if self.class_weight not in ("balanced", None):
-            raise TrainingError(
-                f"the 'class_weight' parameter of the linear backend must be "
-                f"'balanced' or null; got {self.class_weight!r}."
-            )
 
     def _fit_features(self, texts: list[str]) -> tuple[Featurizer, sparse.csr_matrix]:
         spaces, blocks, scales = [], [], []

@@ -19,6 +19,7 @@ import numpy as np
 
 from intently.backends.base import Backend, ProgressFn, backend_class, make_backend
 from intently.errors import ModelError, TrainingError
+from intently.spec.params import check_backend_params
 
 FORMAT = "intently.stack.v1"
 _STACK_FILE = "stack.json"
@@ -66,22 +67,10 @@ class StackBackend:
         }
 
     def _member_specs(self) -> list[tuple[str, dict[str, Any]]]:
-        specs = []
-        for member in self.members:
-            if not isinstance(member, dict) or "backend" not in member:
-                raise TrainingError(
-                    f"each stack member needs a 'backend' key; got {member!r}.",
-                    hint="e.g. members: [{backend: linear}, {backend: embedding}]",
-                )
-            if member["backend"] == self.name:
-                raise TrainingError("a stack cannot contain another stack.")
-            specs.append((str(member["backend"]), dict(member.get("params") or {})))
-        if len(specs) < 2:
-            raise TrainingError(f"a stack needs at least two members; got {len(specs)}.")
+        check_backend_params(self)  # also checks each member's params against its backend
+        specs = [(str(m["backend"]), dict(m.get("params") or {})) for m in self.members]
         if not isinstance(self.weights, str) and len(self.weights) != len(specs):
             raise TrainingError(f"stack has {len(specs)} members but {len(self.weights)} weights.")
-        if isinstance(self.weights, str) and self.weights != "auto":
-            raise TrainingError(f"stack weights must be 'auto' or a list; got {self.weights!r}.")
         return specs
 
     def fit(

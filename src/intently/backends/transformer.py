@@ -45,6 +45,7 @@ from intently.backends import encoder as enc
 from intently.backends.base import ProgressFn
 from intently.backends.model_files import check_classes, check_format, read_files, rebuild
 from intently.errors import ModelError, TrainingError
+from intently.spec.params import check_backend_params
 
 FORMAT = "intently.transformer.v1"
 _STATE_FILE = "transformer.json"
@@ -168,36 +169,6 @@ class TransformerBackend:
             "seed": self.seed,
         }
 
-    def _check_params(self) -> None:
-        params = self.get_params()
-        enc.check_common_params(self.name, {**params, "batch_size": self.eval_batch_size})
-        checks: dict[str, tuple[bool, str]] = {
-            "epochs": (enc.is_count(self.epochs, 1), "an integer >= 1"),
-            "lr": (enc.is_number(self.lr) and 0 < self.lr < 1, "in (0, 1)"),
-            "head_lr_scale": (enc.is_number(self.head_lr_scale) and self.head_lr_scale > 0, "> 0"),
-            "batch_size": (enc.is_count(self.batch_size, 2), "an integer >= 2"),
-            "warmup": (enc.is_number(self.warmup) and 0 <= self.warmup < 1, "in [0, 1)"),
-            "weight_decay": (enc.is_number(self.weight_decay) and self.weight_decay >= 0, ">= 0"),
-            "class_weight": (self.class_weight in ("balanced", None), "'balanced' or null"),
-            "patience": (enc.is_count(self.patience, 0), "an integer >= 0"),
-            "holdout": (enc.is_number(self.holdout) and 0 <= self.holdout < 0.5, "in [0, 0.5)"),
-            "probe_C": (enc.is_number(self.probe_C) and self.probe_C > 0, "> 0"),
-            "token_dropout": (
-                enc.is_number(self.token_dropout) and 0 <= self.token_dropout < 1,
-                "in [0, 1)",
-            ),
-            "init_from": (
-                self.init_from is None or isinstance(self.init_from, str | Path),
-                "a model folder",
-            ),
-        }
-        for key, (ok, allowed) in checks.items():
-            if not ok:
-                raise TrainingError(
-                    f"the '{key}' parameter of the transformer backend must be {allowed}; "
-                    f"got {getattr(self, key)!r}."
-                )
-
     # -- training -------------------------------------------------------------------------
 
     def fit(
@@ -210,7 +181,7 @@ class TransformerBackend:
         progress: ProgressFn | None = None,
     ) -> Self:
         report = progress or (lambda _step, _done: None)
-        self._check_params()
+        check_backend_params(self)
         texts, labels = list(texts), list(labels)
         if len(texts) != len(labels):
             raise TrainingError(f"got {len(texts)} texts but {len(labels)} labels.")

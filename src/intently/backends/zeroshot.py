@@ -41,11 +41,11 @@ from intently.backends import encoder as enc
 from intently.backends.base import ProgressFn
 from intently.backends.model_files import check_classes, check_format, read_files, rebuild
 from intently.errors import IntentlyError, ModelError, TrainingError
+from intently.spec.params import check_backend_params
 
 FORMAT = "intently.zeroshot.v1"
 _STATE_FILE = "zeroshot.json"
 _ARRAYS_FILE = "zeroshot_arrays.npz"
-MODES = ("embedding", "nli")
 DEFAULT_TEMPERATURE = {"embedding": 0.05, "nli": 1.0}
 _LOG_TEMPERATURE_SD = 0.5
 _MIN_TEMPERATURE = 1e-3
@@ -154,51 +154,7 @@ class ZeroShotBackend:
         }
 
     def _check_params(self) -> None:
-        enc.check_common_params(self.name, self.get_params())
-        descriptions_ok = self.descriptions is None or (
-            isinstance(self.descriptions, Mapping)
-            and all(
-                isinstance(key, str)
-                and (
-                    (isinstance(value, str) and value.strip())
-                    or (
-                        isinstance(value, list | tuple)
-                        and value
-                        and all(isinstance(v, str) and v.strip() for v in value)
-                    )
-                )
-                for key, value in self.descriptions.items()
-            )
-        )
-        checks: dict[str, tuple[bool, str]] = {
-            "descriptions": (
-                bool(descriptions_ok),
-                "a mapping of intent name to a non-empty description or list of descriptions",
-            ),
-            "mode": (self.mode is None or self.mode in MODES, f"null or one of {MODES}"),
-            "hypothesis_template": (
-                isinstance(self.hypothesis_template, str) and "{}" in self.hypothesis_template,
-                "a string containing '{}'",
-            ),
-            "top_k": (enc.is_count(self.top_k, 1), "an integer >= 1"),
-            "temperature": (
-                self.temperature is None
-                or (
-                    isinstance(self.temperature, int | float)
-                    and not isinstance(self.temperature, bool)
-                    and self.temperature > 0
-                ),
-                "null (fitted) or > 0",
-            ),
-            "use_examples": (isinstance(self.use_examples, bool), "true or false"),
-            "fit_thresholds": (isinstance(self.fit_thresholds, bool), "true or false"),
-        }
-        for key, (ok, allowed) in checks.items():
-            if not ok:
-                raise TrainingError(
-                    f"the '{key}' parameter of the zeroshot backend must be {allowed}; "
-                    f"got {getattr(self, key)!r}."
-                )
+        check_backend_params(self)
         if self.resolved_mode == "nli" and self.nli_model_path is None:
             raise TrainingError(
                 "the zeroshot backend's nli mode needs nli_model_path.",

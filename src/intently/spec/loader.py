@@ -9,7 +9,8 @@ from pydantic import BaseModel, ValidationError
 
 from intently.errors import Location, SpecError, did_you_mean
 from intently.spec._yaml import KeyPath, load_with_lines, locate
-from intently.spec.models import DEFAULT_TASK, SLOT, Project
+from intently.spec.models import DEFAULT_TASK, SLOT, Project, TrainingSpec
+from intently.spec.params import find_param_problem
 
 DEFAULT_PROJECT_FILE = "intently.yaml"
 
@@ -35,6 +36,7 @@ def load_project(path: str | Path = DEFAULT_PROJECT_FILE) -> Project:
         raise _spec_error(exc, path, lines) from None
     project._path = path
     _cross_check(project, path, lines)
+    _check_params(project, path, lines)
     return project
 
 
@@ -47,6 +49,7 @@ def project_from_dict(data: dict[str, Any], *, root: Path | None = None) -> Proj
     if root is not None:
         project._path = Path(root).resolve() / DEFAULT_PROJECT_FILE
     _cross_check(project, project.path or Path("<dict>"), {})
+    _check_params(project, project.path or Path("<dict>"), {})
     return project
 
 
@@ -148,4 +151,23 @@ def _cross_check(project: Project, path: Path, lines: dict[KeyPath, int]) -> Non
                 + did_you_mean(ref.task, declared),
                 where=locate(path, lines, ("datasets", d)),
                 hint=f"declare it under 'tasks:' (e.g. `tasks: {{{ref.task}: {{}}}}`).",
+            )
+
+
+def _check_params(project: Project, path: Path, lines: dict[KeyPath, int]) -> None:
+    """Each ``training.params`` against its backend's table (``intently.spec.params``), so a
+    bad value stops the run before any data is read."""
+    trainings: list[tuple[KeyPath, TrainingSpec]] = [(("training",), project.training)]
+    trainings += [
+        (("tasks", name, "training"), task.training)
+        for name, task in project.tasks.items()
+        if task.training is not None
+    ]
+    for here, training in trainings:
+        problem = find_param_problem(training.backend, training.params)
+        if problem is not None:
+            raise SpecError(
+                problem.message,
+                where=locate(path, lines, (*here, "params", *problem.key)),
+                hint=problem.hint,
             )
