@@ -233,7 +233,7 @@ def allows(constraints: Constraints, value: Any) -> bool:
 _POSITIVE = Interval(float, 0, None, closed="neither")
 _COUNT = Interval(int, 1, None)
 _SHARE = Interval(float, 0, 1, closed="left")
-_SEED: Constraints = (Interval(int, 0, 2**32 - 1),)
+_SEED: Constraints = (Interval(int, 0, 2**32 - 1),)  # numpy's and liblinear's seed range
 _CLASS_WEIGHT: Constraints = (Options("balanced"), None)
 _ENCODER: dict[str, Constraints] = {
     "model_path": (FolderPath(), None),
