@@ -152,7 +152,7 @@ print(json.dumps({"predicted": predicted, "train_seconds": seconds}))
 
 
 def run_setfit(train, test, *, shots, seeds, python, num_iterations, batch_size):
-    from intently.backends.encoder import default_body_path
+    from intently.backends.bodies import default_body_path
 
     texts, labels = train
     test_texts, test_labels = test

@@ -19,8 +19,7 @@ pytest.importorskip("transformers")
 
 from test_encoder import make_tiny_body  # noqa: E402
 
-from intently.backends import bodies  # noqa: E402
-from intently.backends import make_backend  # noqa: E402
+from intently.backends import bodies, make_backend  # noqa: E402
 from intently.backends.embedding import EmbeddingBackend  # noqa: E402
 from intently.backends.embedding_tuning import contrastive_batches  # noqa: E402
 from intently.backends.torch_loop import drop_tokens  # noqa: E402
@@ -98,7 +97,8 @@ def test_fit_predicts_probabilities(frozen):
 def test_round_trip_of_a_frozen_body_stores_only_a_reference(tmp_path, frozen, body):
     frozen.save(tmp_path)
     state = json.loads((tmp_path / "embedding.json").read_text(encoding="utf-8"))
-    assert state["body"] == {"sha256": bodies.sha256_file(body / bodies.WEIGHTS_FILE), "path": str(body)}
+    digest = bodies.sha256_file(body / bodies.WEIGHTS_FILE)
+    assert state["body"] == {"sha256": digest, "path": str(body)}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["embedding.json", "embedding_head.npz"]
     loaded = EmbeddingBackend.load(tmp_path)
     assert loaded.classes_ == frozen.classes_

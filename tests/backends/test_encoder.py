@@ -1,5 +1,7 @@
 """Sentence-encoder helpers: finding a body, dynamic padding, truncation, threads, export.
 
+Covers intently.backends.encoder, .bodies and .encoder_export.
+
 The body is a tiny randomly initialised BERT with a word-level tokenizer (built once per
 session in a temp folder); ``make_tiny_body`` is imported by the embedding and zeroshot tests.
 """
@@ -15,7 +17,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from intently.backends import bodies  # noqa: E402
 from intently.backends import encoder as enc  # noqa: E402
+from intently.backends.encoder_export import export_onnx  # noqa: E402
 from intently.errors import ModelError, TrainingError  # noqa: E402
 
 WORDS = [
@@ -151,47 +155,47 @@ def encoder(tiny_body: Path) -> enc.SentenceEncoder:
 
 
 def test_default_body_is_the_bundled_minilm():
-    pytest.importorskip(enc.BODY_PACKAGE)
-    body = enc.resolve_body(None)
-    assert (body / enc.WEIGHTS_FILE).is_file() and (body / "config.json").is_file()
-    assert enc.body_reference(body) == {
-        "sha256": enc.sha256_file(body / enc.WEIGHTS_FILE),
-        "package": enc.BODY_PACKAGE,
+    pytest.importorskip(bodies.BODY_PACKAGE)
+    body = bodies.resolve_body(None)
+    assert (body / bodies.WEIGHTS_FILE).is_file() and (body / "config.json").is_file()
+    assert bodies.body_reference(body) == {
+        "sha256": bodies.sha256_file(body / bodies.WEIGHTS_FILE),
+        "package": bodies.BODY_PACKAGE,
     }
 
 
 def test_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(TrainingError, match=r"does not exist.*Fix: set model_path"):
-        enc.resolve_body(tmp_path / "nowhere")
+        bodies.resolve_body(tmp_path / "nowhere")
     with pytest.raises(ModelError, match="does not exist"):
-        enc.resolve_body(tmp_path / "nowhere", error=ModelError)
+        bodies.resolve_body(tmp_path / "nowhere", error=ModelError)
 
 
 def test_folder_that_is_not_a_model_is_a_clear_error(tmp_path):
     (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
     with pytest.raises(TrainingError, match=r"is not a model folder: it has no config\.json"):
-        enc.resolve_body(tmp_path)
+        bodies.resolve_body(tmp_path)
     with pytest.raises(TrainingError, match="is a file, not a model folder"):
-        enc.resolve_body(tmp_path / "notes.txt")
+        bodies.resolve_body(tmp_path / "notes.txt")
 
 
 def test_pickled_weights_are_refused(tmp_path):
     (tmp_path / "config.json").write_text("{}", encoding="utf-8")
     (tmp_path / "pytorch_model.bin").write_bytes(b"not read")
     with pytest.raises(TrainingError, match=r"pickle-based file.*model\.safetensors"):
-        enc.resolve_body(tmp_path)
+        bodies.resolve_body(tmp_path)
 
 
 def test_folder_without_weights_or_tokenizer_is_refused(tmp_path, tiny_body):
     (tmp_path / "config.json").write_text("{}", encoding="utf-8")
     with pytest.raises(TrainingError, match=r"has no model\.safetensors"):
-        enc.resolve_body(tmp_path)
+        bodies.resolve_body(tmp_path)
     broken = tmp_path / "broken"
     broken.mkdir()
-    for name in ("config.json", enc.WEIGHTS_FILE):
+    for name in ("config.json", bodies.WEIGHTS_FILE):
         (broken / name).write_bytes((tiny_body / name).read_bytes())
     with pytest.raises(TrainingError, match="has no tokenizer files"):
-        enc.resolve_body(broken)
+        bodies.resolve_body(broken)
 
 
 def test_sentence_transformers_layout_resolves_to_its_transformer(tmp_path, tiny_body):
@@ -215,7 +219,7 @@ def test_sentence_transformers_layout_resolves_to_its_transformer(tmp_path, tiny
         },
     ]
     (root / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
-    assert enc.resolve_body(root) == inner
+    assert bodies.resolve_body(root) == inner
 
 
 def test_reference_detects_changed_weights(tmp_path, tiny_body):
@@ -223,13 +227,13 @@ def test_reference_detects_changed_weights(tmp_path, tiny_body):
     body.mkdir()
     for path in tiny_body.iterdir():
         (body / path.name).write_bytes(path.read_bytes())
-    reference = enc.body_reference(body)
+    reference = bodies.body_reference(body)
     assert reference["path"] == str(body.resolve())
-    assert enc.resolve_reference(reference, owner="test") == body
-    with open(body / enc.WEIGHTS_FILE, "ab") as handle:
+    assert bodies.resolve_reference(reference, owner="test") == body
+    with open(body / bodies.WEIGHTS_FILE, "ab") as handle:
         handle.write(b"\0")
     with pytest.raises(ModelError, match="weights changed"):
-        enc.resolve_reference(reference, owner="test")
+        bodies.resolve_reference(reference, owner="test")
 
 
 # -- encoding ---------------------------------------------------------------------------------
@@ -303,9 +307,10 @@ def test_chunked_embeddings_match_encode(encoder):
 
 def test_saved_body_reloads_identically(tmp_path, encoder):
     encoder.save_body(tmp_path / "body")
-    assert (tmp_path / "body" / enc.WEIGHTS_FILE).is_file()
+    assert (tmp_path / "body" / bodies.WEIGHTS_FILE).is_file()
     assert not list((tmp_path / "body").glob("*.bin"))
-    again = enc.SentenceEncoder.load(enc.resolve_body(tmp_path / "body"), max_length=16, threads=1)
+    saved = bodies.resolve_body(tmp_path / "body")
+    again = enc.SentenceEncoder.load(saved, max_length=16, threads=1)
     texts = ["hello there", "refund my money"]
     np.testing.assert_array_equal(again.encode(texts).embeddings, encoder.encode(texts).embeddings)
 
@@ -316,7 +321,7 @@ def test_export_runs_in_onnxruntime_like_torch(tmp_path, encoder):
 
     coef = np.random.default_rng(0).normal(size=(3, 32)).astype(np.float32)
     intercept = np.array([0.1, -0.2, 0.0], dtype=np.float32)
-    description = enc.export_onnx(encoder, enc.linear_head(coef, intercept), tmp_path)
+    description = export_onnx(encoder, enc.linear_head(coef, intercept), tmp_path)
     assert description == {
         "kind": "encoder",
         "inputs": ["input_ids", "attention_mask"],

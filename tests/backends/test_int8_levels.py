@@ -21,7 +21,7 @@ from test_encoder import make_tiny_body  # noqa: E402
 
 from intently.backends import make_backend  # noqa: E402
 from intently.export import export_backend  # noqa: E402
-from intently.export import onnx_export as onnx_export_module  # noqa: E402
+from intently.export import graph as graph_module  # noqa: E402
 from intently.export import quantize as quantize_module  # noqa: E402
 from intently.export.quantize import BLOCKWISE, QuantizationUnavailableError  # noqa: E402
 from intently.runtime.onnx_model import OnnxModel  # noqa: E402
@@ -97,7 +97,7 @@ def _quantize_graph_with(
 ) -> Callable[..., dict]:
     """The real quantize_graph, except that levels in ``broken`` write a graph that fails the
     parity check and levels in ``unavailable`` raise as if their package were missing."""
-    real = onnx_export_module.quantize_graph
+    real = graph_module.quantize_graph
 
     def quantize(source: Path, target: Path, *, level: str = "full", **kw) -> dict:
         if level in unavailable:
@@ -113,7 +113,7 @@ def _quantize_graph_with(
 def test_export_falls_back_from_full_and_mixed_to_blockwise(saved, tuned, monkeypatch):
     pytest.importorskip("onnx_ir")
     quantize = _quantize_graph_with(tuned, broken=("full", "mixed"))
-    monkeypatch.setattr(onnx_export_module, "quantize_graph", quantize)
+    monkeypatch.setattr(graph_module, "quantize_graph", quantize)
     report = export_backend(tuned, saved, texts=QUERIES * 3)
     tried = report.quantization["tried"]
     assert [t["level"] for t in tried] == ["full", "mixed", "blockwise"]
@@ -126,7 +126,7 @@ def test_export_falls_back_from_full_and_mixed_to_blockwise(saved, tuned, monkey
 
 def test_a_level_whose_package_is_missing_is_skipped_and_recorded(saved, tuned, monkeypatch):
     quantize = _quantize_graph_with(tuned, broken=("full", "mixed"), unavailable=("blockwise",))
-    monkeypatch.setattr(onnx_export_module, "quantize_graph", quantize)
+    monkeypatch.setattr(graph_module, "quantize_graph", quantize)
     report = export_backend(tuned, saved, texts=QUERIES * 3)
     tried = report.quantization["tried"]
     assert [t["level"] for t in tried] == ["full", "mixed", "blockwise", "embeddings"]

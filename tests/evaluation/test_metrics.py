@@ -3,7 +3,7 @@ import pytest
 from sklearn import metrics as skm
 
 from intently.evaluation import evaluate_predictions
-from intently.evaluation.metrics import expected_calibration_error
+from intently.evaluation.metrics import expected_calibration_error, macro_f1
 
 
 def _random_case(seed: int = 7, n: int = 300):
@@ -190,3 +190,14 @@ def test_report_to_json_is_plain_data(random_report):
     assert json.loads(json.dumps(data))["accuracy"] == report.accuracy
     assert data["lowest_f1"]["label"] == report.lowest_f1[0]
     assert data["per_label"]["a"]["support"] == report.per_label["a"].support
+
+
+def test_macro_f1_is_the_reports_macro_f1_on_plain_label_arrays(random_report):
+    report, truth, predicted = random_report
+    assert macro_f1(truth, predicted) == pytest.approx(report.macro_f1)
+    # class indices work too; a label only predicted ('f' -> 5) is not averaged in
+    index = {label: i for i, label in enumerate("abcdef")}
+    as_ints = macro_f1(np.array([index[t] for t in truth]), [index[p] for p in predicted])
+    assert as_ints == pytest.approx(report.macro_f1)
+    assert macro_f1([0, 0, 1], [0, 2, 1]) == pytest.approx((2 / 3 + 1) / 2)
+    assert macro_f1([], []) == 0.0

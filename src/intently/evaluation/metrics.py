@@ -95,16 +95,8 @@ def evaluate_predictions(
     n = len(truth_arr)
     labels = tuple(sorted(set(defined_labels) | set(truth_arr) | set(pred_arr)))
     index = {label: i for i, label in enumerate(labels)}
-    matrix = np.zeros((len(labels), len(labels)), dtype=int)
-    for t, p in zip(truth_arr, pred_arr, strict=True):
-        matrix[index[t], index[p]] += 1
-    tp = np.diag(matrix).astype(float)
-    support = matrix.sum(axis=1)
-    predicted_count = matrix.sum(axis=0)
-    precision = np.divide(tp, predicted_count, out=np.zeros_like(tp), where=predicted_count > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    matrix = _confusion(truth_arr, pred_arr, index)
+    precision, recall, f1, support = _label_scores(matrix)
     scored = support > 0  # labels present in truth, as scikit-learn's macro average does
     per_label = {
         label: LabelScore(float(precision[i]), float(recall[i]), float(f1[i]), int(support[i]))
@@ -151,6 +143,43 @@ def evaluate_predictions(
         confidences=[round(float(c), 4) for c in conf],
         correct=[bool(c) for c in correct],
     )
+
+
+def macro_f1(truth: Sequence[Any] | np.ndarray, predicted: Sequence[Any] | np.ndarray) -> float:
+    """Mean F1 over the labels present in ``truth``, as ``EvaluationReport.macro_f1`` and the
+    gates compute it: a label only predicted (never true) lowers the precision of the labels
+    it was taken from, not the average. Labels may be strings or class indices.
+
+    >>> macro_f1(["a", "a", "b"], ["a", "b", "b"])
+    0.6666666666666666
+    """
+    truth_arr, pred_arr = np.asarray(truth, dtype=object), np.asarray(predicted, dtype=object)
+    if len(truth_arr) != len(pred_arr):
+        raise ValueError(f"{len(truth_arr)} true labels but {len(pred_arr)} predictions.")
+    index = {label: i for i, label in enumerate(sorted(set(truth_arr) | set(pred_arr)))}
+    _, _, f1, support = _label_scores(_confusion(truth_arr, pred_arr, index))
+    scored = support > 0
+    return float(f1[scored].mean()) if scored.any() else 0.0
+
+
+def _confusion(truth: np.ndarray, predicted: np.ndarray, index: dict[Any, int]) -> np.ndarray:
+    """Counts ``[true label, predicted label]`` in ``index`` order."""
+    matrix = np.zeros((len(index), len(index)), dtype=int)
+    for t, p in zip(truth, predicted, strict=True):
+        matrix[index[t], index[p]] += 1
+    return matrix
+
+
+def _label_scores(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-label precision, recall, F1 and support of a confusion matrix (0 where undefined)."""
+    tp = np.diag(matrix).astype(float)
+    support = matrix.sum(axis=1)
+    predicted_count = matrix.sum(axis=0)
+    precision = np.divide(tp, predicted_count, out=np.zeros_like(tp), where=predicted_count > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    return precision, recall, f1, support
 
 
 def expected_calibration_error(
