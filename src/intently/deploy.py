@@ -9,8 +9,9 @@ from intently.collect import build_dataset, defined_labels
 from intently.errors import ModelError
 from intently.evaluation.metrics import evaluate_predictions
 from intently.registry import Registry
-from intently.registry.registry import Comparison, Pointer
+from intently.registry.registry import Comparison, Pointer, Switch
 from intently.runtime import Classifier
+from intently.runtime.onnx_model import MANIFEST_FILE
 from intently.spec import DEFAULT_TASK, Project
 
 
@@ -22,7 +23,7 @@ class DeployDecision:
     pointer: Pointer | None = None
 
 
-PROBE_TEXT = "hello"
+PROBE_TEXTS = ("hello", "where is my order?", "x" * 300)
 
 
 def registry_for(project: Project) -> Registry:
@@ -30,20 +31,43 @@ def registry_for(project: Project) -> Registry:
 
 
 def validate_model(path: Path) -> None:
-    """Load ``path`` the way the service will serve it and classify a probe text; raises
-    ModelError when the version must not be deployed."""
-    classifier = Classifier.load(path)
-    try:
-        classifier.predict(PROBE_TEXT)
-    except Exception as exc:  # a model that loads but cannot predict must not be deployed
-        raise ModelError(
-            f"model {path.name} loads but fails to predict: {exc}.",
-            hint="re-train it; the active version keeps serving.",
-        ) from exc
+    """Raise ModelError unless every way the service may serve ``path`` works.
+
+    Every exported graph (fp32 and int8: the service may be started with either; each file
+    checked against the SHA-256 recorded at export) and the native model are loaded and answer
+    probe texts with finite probabilities. The native model is skipped only when its training
+    libraries are not installed here, since such a host serves the exported graphs anyway.
+    """
+    runtimes = [("native", "auto")]
+    if (path / MANIFEST_FILE).is_file():
+        runtimes = [("onnx", "fp32"), ("onnx", "int8"), *runtimes]
+    for runtime, precision in runtimes:
+        try:
+            classifier = Classifier.load(path, runtime=runtime, precision=precision)
+        except ModelError as error:
+            if (
+                runtime == "native"
+                and runtimes[0][0] == "onnx"
+                and "not installed" in error.message
+            ):
+                continue
+            raise ModelError(
+                f"version {path.name} cannot be served ({runtime}"
+                f"{'' if runtime == 'native' else ' ' + precision}): {error.message}",
+                hint=error.hint or "re-train or re-export it; the active version keeps serving.",
+            ) from None
+        try:
+            classifier.predict_batch(PROBE_TEXTS)
+        except Exception as exc:  # a model that loads but cannot predict must not be deployed
+            raise ModelError(
+                f"model {path.name} loads but fails to predict ({runtime}): {exc}.",
+                hint="re-train it; the active version keeps serving.",
+            ) from exc
 
 
-def rollback_task(registry: Registry, task: str) -> Pointer:
-    """Re-activate the version that served before the current one, after validating it."""
+def rollback_task(registry: Registry, task: str) -> Switch:
+    """Re-activate the newest previously active version that still loads and predicts;
+    versions that no longer do are skipped (the result names them)."""
     return registry.rollback(task, check=validate_model)
 
 
@@ -94,8 +118,11 @@ def deploy_version(
                 f"drop {comparison.tolerance:.2f} (on {comparison.n_examples} common examples)",
                 comparison,
             )
-    pointer = registry.deploy(task, version, check=validate_model)
-    return DeployDecision(True, f"{pointer.active} is now active", comparison, pointer)
+    switch = registry.deploy(task, version, check=validate_model)
+    reason = f"{switch.pointer.active} is now active"
+    if switch.repaired:
+        reason += f" (the unreadable pointer was replaced: {switch.repaired})"
+    return DeployDecision(True, reason, comparison, switch.pointer)
 
 
 def auto_deploy(

@@ -55,8 +55,8 @@ def test_rollback_returns_to_the_previous_active_version(trained):
     registry = registry_of(project)
     for version in (v1, v2, v3):
         registry.deploy("intent", version, check=validate_model)
-    assert registry.rollback("intent", check=validate_model).active == v2
-    assert registry.rollback("intent", check=validate_model).active == v1
+    assert registry.rollback("intent", check=validate_model).pointer.active == v2
+    assert registry.rollback("intent", check=validate_model).pointer.active == v1
     with pytest.raises(ModelError, match="no previous active version"):
         registry.rollback("intent", check=validate_model)
 

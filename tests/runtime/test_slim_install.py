@@ -155,7 +155,8 @@ def test_every_backend_serves_from_numpy_onnxruntime_and_tokenizers_alone(export
     )
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout.strip().splitlines()[-1])
-    assert found["installed"] == []  # none of the training stack is even importable there
+    # PyYAML arrives with tokenizers (huggingface-hub needs it); the rest is not even installed
+    assert found["installed"] in ([], ["yaml"])
     assert found["loaded"] == []
     assert set(found["answers"]) == {"linear", "embedding", "transformer", "zeroshot", "stack"}
     for name, model_dir in exported.items():

@@ -7,11 +7,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from intently.cli._app import EXIT_ERROR, ProjectOption, TaskOption, app, out, project_from
-from intently.spec import DEFAULT_PROJECT_FILE, DEFAULT_TASK
+from intently.cli._app import (
+    DEFAULT_PROJECT_FILE,
+    DEFAULT_TASK,
+    EXIT_ERROR,
+    ProjectOption,
+    TaskOption,
+    app,
+    escape,
+    out,
+    project_from,
+)
 
 models_app = typer.Typer(
     help="List, deploy, roll back, compare and prune model versions.", no_args_is_help=True
@@ -34,6 +41,8 @@ def models_list(
 
     Example: intently models list --task intent
     """
+    from rich.table import Table
+
     from intently.deploy import registry_for
 
     infos = registry_for(project_from(project)).versions(task)
@@ -62,7 +71,7 @@ def models_list(
             v.dataset_fingerprint.removeprefix("sha256:")[:8] if v else escape(info.problem or ""),
             (v.parent or "—") if v else "—",
         )
-    out.print(table if infos else f"no versions of '{task}' yet; run `intently train`.")
+    out().print(table if infos else f"no versions of '{task}' yet; run `intently train`.")
 
 
 @models_app.command("show")
@@ -79,12 +88,12 @@ def models_show(
 
     info = registry_for(project_from(project)).get(task, version)
     if info.version is None:
-        out.print(f"[red]{escape(info.problem or 'unreadable')}[/]")
+        out().print(f"[red]{escape(info.problem or 'unreadable')}[/]")
         raise typer.Exit(EXIT_ERROR)
     data = info.version.to_json()
     data["status"] = info.status.value
     data["path"] = str(info.path)
-    out.print_json(json.dumps(data, default=str))
+    out().print_json(json.dumps(data, default=str))
 
 
 @models_app.command("deploy")
@@ -110,14 +119,14 @@ def models_deploy(
     decision = deploy_version(project_from(project), task, version, if_improved=if_improved)
     if decision.comparison and decision.comparison.active:
         c = decision.comparison
-        out.print(
+        out().print(
             f"macro-F1 on {c.n_examples} common examples: candidate "
             f"{c.candidate_macro_f1:.4f} vs active {c.active_macro_f1:.4f}"
         )
     if not decision.deployed:
-        out.print(f"[yellow]not deployed[/]: {escape(decision.reason)}")
+        out().print(f"[yellow]not deployed[/]: {escape(decision.reason)}")
         raise typer.Exit(EXIT_ERROR)
-    out.print(f"[green]deployed[/]: {escape(decision.reason)}")
+    out().print(f"[green]deployed[/]: {escape(decision.reason)}")
 
 
 @models_app.command("rollback")
@@ -131,8 +140,10 @@ def models_rollback(
     """
     from intently.deploy import registry_for, rollback_task
 
-    pointer = rollback_task(registry_for(project_from(project)), task)
-    out.print(f"[green]rolled back[/]: {pointer.active} is active again")
+    switch = rollback_task(registry_for(project_from(project)), task)
+    for version, why in switch.skipped:
+        out().print(f"[yellow]skipped[/] {version}: {escape(why)}")
+    out().print(f"[green]rolled back[/]: {switch.pointer.active} is active again")
 
 
 @models_app.command("diff")
@@ -146,6 +157,8 @@ def models_diff(
 
     Example: intently models diff 20261122T0305 20261122T0412
     """
+    from rich.table import Table
+
     from intently.deploy import registry_for
 
     diff = registry_for(project_from(project)).diff(task, first, second)
@@ -157,8 +170,8 @@ def models_diff(
         table.add_row(key, _metric(a), _metric(b), change)
     for key, (a, b) in diff.params.items():
         table.add_row(f"param {key}", escape(str(a)), escape(str(b)), "changed")
-    out.print(table)
-    out.print(
+    out().print(table)
+    out().print(
         f"labels added: {', '.join(diff.labels_added) or '—'}; removed: "
         f"{', '.join(diff.labels_removed) or '—'}; same training data: "
         f"{'yes' if diff.same_data else 'no'}"
@@ -178,4 +191,6 @@ def models_prune(
     from intently.deploy import registry_for
 
     removed = registry_for(project_from(project)).prune(task, keep=keep)
-    out.print(f"removed {len(removed)} version(s)" + (f": {', '.join(removed)}" if removed else ""))
+    out().print(
+        f"removed {len(removed)} version(s)" + (f": {', '.join(removed)}" if removed else "")
+    )

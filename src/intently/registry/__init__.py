@@ -5,8 +5,10 @@ from intently.registry.registry import (
     Comparison,
     Pointer,
     Registry,
+    Switch,
     VersionDiff,
     VersionInfo,
+    check_name,
 )
 from intently.registry.store import (
     LABELS_FILE,
@@ -30,8 +32,10 @@ __all__ = [
     "Pointer",
     "Registry",
     "Status",
+    "Switch",
     "VersionDiff",
     "VersionInfo",
+    "check_name",
     "latest_version",
     "library_versions",
     "list_versions",

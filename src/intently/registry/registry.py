@@ -12,11 +12,14 @@ caller (``intently.deploy.validate_model`` loads and probes the model) before sw
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +29,9 @@ from intently.errors import ModelError, did_you_mean
 from intently.registry.store import ModelVersion, Status, list_versions, read_version
 
 POINTER_FILE = "active.json"
+LOCK_FILE = ".lock"
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+"""Task and version names: one path segment, no traversal, no hidden or absolute paths."""
 
 
 @dataclass(frozen=True)
@@ -87,19 +93,76 @@ class VersionDiff:
     same_data: bool
 
 
+@dataclass(frozen=True)
+class Switch:
+    """What a deploy or rollback did: the new pointer, and what it had to step over."""
+
+    pointer: Pointer
+    skipped: tuple[tuple[str, str], ...] = ()
+    """(version, why) of rollback targets that no longer load, newest first."""
+    repaired: str | None = None
+    """Why the previous pointer was discarded (it was unreadable), if it was."""
+
+
+def check_name(name: str, what: str) -> str:
+    """``name`` when it is a safe single path segment; ModelError otherwise."""
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name) or ".." in name:
+        raise ModelError(
+            f"{what} name {name!r} is not allowed: use letters, digits, '_', '-' or '.' "
+            "(one path segment, not starting with '.').",
+            hint="task names come from the project file; version ids from `intently models list`.",
+        )
+    return name
+
+
 class Registry:
-    """Versions of every task under one models root (``<project>/models``)."""
+    """Versions of every task under one models root (``<project>/models``).
+
+    Every path it touches is resolved under the root: task and version names are single safe
+    path segments, and version folders that are symbolic links are ignored (a link could point
+    at another task's version, or outside the project).
+
+    Deploy, rollback and prune change the pointer under an exclusive ``flock`` on
+    ``models/<task>/.lock``, so concurrent processes never lose each other's updates. flock is
+    advisory and per host; on a shared filesystem (NFS) every writer must run on hosts where the
+    filesystem honours ``flock`` (Linux NFSv4 does), or deploys must come from one host.
+    """
 
     def __init__(self, root: Path):
         self.root = Path(root)
 
     def task_dir(self, task: str) -> Path:
-        return self.root / task
+        path = self.root / check_name(task, "task")
+        if path.is_symlink():
+            raise ModelError(
+                f"{path} is a symbolic link; the registry only uses folders under {self.root}.",
+                hint="replace the link with a real folder.",
+            )
+        return path
+
+    @contextmanager
+    def _locked(self, task: str) -> Iterator[Path]:
+        """Hold the task's exclusive pointer lock (across processes) for a read-modify-write."""
+        task_dir = self.task_dir(task)
+        task_dir.mkdir(parents=True, exist_ok=True)
+        with open(task_dir / LOCK_FILE, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield task_dir
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def tasks(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and list_versions(p))
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if p.is_dir()
+            and not p.is_symlink()
+            and SAFE_NAME.fullmatch(p.name)
+            and list_versions(p)
+        )
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -107,18 +170,31 @@ class Registry:
         path = self.task_dir(task) / POINTER_FILE
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            return Pointer(
-                str(data["active"]),
-                tuple(data.get("history", ())),
+            history = data.get("history", [])
+            if not isinstance(history, list):
+                raise TypeError("history is not a list")
+            pointer = Pointer(
+                check_name(data["active"], "version"),
+                tuple(check_name(h, "version") for h in history),
                 str(data.get("deployed_at", "")),
             )
         except FileNotFoundError:
             return None
-        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError, ModelError) as exc:
             raise ModelError(
                 f"the active pointer {path} is unreadable ({exc}).",
-                hint="deploy a version again with `intently models deploy`.",
+                hint="deploy a version again with `intently models deploy` (it replaces the "
+                "broken pointer).",
             ) from None
+        return pointer
+
+    def pointer_problem(self, task: str) -> str | None:
+        """Why the task's pointer cannot be read, or None when it can (or does not exist)."""
+        try:
+            self.pointer(task)
+        except ModelError as error:
+            return error.message
+        return None
 
     def pointer_stamp(self, task: str) -> tuple[int, int] | None:
         """Cheap change detector for hot swapping: (inode, mtime_ns) of the pointer file."""
@@ -129,8 +205,12 @@ class Registry:
         return stat.st_ino, stat.st_mtime_ns
 
     def versions(self, task: str) -> list[VersionInfo]:
-        """Every version of ``task``, oldest first, with its derived status."""
-        pointer = self.pointer(task)
+        """Every version of ``task``, oldest first, with its derived status (statuses as if
+        nothing were deployed when the pointer is unreadable: :meth:`pointer_problem` says)."""
+        try:
+            pointer = self.pointer(task)
+        except ModelError:
+            pointer = None
         infos = []
         for path in list_versions(self.task_dir(task)):
             try:
@@ -138,6 +218,12 @@ class Registry:
                 problem = None
             except ModelError as exc:
                 version, problem = None, str(exc)
+            if version is not None and version.task != task:
+                problem = (
+                    f"{path.name} was trained for task '{version.task}', not '{task}' "
+                    "(a copied folder); it cannot serve this task."
+                )
+                version = None
             infos.append(
                 VersionInfo(path.name, path, _status(path.name, version, pointer), version, problem)
             )
@@ -148,9 +234,15 @@ class Registry:
         for info in infos:
             if info.id == version_id:
                 return info
-        matches = [info for info in infos if info.id.startswith(version_id)]
+        matches = [info for info in infos if version_id and info.id.startswith(version_id)]
         if len(matches) == 1:  # an unambiguous prefix is enough, like git
             return matches[0]
+        if len(matches) > 1:
+            raise ModelError(
+                f"'{version_id}' is ambiguous in task '{task}': it starts "
+                f"{', '.join(info.id for info in matches)}.",
+                hint="give more characters of the version id.",
+            )
         known = [info.id for info in infos]
         raise ModelError(
             f"task '{task}' has no version '{version_id}'." + did_you_mean(version_id, known),
@@ -163,20 +255,85 @@ class Registry:
 
     def active_path(self, task: str) -> Path | None:
         pointer = self.pointer(task)
-        return None if pointer is None else self.task_dir(task) / pointer.active
+        if pointer is None:
+            return None
+        path = self.task_dir(task) / pointer.active
+        if path.is_symlink():
+            raise ModelError(
+                f"the active version {path} is a symbolic link; refusing to serve it.",
+                hint="deploy a real version folder with `intently models deploy`.",
+            )
+        return path
 
     # -- changing -----------------------------------------------------------------------------
 
-    def deploy(
-        self, task: str, version_id: str, *, check: Callable[[Path], None]
-    ) -> Pointer:
+    def deploy(self, task: str, version_id: str, *, check: Callable[[Path], None]) -> Switch:
         """Make ``version_id`` active after ``check`` (which raises ModelError for a version
         that must not serve: ``intently.deploy.validate_model`` loads and probes it).
 
-        A rejected version is refused; so is one that fails ``check``. On any failure the
-        previously active version stays active.
+        A rejected, unreadable, foreign or symlinked version is refused; so is one that fails
+        ``check``. On any failure the previously active version stays active. An unreadable
+        pointer is replaced (its history is lost, and the result says so).
         """
         info = self.get(task, version_id)
+        self._check_servable(task, info)
+        check(info.path)
+        with self._locked(task):
+            repaired = self.pointer_problem(task)
+            current = None if repaired else self.pointer(task)
+            if current is not None and current.active == info.id:
+                return Switch(current)
+            history = () if current is None else (*current.history, current.active)
+            pointer = Pointer(
+                info.id,
+                tuple(h for h in history if h != info.id),
+                datetime.now(UTC).isoformat(timespec="seconds"),
+            )
+            self._write_pointer(task, pointer)
+        return Switch(pointer, repaired=repaired)
+
+    def rollback(self, task: str, *, check: Callable[[Path], None]) -> Switch:
+        """Re-activate the newest previously active version that still loads (``check``);
+        versions whose folder is gone or that fail the check are skipped, and the result
+        names them."""
+        with self._locked(task):
+            current = self.pointer(task)
+            if current is None or not current.history:
+                raise ModelError(
+                    f"task '{task}' has no previous active version to roll back to.",
+                    hint="deploy a specific version with `intently models deploy`.",
+                )
+            skipped: list[tuple[str, str]] = []
+            for position in range(len(current.history) - 1, -1, -1):
+                previous = current.history[position]
+                try:
+                    info = self.get(task, previous)
+                    self._check_servable(task, info)
+                    check(info.path)
+                except ModelError as error:
+                    skipped.append((previous, error.message))
+                    continue
+                pointer = Pointer(
+                    previous,
+                    current.history[:position],
+                    datetime.now(UTC).isoformat(timespec="seconds"),
+                )
+                self._write_pointer(task, pointer)
+                return Switch(pointer, tuple(skipped))
+        raise ModelError(
+            f"none of the previous versions of task '{task}' can serve: "
+            + "; ".join(f"{version}: {why}" for version, why in skipped),
+            hint=f"{current.active} stays active; deploy a specific version with "
+            "`intently models deploy`.",
+        )
+
+    def _check_servable(self, task: str, info: VersionInfo) -> None:
+        if info.path.is_symlink():
+            raise ModelError(
+                f"version {info.id} is a symbolic link; only real folders under "
+                f"{self.task_dir(task)} can be deployed.",
+                hint="copy the version folder instead of linking it, or re-train.",
+            )
         if info.version is None:
             raise ModelError(
                 f"version {info.id} cannot be deployed: {info.problem}",
@@ -187,46 +344,16 @@ class Registry:
                 f"version {info.id} failed its quality gates and cannot be deployed.",
                 hint="fix the weak intents in its report and re-train.",
             )
-        check(info.path)
-        current = self.pointer(task)
-        if current is not None and current.active == info.id:
-            return current
-        history = () if current is None else (*current.history, current.active)
-        pointer = Pointer(
-            info.id,
-            tuple(h for h in history if h != info.id),
-            datetime.now(UTC).isoformat(timespec="seconds"),
-        )
-        self._write_pointer(task, pointer)
-        return pointer
-
-    def rollback(self, task: str, *, check: Callable[[Path], None]) -> Pointer:
-        """Re-activate the version that was active before the current one."""
-        current = self.pointer(task)
-        if current is None or not current.history:
-            raise ModelError(
-                f"task '{task}' has no previous active version to roll back to.",
-                hint="deploy a specific version with `intently models deploy`.",
-            )
-        previous = current.history[-1]
-        path = self.task_dir(task) / previous
-        if not path.is_dir():
-            raise ModelError(
-                f"the previous version {previous} no longer exists.",
-                hint="deploy a specific version with `intently models deploy`.",
-            )
-        check(path)
-        pointer = Pointer(
-            previous, current.history[:-1], datetime.now(UTC).isoformat(timespec="seconds")
-        )
-        self._write_pointer(task, pointer)
-        return pointer
 
     def prune(self, task: str, *, keep: int) -> list[str]:
         """Delete all but the newest ``keep`` versions, never the active one or the rollback
         target; also clears staging folders a killed run left behind. Returns removed ids."""
         if keep < 1:
             raise ModelError(f"prune must keep at least 1 version; got {keep}.")
+        with self._locked(task):
+            return self._prune(task, keep)
+
+    def _prune(self, task: str, keep: int) -> list[str]:
         pointer = self.pointer(task)
         protected = set() if pointer is None else {pointer.active, *pointer.history[-1:]}
         infos = self.versions(task)

@@ -80,7 +80,10 @@ def list_versions(task_dir: Path) -> list[Path]:
     return sorted(
         p
         for p in task_dir.iterdir()
-        if p.is_dir() and not p.name.startswith(".") and (p / METADATA_FILE).exists()
+        if p.is_dir()
+        and not p.is_symlink()  # a link may point at another task's version or outside
+        and not p.name.startswith(".")
+        and (p / METADATA_FILE).exists()
     )
 
 

@@ -25,6 +25,7 @@ from intently.runtime.version import METADATA_FILE, ModelVersion, read_version
 
 MAX_TEXT_CHARS = 10_000
 TOP_K = 5
+PROBE_TEXT = "hello"
 RUNTIMES = ("auto", "native", "onnx")
 NATIVE_BACKENDS = "intently.backends"
 """Where native (training-stack) backends are looked up by name when a version was never
@@ -166,6 +167,13 @@ class Classifier:
                 f"invalid ({type(exc).__name__}: {exc}).",
                 hint="re-train the model.",
             ) from None
+        probe = model.predict_proba([PROBE_TEXT])
+        if probe.shape != (1, len(version.labels)) or not np.isfinite(probe).all():
+            raise ModelError(
+                f"the {version.backend} model in {model_dir} answers a probe text with "
+                "non-finite or misshapen probabilities (NaN or infinite weights?).",
+                hint="re-train it, or deploy another version.",
+            )
         return cls(model, version, rule, max_text_chars=max_text_chars)
 
     def _check(self, text: object) -> str:
@@ -177,7 +185,7 @@ class Classifier:
                 f"text has {len(text):,} characters; the limit is {self.max_text_chars:,}.",
                 hint="send a shorter text.",
             )
-        normalized = normalize_text(text)
+        normalized = normalize_text(text, max_chars=self.max_text_chars)
         if not normalized:  # also catches texts of only control or zero-width characters
             raise InputError("text is empty.", hint="send at least one non-space character.")
         return normalized
@@ -202,6 +210,12 @@ class Classifier:
         if not texts:
             return []
         proba = self.predict_proba(texts)
+        if not np.isfinite(proba).all():
+            raise ModelError(
+                f"model {self.version.id} produced non-finite probabilities.",
+                hint="its weights are damaged; deploy another version (deploy refuses such "
+                "models: `intently models deploy`).",
+            )
         # Rule, ranking and confidences for the whole batch in a few array operations.
         index, fallback = self.rule.apply(proba, self.labels)
         k = min(TOP_K, proba.shape[1])

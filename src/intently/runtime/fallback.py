@@ -30,6 +30,14 @@ class FallbackRule:
     threshold: float = 0.0
     ambiguity_threshold: float = 0.0
 
+    def __post_init__(self) -> None:
+        # NaN compares false with everything: a NaN threshold would silently turn the
+        # fallback off, so it is refused here rather than at the first odd answer.
+        for name in ("threshold", "ambiguity_threshold"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}")
+
     def apply(self, proba: np.ndarray, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Final label indices (−1 = fallback) and fallback flags for a (n, k) probability array."""
         return self.decide(*top_two(proba), classes)

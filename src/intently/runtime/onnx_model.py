@@ -10,6 +10,7 @@
      "fp32": "model.onnx", "int8": "model.int8.onnx", "inputs": [...],
      "output": "probabilities", "labels": [...], "parity": {...}, "quantization": {...},
      "serving": {"precision": "int8", "reason": "...", "timings": {...}},
+     "sha256": {"model.onnx": "...", ...},          # every file the runtime reads, checked
      "created_at": "...", "versions": {...},
      "max_length": 128, "tokenizer": "tokenizer.json",                   # kind "encoder"
      "featurizer": {"vocabulary": "...json", "arrays": "...npz"}}         # kind "linear"
@@ -26,6 +27,7 @@ torch or transformers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -96,6 +98,25 @@ def check_manifest(manifest: Any, where: Path | str) -> None:
             f"{where} lacks {', '.join(missing)}.",
             hint="re-export the model (`intently export`).",
         )
+
+
+def manifest_files(manifest: dict[str, Any]) -> list[str]:
+    """Names of the files a single-graph manifest makes the runtime read (checksummed at
+    export in ``sha256``)."""
+    names = [manifest[precision] for precision in PRECISIONS]
+    if manifest.get("kind") == "linear":
+        names += [manifest["featurizer"]["vocabulary"], manifest["featurizer"]["arrays"]]
+    elif manifest.get("kind") == "encoder":
+        names.append(manifest["tokenizer"])
+    return names
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def serving_precision(manifest: dict[str, Any]) -> str:
@@ -220,16 +241,30 @@ class OnnxModel:
                 hint=f"re-export with `intently export {directories[-1]}`.",
             )
 
+        digests = manifest.get("sha256") or {}
+
+        def locate_checked(name: str) -> Path:
+            """``locate``, and the file must be the one export wrote (its SHA-256)."""
+            path = locate(name)
+            expected = digests.get(name) if isinstance(digests, dict) else None
+            if expected is not None and file_sha256(path) != expected:
+                raise ModelError(
+                    f"{path} does not match the SHA-256 recorded in {MANIFEST_FILE} at export.",
+                    hint=f"the file was damaged or replaced; re-export with `intently export "
+                    f"{directories[-1]}` or deploy another version.",
+                )
+            return path
+
         kind = manifest["kind"]
         if threads is None:
             threads = 1 if kind == "linear" else 0
-        graph = locate(manifest[precision])
+        graph = locate_checked(manifest[precision])
         session = _session(graph, threads)
         _check_signature(session, manifest, graph, len(classes))
         if kind == "linear":
-            encode = _linear_encoder(manifest, locate, batch_size)
+            encode = _linear_encoder(manifest, locate_checked, batch_size)
         else:
-            encode = _token_encoder(manifest, locate, batch_size)
+            encode = _token_encoder(manifest, locate_checked, batch_size)
         return cls(session, classes, encode, kind=kind, precision=precision)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

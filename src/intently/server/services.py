@@ -88,15 +88,18 @@ def rollback_model(state: ServerState, task: str) -> dict[str, Any]:
     from intently.deploy import rollback_task
 
     try:
-        pointer = rollback_task(state.registry, task)
+        switch = rollback_task(state.registry, task)
     except ModelError as error:
         raise conflict(error.message, error.hint) from None
     state.pool.refresh(task)
+    reason = f"rolled back: {switch.pointer.active} is active again"
+    if switch.skipped:
+        reason += " (skipped " + "; ".join(f"{v}: {why}" for v, why in switch.skipped) + ")"
     return {
         "task": task,
         "deployed": True,
-        "reason": f"rolled back: {pointer.active} is active again",
-        "active": pointer.active,
+        "reason": reason,
+        "active": switch.pointer.active,
         "comparison": None,
     }
 
