@@ -33,7 +33,14 @@ from intently.export import (
     supports_onnx,
     write_labeled_texts,
 )
-from intently.registry import ModelVersion, Status, library_versions, new_version_id, write_version
+from intently.registry import (
+    ModelVersion,
+    Registry,
+    Status,
+    library_versions,
+    new_version_id,
+    write_version,
+)
 from intently.runtime.fallback import FallbackRule, ThresholdChoice, tune_threshold
 from intently.spec import DEFAULT_TASK, FallbackSpec, Project, TrainingSpec
 
@@ -174,7 +181,7 @@ def from_active_version(training: TrainingSpec, project: Project, task: str) -> 
             "active.",
             hint="train once without --finetune and deploy it (`intently models deploy`).",
         )
-    path = project.model_root() / task / active
+    path = _registry(project).task_dir(task) / active
     return training.model_copy(update={"params": {**training.params, "init_from": str(path)}})
 
 
@@ -280,7 +287,8 @@ def train(
                 )
             )
 
-    model_dir = write_version(models_dir or project.model_root() / task, version, write_files)
+    task_dir = models_dir or _registry(project).task_dir(task)  # a safe name, under the root
+    model_dir = write_version(task_dir, version, write_files)
     progress("done", 1.0)
     return TrainingRun(
         task,
@@ -296,11 +304,13 @@ def train(
     )
 
 
-def _active_version(project: Project, task: str) -> str | None:
-    from intently.registry import Registry
+def _registry(project: Project) -> Registry:
+    return Registry(project.model_root())
 
+
+def _active_version(project: Project, task: str) -> str | None:
     try:
-        pointer = Registry(project.model_root()).pointer(task)
+        pointer = _registry(project).pointer(task)
     except IntentlyError:
         return None
     return None if pointer is None else pointer.active
