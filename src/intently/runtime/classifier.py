@@ -10,7 +10,6 @@ from typing import Protocol
 
 import numpy as np
 
-from intently.data.clean import normalize_text
 from intently.errors import InputError, IntentlyError, ModelError
 from intently.runtime.fallback import FallbackRule
 from intently.runtime.onnx_model import (
@@ -22,6 +21,7 @@ from intently.runtime.onnx_model import (
     serving_precision,
 )
 from intently.runtime.version import METADATA_FILE, ModelVersion, read_version
+from intently.text import normalize_text
 
 MAX_TEXT_CHARS = 10_000
 TOP_K = 5
