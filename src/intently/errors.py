@@ -12,8 +12,9 @@
     │   └── RunNotFound          no training run has this id                       (E712)
     ├── RunConflict              a run of the task is already queued or running    (E711)
     ├── InvalidRole              an API-key role other than predict or admin       (E713)
-    └── ExportError              an export failed or did not answer like the model (E800)
-        └── ExportUnsupportedError  the backend has no ONNX export                 (E801)
+    ├── ExportError              an export failed or did not answer like the model (E800)
+    │   └── ExportUnsupportedError  the backend has no ONNX export                 (E801)
+    └── StorageError             disk full, permission denied, read-only filesystem (E900)
 
 The HTTP service also answers with codes that have no class here (``intently.server.errors``):
 E701 unauthorized, E702 forbidden, E703 body too large, E704 not found, E705 conflict,
@@ -25,6 +26,9 @@ HTTP, MCP) print ``str(error)`` and never a traceback.
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from difflib import get_close_matches
 from pathlib import Path
@@ -136,6 +140,43 @@ class ExportUnsupportedError(ExportError):
     """The model's backend has no ONNX export."""
 
     code = "E801"
+
+
+class StorageError(IntentlyError):
+    """A file or folder could not be written or read: the disk is full, a permission is
+    missing, or the filesystem is read-only. Nothing half-written is left behind."""
+
+    code = "E900"
+
+
+_STORAGE_HINTS = {
+    errno.ENOSPC: "the disk is full: free space (e.g. `intently models prune`) and retry",
+    errno.EDQUOT: "the disk quota is exhausted: free space and retry",
+    errno.EACCES: "permission denied: run as a user who may write there, or fix the folder's "
+    "permissions",
+    errno.EPERM: "operation not permitted: check the folder's owner and permissions",
+    errno.EROFS: "the filesystem is read-only: point the project (or --database-url) at a "
+    "writable place",
+}
+
+
+def storage_error(exc: OSError, doing: str) -> StorageError:
+    """A StorageError for ``exc`` raised while ``doing`` (e.g. "writing model version X")."""
+    where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+    return StorageError(
+        f"{doing} failed{where}: {exc.strerror or exc}.",
+        hint=_STORAGE_HINTS.get(exc.errno or 0, "check the disk and the folder's permissions")
+        + "; the previous state is unchanged.",
+    )
+
+
+@contextmanager
+def os_errors_as_storage_errors(doing: str) -> Iterator[None]:
+    """Turn an OSError raised inside the block into a :class:`StorageError` about ``doing``."""
+    try:
+        yield
+    except OSError as exc:
+        raise storage_error(exc, doing) from None
 
 
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from intently.errors import ModelError, did_you_mean
+from intently.errors import ModelError, did_you_mean, os_errors_as_storage_errors
 from intently.registry.store import ModelVersion, Status, list_versions, read_version
 
 POINTER_FILE = "active.json"
@@ -144,8 +144,10 @@ class Registry:
     def _locked(self, task: str) -> Iterator[Path]:
         """Hold the task's exclusive pointer lock (across processes) for a read-modify-write."""
         task_dir = self.task_dir(task)
-        task_dir.mkdir(parents=True, exist_ok=True)
-        with open(task_dir / LOCK_FILE, "a+b") as handle:
+        with os_errors_as_storage_errors(f"locking the pointer of task '{task}'"):
+            task_dir.mkdir(parents=True, exist_ok=True)
+            handle = open(task_dir / LOCK_FILE, "a+b")  # noqa: SIM115  (held across the yield)
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield task_dir
@@ -396,6 +398,10 @@ class Registry:
         )
 
     def _write_pointer(self, task: str, pointer: Pointer) -> None:
+        with os_errors_as_storage_errors(f"switching task '{task}' to version {pointer.active}"):
+            self._replace_pointer(task, pointer)
+
+    def _replace_pointer(self, task: str, pointer: Pointer) -> None:
         task_dir = self.task_dir(task)
         handle, temporary = tempfile.mkstemp(prefix=".active-", suffix=".json", dir=task_dir)
         try:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from intently._version import __version__
-from intently.errors import ModelError
+from intently.errors import ModelError, os_errors_as_storage_errors
 from intently.runtime.version import (
     LABELS_FILE,
     METADATA_FILE,
@@ -50,7 +50,16 @@ def new_version_id(now: datetime | None = None) -> str:
 def write_version(
     task_dir: Path, version: ModelVersion, write_files: Callable[[Path], None]
 ) -> Path:
-    """Create ``task_dir/<version.id>`` atomically; ``write_files`` fills the directory."""
+    """Create ``task_dir/<version.id>`` atomically; ``write_files`` fills the directory.
+
+    A full disk or a missing permission is a StorageError, and nothing is left behind."""
+    with os_errors_as_storage_errors(f"writing model version {version.id}"):
+        return _write_version(task_dir, version, write_files)
+
+
+def _write_version(
+    task_dir: Path, version: ModelVersion, write_files: Callable[[Path], None]
+) -> Path:
     task_dir.mkdir(parents=True, exist_ok=True)
     final = task_dir / version.id
     if final.exists():
