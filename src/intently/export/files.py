@@ -13,7 +13,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from intently.runtime.onnx_model import MANIFEST_FILE
+from intently.runtime.onnx_model import MANIFEST_FILE, file_sha256, manifest_files
 
 
 def move_into(stage: Path, directory: Path, manifest: dict[str, Any]) -> tuple[str, ...]:
@@ -35,6 +35,7 @@ def move_into(stage: Path, directory: Path, manifest: dict[str, Any]) -> tuple[s
     for key, value in list(manifest.items()):
         if isinstance(value, str) and value in renames:
             manifest[key] = renames[value]
+    manifest["sha256"] = _digests(stage, directory, manifest, renames)
     write_json(stage / MANIFEST_FILE, manifest)
     # Readers must never pair the previous manifest with new graphs: retract it first.
     (directory / MANIFEST_FILE).unlink(missing_ok=True)
@@ -48,6 +49,19 @@ def move_into(stage: Path, directory: Path, manifest: dict[str, Any]) -> tuple[s
     os.replace(stage / MANIFEST_FILE, directory / MANIFEST_FILE)
     fsync_dir(directory)
     return (*moved, MANIFEST_FILE)
+
+
+def _digests(
+    stage: Path, directory: Path, manifest: dict[str, Any], renames: dict[str, str]
+) -> dict[str, str]:
+    """SHA-256 of every file the runtime will read for this manifest, by its final name (the
+    runtime refuses a file that no longer matches: a damaged or swapped graph)."""
+    original = {final: name for name, final in renames.items()}
+    digests = {}
+    for name in manifest_files(manifest):
+        staged = stage / original.get(name, name)
+        digests[name] = file_sha256(staged if staged.is_file() else directory / name)
+    return digests
 
 
 def replace_manifest(directory: Path, manifest: dict[str, Any]) -> None:
