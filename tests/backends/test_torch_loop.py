@@ -77,7 +77,7 @@ def test_a_diverging_loss_names_the_learning_rate_parameter():
     assert not model.training
 
 
-@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step()`")
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
 def test_a_loss_without_gradient_skips_the_step_and_the_seed_is_contained():
     model = torch.nn.Linear(2, 2)
     weight = model.weight.detach().clone()
