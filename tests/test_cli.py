@@ -109,7 +109,7 @@ def test_real_console_script_trains_and_predicts(tmp_path):
 
     usage = run("predict")
     assert usage.returncode == 2
-    assert "Missing argument" in usage.stderr
+    assert "give text(s) to classify, or --file" in usage.stderr
     assert "Traceback" not in usage.stderr
 
 
@@ -281,7 +281,7 @@ def test_gate_failure_exits_3_and_keeps_a_rejected_model(make_project, tmp_path,
 def test_usage_errors_exit_2(capsys):
     code, _, err = _run_main(capsys, "predict")
     assert code == 2
-    assert "Missing argument" in err
+    assert "give text(s) to classify, or --file" in err
     code, _, err = _run_main(capsys, "evaluate", "--folds", "1")
     assert code == 2
     code, _, err = _run_main(capsys, "benchmark", "somewhere", "--params", "{not json")

@@ -2,6 +2,11 @@
 
 Exit codes: 0 success, 1 an Intently error (message on stderr), 2 usage error, 3 a trained
 model failed its quality gates (it is kept with status ``rejected``).
+
+Start-up budget: ``intently --help`` must stay under 0.4 s, so importing the CLI loads typer
+and nothing heavier. rich (~80 ms), pydantic/spec, SQLAlchemy, NumPy and the training stack are
+imported inside the commands that use them; option types in signatures are stdlib or typer
+types, because typer reads them when the app is built. A test keeps this honest.
 """
 
 from __future__ import annotations
@@ -9,29 +14,35 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from intently.errors import IntentlyError
-from intently.spec import Project, load_project
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from intently.spec import Project
 
 EXIT_ERROR = 1
 EXIT_GATES_FAILED = 3
+
+# Copies of intently.spec's defaults (a test keeps them equal): importing spec loads pydantic.
+DEFAULT_PROJECT_FILE = "intently.yaml"
+DEFAULT_TASK = "intent"
 
 app = typer.Typer(
     help="Intently: definitions in, fast evaluated intent classifiers out.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: typer's rich help imports rich, markdown-it and pygments, which
+    # doubles the cost of `intently --help` (see the module docstring).
+    rich_markup_mode=None,
 )
-
-out = Console()
-err = Console(stderr=True)
 
 ProjectOption = Annotated[
     Path, typer.Option("--project", "-p", help="Project file.", show_default=True)
@@ -39,18 +50,45 @@ ProjectOption = Annotated[
 TaskOption = Annotated[str, typer.Option("--task", "-t", help="Which classifier of the project.")]
 
 
+@cache
+def out() -> Console:
+    """The stdout console, created on first use (it writes to whatever sys.stdout is then)."""
+    from rich.console import Console
+
+    return Console()
+
+
+@cache
+def err() -> Console:
+    """The stderr console, created on first use."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def escape(text: str) -> str:
+    """``text`` with rich markup escaped: user texts and labels may hold "[...]"."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 def project_from(path: Path) -> Project:
+    from intently.spec import load_project
+
     return load_project(path)
 
 
 @contextmanager
 def progress_bar(description: str) -> Iterator[Callable[[str, float], None]]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
-        console=err,
+        console=err(),
         transient=True,
     ) as bar:
         handle = bar.add_task(description, total=1.0)
@@ -66,10 +104,10 @@ def main(argv: list[str] | None = None) -> Any:
     try:
         code = app(args=argv, standalone_mode=False)
     except IntentlyError as error:
-        err.print(f"[bold red]error[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        err().print(f"[bold red]error[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
-        err.print("interrupted; nothing was saved by the interrupted step.")
+        err().print("interrupted; nothing was saved by the interrupted step.")
         sys.exit(130)
     except typer.Exit as done:
         sys.exit(done.exit_code)

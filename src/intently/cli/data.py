@@ -6,18 +6,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from intently.cli._app import (
+    DEFAULT_PROJECT_FILE,
+    DEFAULT_TASK,
     EXIT_ERROR,
     ProjectOption,
     TaskOption,
     app,
+    escape,
     out,
     project_from,
 )
-from intently.spec import DEFAULT_PROJECT_FILE, DEFAULT_TASK
 
 data_app = typer.Typer(
     help="Inspect, validate, split and export training data.", no_args_is_help=True
@@ -35,6 +35,8 @@ def data_validate(
 
     Example: intently data validate --strict
     """
+    from rich.table import Table
+
     from intently.collect import validate_task
 
     report, _ = validate_task(project_from(project), task)
@@ -49,8 +51,8 @@ def data_validate(
             escape(finding.message),
         )
     if report.findings:
-        out.print(table)
-    out.print(
+        out().print(table)
+    out().print(
         f"{sum(report.counts.values())} examples, {len(report.counts)} labels, imbalance "
         f"ratio {report.imbalance:.1f}; {len(report.errors)} error(s), "
         f"{len(report.warnings)} warning(s)."
@@ -70,6 +72,8 @@ def data_stats(
     """
     from collections import Counter
 
+    from rich.table import Table
+
     from intently.collect import validate_task
 
     _, examples = validate_task(project_from(project), task)
@@ -87,10 +91,10 @@ def data_stats(
         table.add_row(
             escape(label), *(str(counts.get(s, 0)) for s in sources), str(sum(counts.values()))
         )
-    out.print(table)
+    out().print(table)
     lengths = sorted(len(e.text.split()) for e in examples)
     if lengths:
-        out.print(
+        out().print(
             f"{len(examples)} examples · {len(per_label)} labels · words per text: median "
             f"{lengths[len(lengths) // 2]}, max {lengths[-1]}"
         )
@@ -112,8 +116,8 @@ def data_split(
     dataset = build_dataset(project_from(project), task)
     for name in ("train", "valid", "test"):
         path = write_examples(getattr(dataset, name), out_dir / f"{name}.jsonl")
-        out.print(f"{path}: {len(getattr(dataset, name))} examples")
-    out.print(f"fingerprint {dataset.fingerprint}")
+        out().print(f"{path}: {len(getattr(dataset, name))} examples")
+    out().print(f"fingerprint {dataset.fingerprint}")
 
 
 @data_app.command("export")
@@ -131,4 +135,4 @@ def data_export(
 
     _, examples = validate_task(project_from(project), task)
     write_examples(examples, out_file)
-    out.print(f"Wrote {len(examples)} examples to {out_file}")
+    out().print(f"Wrote {len(examples)} examples to {out_file}")

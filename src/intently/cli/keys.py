@@ -4,18 +4,35 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from intently.cli._app import EXIT_ERROR, ProjectOption, app, err, out, project_from
-from intently.db import ApiKeyStore, Database, Role, default_database_url
-from intently.spec import DEFAULT_PROJECT_FILE
+from intently.cli._app import (
+    DEFAULT_PROJECT_FILE,
+    EXIT_ERROR,
+    ProjectOption,
+    app,
+    err,
+    escape,
+    out,
+    project_from,
+)
+
+if TYPE_CHECKING:
+    from intently.db import ApiKeyStore, Database
 
 DATABASE_URL_ENV = "INTENTLY_DATABASE_URL"
+
+
+class RoleChoice(StrEnum):
+    """The values of intently.db.Role (a test keeps them equal), without importing SQLAlchemy."""
+
+    PREDICT = "predict"
+    ADMIN = "admin"
+
 
 keys_app = typer.Typer(
     help="Create, list and revoke API keys of the HTTP service (stored hashed in the database).",
@@ -40,10 +57,14 @@ def database_url(project: Path, url: str | None) -> str:
         return url
     if os.environ.get(DATABASE_URL_ENV):
         return os.environ[DATABASE_URL_ENV]
+    from intently.db import default_database_url
+
     return default_database_url(project_from(project).root)
 
 
 def _store(project: Path, url: str | None) -> tuple[Database, ApiKeyStore]:
+    from intently.db import ApiKeyStore, Database
+
     db = Database(database_url(project, url))
     try:
         db.migrate()
@@ -60,7 +81,7 @@ def _when(moment: datetime | None) -> str:
 @keys_app.command("create")
 def keys_create(
     role: Annotated[
-        Role,
+        RoleChoice,
         typer.Option(
             "--role", case_sensitive=False, help="predict: predictions only; admin: everything."
         ),
@@ -75,15 +96,17 @@ def keys_create(
 
     Example: intently keys create --role predict --name web-frontend
     """
+    from intently.db import Role
+
     db, store = _store(project, database)
     try:
-        record, plaintext = store.create(role, name=name)
+        record, plaintext = store.create(Role(role.value), name=name)
     finally:
         db.dispose()
     label = f" '{escape(record.name)}'" if record.name else ""
-    err.print(f"Created {record.role.value} key {record.id}{label}.", highlight=False)
-    out.print(plaintext, markup=False, highlight=False, soft_wrap=True)
-    err.print(
+    err().print(f"Created {record.role.value} key {record.id}{label}.", highlight=False)
+    out().print(plaintext, markup=False, highlight=False, soft_wrap=True)
+    err().print(
         "[bold yellow]Copy this key now: it will not be shown again[/] (only its hash is stored).",
         highlight=False,
     )
@@ -98,13 +121,15 @@ def keys_list(
 
     Example: intently keys list --database-url postgresql://intently@db/intently
     """
+    from rich.table import Table
+
     db, store = _store(project, database)
     try:
         records = store.list()
     finally:
         db.dispose()
     if not records:
-        out.print("No API keys yet; create one with `intently keys create --role predict`.")
+        out().print("No API keys yet; create one with `intently keys create --role predict`.")
         return
     table = Table(title="API keys")
     for column in ("id", "name", "role", "created", "last used", "status"):
@@ -118,7 +143,7 @@ def keys_list(
             _when(record.last_used_at),
             "active" if record.active else f"[red]revoked {_when(record.revoked_at)}[/]",
         )
-    out.print(table)
+    out().print(table)
 
 
 @keys_app.command("revoke")
@@ -138,11 +163,11 @@ def keys_revoke(
     finally:
         db.dispose()
     if revoked:
-        out.print(f"Revoked key {escape(key_id)}.", highlight=False)
+        out().print(f"Revoked key {escape(key_id)}.", highlight=False)
     elif known:
-        out.print(f"Key {escape(key_id)} was already revoked.", highlight=False)
+        out().print(f"Key {escape(key_id)} was already revoked.", highlight=False)
     else:
-        err.print(
+        err().print(
             f"[bold red]error[/] there is no key {escape(key_id)}; `intently keys list` shows the "
             "keys.",
             highlight=False,

@@ -1,4 +1,4 @@
-"""Project commands: init, train, evaluate, predict, benchmark."""
+"""Project commands: init, train, evaluate, benchmark."""
 
 from __future__ import annotations
 
@@ -7,21 +7,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from intently.cli._app import (
+    DEFAULT_PROJECT_FILE,
+    DEFAULT_TASK,
     EXIT_GATES_FAILED,
     ProjectOption,
     TaskOption,
     app,
-    err,
+    escape,
     out,
     progress_bar,
     project_from,
 )
-from intently.errors import ModelError
-from intently.spec import DEFAULT_PROJECT_FILE, DEFAULT_TASK, Project
 
 
 @app.command()
@@ -39,7 +37,7 @@ def init(
     from intently.scaffold import write_scaffold
 
     path = write_scaffold(name, directory, force=force)
-    out.print(
+    out().print(
         f"[green]Created[/] {path}. Next: [bold]intently data validate[/], then "
         "[bold]intently train[/]."
     )
@@ -81,35 +79,37 @@ def train(
     for name in spec.task_names if all_tasks else (task,):
         with progress_bar(f"training {name}") as progress:
             run = run_training(spec, name, progress=progress, export=export, finetune=finetune)
-        out.print(
+        out().print(
             render.report_table(
                 run.report,
                 title=f"{spec.name} · {name} · "
                 f"{run.version.backend} · {run.report.n} test examples",
             )
         )
-        out.print(render.per_label_table(run.report, worst=10))
-        out.print(render.gates_table(run.gates))
+        out().print(render.per_label_table(run.report, worst=10))
+        out().print(render.gates_table(run.gates))
         if run.passed:
-            out.print(f"[green]✔ {run.version.id}[/] passed every gate → {run.model_dir}")
+            out().print(f"[green]✔ {run.version.id}[/] passed every gate → {run.model_dir}")
         else:
             failed = True
-            out.print(render.weak_intents_table(run.weak_intents))
-            out.print(
+            out().print(render.weak_intents_table(run.weak_intents))
+            out().print(
                 f"[red]✘ {run.version.id}[/] failed a gate; kept as [bold]rejected[/] in "
                 f"{run.model_dir}. Add examples to the weak intents above and train again."
             )
-        out.print(f"Report: {run.model_dir / 'report.html'}  (trained in {run.train_seconds:.1f}s)")
+        out().print(
+            f"Report: {run.model_dir / 'report.html'}  (trained in {run.train_seconds:.1f}s)"
+        )
         if run.export is not None:
             parity = run.export.parity
-            out.print(
+            out().print(
                 f"ONNX: fp32 and int8 agree with the native model on {parity.fp32.agreement:.2%}"
                 f" and {parity.int8.agreement:.2%} of {parity.n} test texts"
             )
         if deploy:
             decision = auto_deploy(spec, name, version=run.version.id, passed=run.passed)
             verb = "[green]deployed[/]" if decision.deployed else "[yellow]not deployed[/]"
-            out.print(f"{verb}: {escape(decision.reason)}")
+            out().print(f"{verb}: {escape(decision.reason)}")
     if failed:
         raise typer.Exit(EXIT_GATES_FAILED)
 
@@ -125,6 +125,8 @@ def evaluate(
 
     Example: intently evaluate --folds 5
     """
+    from rich.table import Table
+
     from intently.evaluation import render
     from intently.pipeline import cross_validate_task
 
@@ -146,9 +148,9 @@ def evaluate(
         f"{summary['macro_f1_mean']:.4f} ± {summary['macro_f1_std']:.4f}",
         style="bold",
     )
-    out.print(table)
-    out.print(render.report_table(result.pooled, title="pooled out-of-fold predictions"))
-    out.print(render.per_label_table(result.pooled, worst=10))
+    out().print(table)
+    out().print(render.report_table(result.pooled, title="pooled out-of-fold predictions"))
+    out().print(render.per_label_table(result.pooled, worst=10))
     if json_out:
         json_out.write_text(
             json.dumps(
@@ -161,67 +163,7 @@ def evaluate(
             ),
             encoding="utf-8",
         )
-        out.print(f"Wrote {json_out}")
-
-
-@app.command()
-def predict(
-    texts: Annotated[list[str], typer.Argument(help="Text(s) to classify.")],
-    project: ProjectOption = Path(DEFAULT_PROJECT_FILE),
-    task: TaskOption = DEFAULT_TASK,
-    model: Annotated[
-        Path | None,
-        typer.Option(help="A model version directory (default: the task's newest usable one)."),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
-) -> None:
-    """Classify texts: label, confidence, top-5 ranking and fallback flag.
-
-    Example: intently predict "where is my card?"
-    """
-    from intently.runtime import Classifier
-
-    classifier = Classifier.load(model or _newest_model(project_from(project), task))
-    predictions = classifier.predict_batch(texts)
-    if as_json:
-        for prediction in predictions:
-            typer.echo(json.dumps(prediction.to_dict()))  # one object per line
-        return
-    for text, prediction in zip(texts, predictions, strict=True):
-        # User texts and labels may hold "[...]", which rich would read as markup: escape them.
-        table = Table(title=f"“{escape(text)}”", title_justify="left", show_edge=False)
-        table.add_column("rank", justify="right")
-        table.add_column("label")
-        table.add_column("confidence", justify="right")
-        for rank, (label, p) in enumerate(prediction.ranking, start=1):
-            table.add_row(str(rank), escape(label), f"{p:.3f}")
-        verdict = (
-            f"[yellow]fallback → {escape(prediction.label)}[/]"
-            if prediction.fallback
-            else f"[green]{escape(prediction.label)}[/]"
-        )
-        out.print(table)
-        out.print(
-            f"  → {verdict} (confidence {prediction.confidence:.3f}, model "
-            f"{prediction.model_version})\n"
-        )
-
-
-def _newest_model(spec: Project, task: str) -> Path:
-    """The task's active version; before any deploy, its newest usable version."""
-    from intently.registry import Registry, latest_version
-
-    active = Registry(spec.model_root()).active_path(task)
-    if active is not None:
-        return active
-    found = latest_version(spec.model_root() / task)
-    if found is None:
-        raise ModelError(
-            f"no usable model for task '{task}' under {spec.model_root() / task}.",
-            hint=f"run `intently train --task {task}` first.",
-        )
-    err.print(f"[yellow]no active version of '{task}'; using the newest, {found.name}[/]")
-    return found
+        out().print(f"Wrote {json_out}")
 
 
 @app.command()
@@ -249,6 +191,8 @@ def benchmark(
 
     Example: intently benchmark ../shared/datasets/banking77 --backend linear --out bench.json
     """
+    from rich.table import Table
+
     from intently.benchmark import run_benchmark, write_result
 
     try:
@@ -275,7 +219,7 @@ def benchmark(
                     table.add_row(f"{key}.{name}", "—" if inner is None else str(inner))
         elif key not in ("dataset", "backend", "versions"):
             table.add_row(key, "—" if value is None else str(value))
-    out.print(table)
+    out().print(table)
     if out_file:
         write_result(result, out_file)
-        out.print(f"Wrote {out_file}")
+        out().print(f"Wrote {out_file}")

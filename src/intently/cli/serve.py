@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
-from intently.cli._app import app, err, out
+from intently.cli._app import app, err, escape, out
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 APP_FACTORY = "intently.server.app:app_from_env"
@@ -43,9 +42,7 @@ def serve(
     log_level: Annotated[str | None, typer.Option(help="uvicorn log level.")] = None,
     runtime: Annotated[
         str | None,
-        typer.Option(
-            help="auto (default: the exported graph when there is one), native, or onnx."
-        ),
+        typer.Option(help="auto (default: the exported graph when there is one), native, or onnx."),
     ] = None,
     precision: Annotated[
         str | None,
@@ -104,7 +101,7 @@ def serve(
         from intently.server.app import preflight
 
         for warning in preflight(settings):
-            err.print(f"[yellow]warning[/] {escape(warning)}", highlight=False)
+            err().print(f"[yellow]warning[/] {escape(warning)}", highlight=False)
         os.environ.update(settings.to_env())  # the workers rebuild the settings from these
         _run_uvicorn(settings)
     finally:
@@ -124,7 +121,7 @@ def _run_uvicorn(settings: Any) -> None:
         "level": settings.log_level.upper(),
         "propagate": False,
     }
-    out.print(
+    out().print(
         f"serving {escape(str(settings.project))} on http://{settings.host}:{settings.port} "
         f"with {settings.workers} worker(s); docs at /docs, metrics at /metrics",
         highlight=False,

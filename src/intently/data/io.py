@@ -1,4 +1,5 @@
-"""JSONL and CSV import/export of examples, with line-numbered errors."""
+"""JSONL and CSV import/export of examples, with line-numbered errors; streamed text inputs
+(JSONL, CSV or plain lines) for batch prediction."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import csv
 import json
 import math
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from intently.data.example import Example, Source
 from intently.errors import DataError, Location
@@ -168,3 +170,182 @@ def write_examples(examples: Iterable[Example], path: str | Path) -> Path:
             writer.writeheader()
             writer.writerows(rows)
     return path
+
+
+TEXT_FORMATS = ("jsonl", "csv", "lines")
+MAX_LINE_BYTES = 1 << 20
+"""Input lines longer than this are reported as bad without being held in memory."""
+
+_JSON_TYPES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TextRecord:
+    """One record of a text input: its text, or the problem that leaves it without one.
+
+    ``line`` is the 1-based line where the record starts; ``fields`` holds the record's other
+    JSON fields or CSV columns, to be passed through to the output.
+    """
+
+    line: int
+    text: str | None
+    fields: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None
+
+
+def text_format_of(path: str | Path) -> str:
+    """The format of a text input by its suffix: .jsonl/.ndjson/.json are JSON lines, .csv and
+    .tsv are CSV with a ``text`` column, anything else is one text per line."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    if suffix in (".csv", ".tsv"):
+        return "csv"
+    return "lines"
+
+
+def read_text_records(
+    stream: IO[bytes], fmt: str, *, name: str | Path = "<stdin>", delimiter: str = ","
+) -> Iterator[TextRecord]:
+    """Stream the records of a binary text input, one line at a time (constant memory).
+
+    ``fmt`` is one of :data:`TEXT_FORMATS`. Blank lines are not records. A record that cannot be
+    classified (invalid JSON or UTF-8, no ``text``, a text that is not a string or only
+    whitespace, a line over :data:`MAX_LINE_BYTES`) comes back with ``text=None`` and its
+    ``problem``; the caller decides whether to skip it. A CSV input without a ``text`` column
+    raises a :class:`DataError` naming ``name``.
+    """
+    lines = _decoded_lines(stream)
+    if fmt == "jsonl":
+        return _jsonl_records(lines)
+    if fmt == "csv":
+        return _csv_records(lines, name, delimiter)
+    if fmt == "lines":
+        return _plain_records(lines)
+    raise DataError(
+        f"unknown text input format {fmt!r}.", hint=f"use one of {', '.join(TEXT_FORMATS)}."
+    )
+
+
+def _decoded_lines(stream: IO[bytes]) -> Iterator[tuple[int, str | None, str | None]]:
+    """(line number, the line without its end, problem) for each line of ``stream``."""
+    number = 0
+    while raw := stream.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                pass  # skip the rest of the over-long line, a bounded chunk at a time
+            yield number, None, f"the line is longer than {MAX_LINE_BYTES:,} bytes"
+            continue
+        try:
+            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")  # -sig: skip a BOM
+        except UnicodeDecodeError as exc:
+            yield number, None, f"the line is not UTF-8 ({exc.reason} at byte {exc.start + 1})"
+            continue
+        yield number, text.rstrip("\r\n"), None
+
+
+def _plain_records(lines: Iterable[tuple[int, str | None, str | None]]) -> Iterator[TextRecord]:
+    for number, text, problem in lines:
+        if problem is not None:
+            yield TextRecord(number, None, problem=problem)
+        elif text and not text.isspace():
+            yield TextRecord(number, text)
+
+
+def _jsonl_records(lines: Iterable[tuple[int, str | None, str | None]]) -> Iterator[TextRecord]:
+    for number, text, problem in lines:
+        if problem is not None:
+            yield TextRecord(number, None, problem=problem)
+            continue
+        if not text or text.isspace():
+            continue
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield TextRecord(
+                number, None, problem=f"invalid JSON ({exc.msg} at column {exc.colno})"
+            )
+            continue
+        if not isinstance(row, dict):
+            kind = _JSON_TYPES.get(type(row), type(row).__name__)
+            yield TextRecord(
+                number, None, problem=f'expected an object like {{"text": ...}}, got {kind}'
+            )
+            continue
+        yield _record_of(number, row)
+
+
+def _record_of(line: int, row: dict[str, Any]) -> TextRecord:
+    if "text" not in row:
+        return TextRecord(line, None, problem="no 'text' field")
+    fields = dict(row)
+    text = fields.pop("text")
+    if not isinstance(text, str):
+        kind = _JSON_TYPES.get(type(text), type(text).__name__)
+        return TextRecord(line, None, problem=f"'text' must be a string, got {kind}")
+    if not text or text.isspace():
+        return TextRecord(line, None, problem="'text' is empty")
+    return TextRecord(line, text, fields)
+
+
+def _csv_records(
+    lines: Iterable[tuple[int, str | None, str | None]], name: str | Path, delimiter: str
+) -> Iterator[TextRecord]:
+    problems: dict[int, str] = {}  # unreadable physical lines not yet matched to a row
+
+    def text_lines() -> Iterator[str]:
+        for number, text, problem in lines:
+            if problem is not None:
+                problems[number] = problem
+                yield "\n"  # keeps csv's line count in step; the row is reported as bad
+            else:
+                yield text + "\n"
+
+    reader = csv.reader(text_lines(), delimiter=delimiter)
+    try:
+        header = [column.strip() for column in next(reader)]
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        raise DataError(f"unreadable CSV header ({exc}).", where=Location(name, 1)) from None
+    if 1 in problems or "text" not in header:
+        found = problems.get(1) or f"found: {', '.join(header) or 'nothing'}"
+        raise DataError(
+            f"the header has no 'text' column ({found}).",
+            where=Location(name, 1),
+            hint="the first line must name the columns, e.g. `text` or `id,text`.",
+        )
+    done = reader.line_num
+    while True:
+        try:
+            row: list[str] | None = next(reader)
+            problem = None
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            row, problem = None, f"malformed CSV ({exc})"
+        first, done = done + 1, reader.line_num
+        unreadable = [problems.pop(n) for n in range(first, done + 1) if n in problems]
+        problem = problem or next(iter(unreadable), None)
+        if problem is not None or row is None:
+            yield TextRecord(first, None, problem=problem)
+        elif not row:
+            continue  # a blank line
+        elif len(row) != len(header):
+            yield TextRecord(
+                first,
+                None,
+                problem=f"the row has {len(row)} field(s), the header {len(header)}; "
+                "quote texts that contain the delimiter",
+            )
+        else:
+            yield _record_of(first, dict(zip(header, row, strict=True)))
