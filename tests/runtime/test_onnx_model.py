@@ -214,28 +214,3 @@ def test_damaged_featurizer_is_a_model_error(model_copy):
     (model_copy / "linear_vocabulary.json").write_text("{}", encoding="utf-8")
     with pytest.raises(ModelError, match="featurizer files"):
         Classifier.load(model_copy, runtime="onnx")
-
-
-# -- the NumPy-only batch featurizer the linear graphs are fed from -----------------------------
-
-
-@pytest.mark.parametrize("cache_limit", [None, 5], ids=["cached", "cache-cleared-mid-batch"])
-def test_sparse_rows_equal_sparse_row(trained_model_dir, monkeypatch, cache_limit):
-    from intently.backends import text_features
-    from intently.backends.linear import LinearBackend
-
-    if cache_limit is not None:
-        monkeypatch.setattr(text_features, "TOKEN_CACHE_LIMIT", cache_limit)
-    featurizer = LinearBackend.load(trained_model_dir).featurizer_
-    texts = [*probe_texts(), ""]
-    indptr, cols, values = featurizer.sparse_rows(texts)
-    assert len(indptr) == len(texts) + 1
-    dense = featurizer.transform(texts).toarray()
-    for i, text in enumerate(texts):
-        expected = dict(zip(*featurizer.sparse_row(text), strict=True))
-        row = slice(indptr[i], indptr[i + 1])
-        got = dict(zip(cols[row].tolist(), values[row].tolist(), strict=True))
-        assert got.keys() == expected.keys()
-        assert all(abs(got[k] - expected[k]) < 1e-12 for k in got)
-        np.testing.assert_allclose(dense[i, cols[row]], values[row], atol=1e-6)
-    assert indptr[-1] == indptr[-2]  # the empty text has no features

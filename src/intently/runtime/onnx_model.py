@@ -403,7 +403,7 @@ def _check_signature(session: Any, manifest: dict[str, Any], graph: Path, n_clas
 def _linear_encoder(
     manifest: dict[str, Any], locate: Callable[[str], Path], batch_size: int
 ) -> Encode:
-    from intently.backends.text_features import Featurizer
+    from intently.runtime.featurize import Featurizer
 
     files = manifest["featurizer"]
     vocabulary_path, arrays_path = locate(files["vocabulary"]), locate(files["arrays"])
@@ -427,11 +427,13 @@ def _linear_encoder(
         )
 
     def encode(texts: Sequence[str]) -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
-        if len(texts) == 1:  # the serving path: plain Python beats NumPy's per-call overhead
+        if len(texts) == 1:  # the serving path: no padding to plan
             cols, values = featurizer.sparse_row(texts[0])
+            if not len(cols):
+                cols, values = np.full(1, pad), np.zeros(1)
             feed = {
-                "indices": np.asarray([cols or [pad]], dtype=np.int64),
-                "values": np.asarray([values or [0.0]], dtype=np.float32),
+                "indices": cols.astype(np.int64)[None, :],
+                "values": values.astype(np.float32)[None, :],
             }
             return [feed], np.zeros(1, dtype=np.int64)
         indptr, cols, values = featurizer.sparse_rows(texts)

@@ -1,0 +1,682 @@
+"""TF-IDF n-gram features and linear margins at inference time, with NumPy alone.
+
+Definitions are scikit-learn's ``TfidfVectorizer(sublinear_tf=True)``: a text's value for a
+term counted ``c`` times is ``(1 + ln c) · idf``; each space (``word`` n-grams, ``char_wb``
+n-grams) is L2-normalised on its own and scaled by its weight, like a ``FeatureUnion``. The
+fitting half (vocabulary, IDF, SciPy matrices) is ``intently.backends.text_features``, which
+builds the :class:`FeatureSpace` objects defined here, so a fitted model and a loaded one
+featurise with the same code.
+
+How it is fast (bench/linear_speed.py measures it):
+
+* Character n-grams never cross a whitespace-separated token, so each distinct token's n-gram
+  columns are computed once and cached as packed int32 bytes: a text's columns are one
+  ``b"".join``. A :class:`LinearScorer` also caches each token's margin row
+  ``T_t = Σ_j n_tj · idf_j · coef_j`` and squared-norm share ``P_t = Σ_j n_tj · idf_j²``. Both
+  are linear in the counts, so a text's char part is the sum over its tokens, corrected only for
+  the n-grams the text holds ``c > 1`` times (where ``1 + ln c`` differs from ``c``): about 40
+  coefficient rows per text instead of 160.
+* A batch is lowered and joined into one string, texts separated by ``" Z "`` (``str.lower``
+  never returns an ASCII capital, so no text holds that token), and tokenised by one regex call
+  and one ``split``. Word n-grams are found as integer token ids in sorted tables, one per
+  n-gram length; repeats are found by sorting ``text · n_terms + column`` keys.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import accumulate, chain
+from typing import Any
+
+import numpy as np
+
+_WORD = re.compile(r"(?u)\b\w+\b")
+TOKEN_CACHE_LIMIT = 200_000
+"""Distinct tokens whose char n-grams a featurizer caches; past it the cache starts over, which
+bounds memory under adversarial input."""
+_SEPARATOR = "Z"
+_JOIN = f" {_SEPARATOR} "
+_CHUNK_CHARS = 1 << 18
+"""Characters of one batch pass: bounds its arrays and the cache growth within a pass."""
+_BLOCK = 128
+"""Texts per padded gather: a block's coefficient rows stay in cache."""
+_INT32_MAX = int(np.iinfo(np.int32).max)
+
+
+def word_ngrams(text: str, n_min: int = 1, n_max: int = 2) -> list[str]:
+    """Word n-grams of the lowercased text, tokens matched by ``\\b\\w+\\b``."""
+    return _word_grams(text.lower(), n_min, n_max)
+
+
+def _word_grams(lowered: str, n_min: int, n_max: int) -> list[str]:
+    tokens = _WORD.findall(lowered)
+    grams = list(tokens) if n_min == 1 else []
+    for n in range(max(n_min, 2), n_max + 1):
+        grams.extend(map(" ".join, zip(*(tokens[i:] for i in range(n)), strict=False)))
+    return grams
+
+
+def token_char_ngrams(token: str, n_min: int, n_max: int) -> list[str]:
+    """Character n-grams of one token padded with one space on each side."""
+    padded = f" {token} "
+    length = len(padded)
+    return [
+        padded[i : i + n]
+        for n in range(n_min, min(n_max, length) + 1)
+        for i in range(length - n + 1)
+    ]
+
+
+def char_wb_ngrams(text: str, n_min: int = 2, n_max: int = 5) -> list[str]:
+    """Character n-grams inside word boundaries, each whitespace token padded with one space."""
+    return [g for token in text.lower().split() for g in token_char_ngrams(token, n_min, n_max)]
+
+
+ANALYZERS = {"word": word_ngrams, "char_wb": char_wb_ngrams}
+
+
+@dataclass(frozen=True)
+class FeatureSpace:
+    """One analyzer with its fitted vocabulary (term → column) and IDF weights."""
+
+    analyzer: str
+    ngram_range: tuple[int, int]
+    vocabulary: dict[str, int]
+    idf: np.ndarray
+
+    def grams(self, text: str) -> list[str]:
+        return ANALYZERS[self.analyzer](text, *self.ngram_range)
+
+    @property
+    def size(self) -> int:
+        return len(self.vocabulary)
+
+    def to_json(self) -> dict[str, object]:
+        ordered = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
+        return {"analyzer": self.analyzer, "ngram_range": list(self.ngram_range), "terms": ordered}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], idf: np.ndarray) -> FeatureSpace:
+        """The inverse of :meth:`to_json`; ``idf`` holds one weight per term.
+
+        Raises ValueError when the analyzer is unknown or ``idf`` does not match the terms.
+        """
+        terms = data["terms"]
+        if data["analyzer"] not in ANALYZERS:
+            raise ValueError(f"unknown analyzer {data['analyzer']!r}")
+        if idf.shape != (len(terms),):
+            raise ValueError(f"IDF of shape {idf.shape} does not match {len(terms)} terms")
+        low, high = (int(n) for n in data["ngram_range"])
+        return cls(data["analyzer"], (low, high), {t: j for j, t in enumerate(terms)}, idf)
+
+
+class _Growing:
+    """A NumPy array that grows at its end with amortised copies."""
+
+    def __init__(self, dtype: Any, width: int | None = None, capacity: int = 64):
+        self._shape = () if width is None else (width,)
+        self._data = np.empty((capacity, *self._shape), dtype=dtype)
+        self.size = 0
+
+    @property
+    def array(self) -> np.ndarray:
+        return self._data[: self.size]
+
+    def extend(self, values: np.ndarray) -> None:
+        end = self.size + len(values)
+        if end > len(self._data):
+            grown = np.empty((max(end, 2 * len(self._data)), *self._shape), self._data.dtype)
+            grown[: self.size] = self._data[: self.size]
+            self._data = grown
+        self._data[self.size : end] = values
+        self.size = end
+
+
+class _Packed:
+    """One run of integers per cached token (packed bytes, so that the runs of many tokens are
+    one ``b"".join``), with each run's length and, for char spaces, the token's squared-norm
+    share ``Σ_j n_tj · idf_j²``."""
+
+    def __init__(self, dtype: Any):
+        self.dtype = np.dtype(dtype)
+        self.packed: list[bytes] = []
+        self.lengths = _Growing(np.int64)
+        self.norm2 = _Growing(np.float64)
+        self.norm2_list: list[float] = []
+
+    @property
+    def size(self) -> int:
+        return len(self.packed)
+
+    def extend(self, runs: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Append one run per token; returns the runs end to end and their lengths."""
+        lengths = np.fromiter(map(len, runs), np.int64, count=len(runs))
+        flat = np.fromiter(chain.from_iterable(runs), self.dtype, count=int(lengths.sum()))
+        packed = flat.tobytes()
+        ends = (self.dtype.itemsize * np.cumsum(lengths)).tolist()
+        self.packed.extend(packed[a:b] for a, b in zip([0, *ends], ends, strict=False))
+        self.lengths.extend(lengths)
+        return flat, lengths
+
+    def expand(self, rows: Iterable[int]) -> np.ndarray:
+        """The runs of ``rows``, end to end (read-only)."""
+        return np.frombuffer(b"".join(map(self.packed.__getitem__, rows)), dtype=self.dtype)
+
+
+class _TokenCache:
+    """Distinct whitespace-separated tokens → row, and per space what a row holds: the columns
+    of its char n-grams (repeats kept), or the ids of its word tokens for a
+    :class:`_WordTable` (filled when a batch first needs them).
+
+    Both analyzers work token by token: char n-grams never cross whitespace, and neither does
+    a ``\\w+`` word. ``generation`` counts restarts (past :data:`TOKEN_CACHE_LIMIT`); rows of
+    an older generation are void.
+    """
+
+    def __init__(self, spaces: Sequence[FeatureSpace]):
+        self.chars = {s: space for s, space in enumerate(spaces) if space.analyzer == "char_wb"}
+        self.word_spaces = [s for s, space in enumerate(spaces) if space.analyzer == "word"]
+        self.idf2 = {s: np.asarray(sp.idf, np.float64) ** 2 for s, sp in self.chars.items()}
+        self.generation = 0
+        self._start()
+
+    def _start(self) -> None:
+        self.row_of: dict[str, int] = {_SEPARATOR: -1}
+        self.tokens: list[str] = []
+        self.columns = {s: _Packed(np.int32) for s in self.chars}
+        self.word_ids = {s: _Packed(np.int64) for s in self.word_spaces}
+
+    def rows(self, tokens: list[str]) -> list[int]:
+        """Cache row of each token (-1 for the batch separator), adding unseen tokens."""
+        rows = list(map(self.row_of.get, tokens))
+        if None in rows:
+            missing = dict.fromkeys(t for t, row in zip(tokens, rows, strict=True) if row is None)
+            if len(self.tokens) + len(missing) > TOKEN_CACHE_LIMIT:
+                self.generation += 1
+                self._start()
+                missing = dict.fromkeys(t for t in tokens if t != _SEPARATOR)
+            self._add(list(missing))
+            rows = list(map(self.row_of.__getitem__, tokens))
+        return rows
+
+    def _add(self, tokens: list[str]) -> None:
+        start = len(self.tokens)
+        self.row_of.update(zip(tokens, range(start, start + len(tokens)), strict=True))
+        self.tokens.extend(tokens)
+        for s, space in self.chars.items():
+            low, high = space.ngram_range
+            vocabulary, columns = space.vocabulary, self.columns[s]
+            flat, lengths = columns.extend(
+                [_found(vocabulary, token_char_ngrams(token, low, high)) for token in tokens]
+            )
+            owner = np.repeat(np.arange(len(tokens)), lengths)
+            norm2 = np.bincount(owner, self.idf2[s][flat], minlength=len(tokens))
+            columns.norm2.extend(norm2)
+            columns.norm2_list.extend(norm2.tolist())
+
+    def words(self, s: int, table: _WordTable) -> _Packed:
+        """The word-token ids of every cached token for word space ``s``."""
+        ids = self.word_ids[s]
+        if ids.size < len(self.tokens):
+            get = table.token_id.get
+            ids.extend([[get(w, -1) for w in _WORD.findall(t)] for t in self.tokens[ids.size :]])
+        return ids
+
+
+class _WordTable:
+    """A word space's n-grams as integers: token ids, then per length ``n`` a sorted table of
+    ``node(first n-1 tokens) · n_tokens + last token`` keys (a trie), with each node's column
+    (-1 when it is only the prefix of longer terms)."""
+
+    def __init__(self, space: FeatureSpace):
+        self.n_min, self.n_max = space.ngram_range
+        self.token_id: dict[str, int] = {}
+        levels: list[dict[tuple[int, ...], int]] = [{} for _ in range(self.n_max)]
+        for term, column in space.vocabulary.items():
+            ids = tuple(self.token_id.setdefault(t, len(self.token_id)) for t in term.split(" "))
+            if not self.n_min <= len(ids) <= self.n_max:
+                continue  # the analyzer never produces it
+            for n in range(1, len(ids)):
+                levels[n - 1].setdefault(ids[:n], -1)
+            levels[len(ids) - 1][ids] = column
+        self.width = len(self.token_id)
+        unigram = np.full(self.width, -1, dtype=np.int64)
+        for (token,), column in levels[0].items():
+            unigram[token] = column
+        self.keys: list[np.ndarray] = [np.arange(self.width, dtype=np.int64)]
+        self.columns: list[np.ndarray] = [unigram]
+        node: dict[tuple[int, ...], int] = {(t,): t for t in range(self.width)}
+        for level in levels[1:]:
+            grams = list(level)
+            keys = np.fromiter(
+                (node[g[:-1]] * self.width + g[-1] for g in grams), np.int64, count=len(grams)
+            )
+            order = np.argsort(keys)
+            self.keys.append(keys[order])
+            self.columns.append(np.fromiter(level.values(), np.int64, count=len(grams))[order])
+            node = {grams[i]: rank for rank, i in enumerate(order.tolist())}
+
+    def lookup(self, ids: np.ndarray, text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(text, column) of every n-gram that is a term, given the token ids (-1: unknown) of
+        texts end to end and the text of each token (ascending)."""
+        texts, columns = [], []
+        node = ids
+        for n in range(1, self.n_max + 1):
+            if n > 1:
+                keys = self.keys[n - 1]
+                following = ids[n - 1 :]
+                before = node[: len(following)]
+                same = text[n - 1 :] == text[: len(following)]
+                known = np.flatnonzero((before >= 0) & (following >= 0) & same)
+                if not len(keys) or not len(known):
+                    break
+                wanted = node[known] * self.width + following[known]
+                at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+                hit = keys[at] == wanted
+                node = np.full(len(following), -1, dtype=np.int64)
+                node[known[hit]] = at[hit]
+            if n >= self.n_min:
+                present = np.flatnonzero(node >= 0)
+                found = self.columns[n - 1][node[present]]
+                texts.append(text[present[found >= 0]])
+                columns.append(found[found >= 0])
+        if not texts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(texts), np.concatenate(columns)
+
+
+@dataclass
+class _Analysis:
+    """A chunk of ``n`` texts: the cache row of each token and the text of each, and per space
+    (index into ``Featurizer.spaces``) its n-grams counted.
+
+    ``words``: the distinct (text, column, count) of a word space, sorted by text then column.
+    ``chars``: a char space's ``text · size + column`` keys, sorted, repeats kept.
+    """
+
+    n: int
+    token_rows: np.ndarray
+    token_text: np.ndarray
+    words: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    chars: dict[int, np.ndarray]
+
+
+class Featurizer:
+    """Concatenated, per-space L2-normalised sublinear TF-IDF over several spaces.
+
+    Parameters
+    ----------
+    spaces : sequence of FeatureSpace
+    weights : sequence of float
+        Each space's L2 norm in a text's vector (its scale relative to the others).
+    """
+
+    def __init__(self, spaces: Sequence[FeatureSpace], weights: Sequence[float]):
+        self.spaces = tuple(spaces)
+        self.weights = tuple(float(w) for w in weights)
+        if len(self.weights) != len(self.spaces):
+            raise ValueError(f"{len(self.weights)} space weights for {len(self.spaces)} spaces")
+        self.offsets = [int(o) for o in np.cumsum([0, *(space.size for space in self.spaces)])]
+        self.idf = np.concatenate(
+            [np.asarray(s.idf, np.float64) for s in self.spaces] or [np.zeros(0)]
+        )
+        self._idf = self.idf.tolist()
+        self._cache = _TokenCache(self.spaces)
+        self._tables: dict[int, _WordTable] = {}
+
+    @property
+    def n_features(self) -> int:
+        return self.offsets[-1]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> Featurizer:
+        """A featurizer from its JSON part (``spaces``, ``space_weights``) and ``idf_<i>`` arrays.
+
+        This is the layout the linear backend saves. Raises KeyError or ValueError when the
+        parts are incomplete or inconsistent.
+        """
+        spaces = [
+            FeatureSpace.from_json(space, np.asarray(arrays[f"idf_{i}"]))
+            for i, space in enumerate(data["spaces"])
+        ]
+        return cls(spaces, data["space_weights"])
+
+    def sparse_row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Columns (int64) and values (float64) of one text's feature vector."""
+        _, columns, values = self.sparse_rows([text])
+        return columns, values
+
+    def sparse_rows(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Feature vectors of many texts as CSR parts ``(indptr, indices, values)``: row ``i``
+        is ``indices[indptr[i]:indptr[i + 1]]`` (sorted) with its ``values`` (float64)."""
+        indptr, columns, values = [np.zeros(1, np.int64)], [], []
+        for a, b in self._chunks(texts):
+            lengths, column, value = self._vectors(self._analyse(texts[a:b]))
+            indptr.append(indptr[-1][-1] + np.cumsum(lengths))
+            columns.append(column)
+            values.append(value)
+        if not columns:
+            return indptr[0], np.zeros(0, np.int64), np.zeros(0)
+        return np.concatenate(indptr), np.concatenate(columns), np.concatenate(values)
+
+    def count_entries(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw counts as (text, column, count) arrays, sorted by text then column (fitting uses
+        them to build its matrices)."""
+        parts = []
+        for a, b in self._chunks(texts):
+            spaces = self._counts(self._analyse(texts[a:b]))
+            positions, _ = _merge_by_text(b - a, [text for text, _, _ in spaces])
+            size = sum(len(p) for p in positions)
+            text, column, count = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size)
+            for at, (owner, col, n) in zip(positions, spaces, strict=True):
+                text[at], column[at], count[at] = owner + a, col, n
+            parts.append((text, column, count))
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        return tuple(np.concatenate(arrays) for arrays in zip(*parts, strict=True))  # type: ignore[return-value]
+
+    # -- batch internals -----------------------------------------------------------------
+
+    def _chunks(self, texts: Sequence[str]) -> Iterator[tuple[int, int]]:
+        """Consecutive (start, stop) slices of at most ``_CHUNK_CHARS`` characters (but at least
+        one text) whose ``text · n_features + column`` keys fit in int32."""
+        most = max(1, _INT32_MAX // max(1, self.n_features))
+        ends = list(accumulate(map(len, texts)))
+        start = 0
+        while start < len(texts):
+            budget = (ends[start - 1] if start else 0) + _CHUNK_CHARS
+            stop = min(max(bisect_right(ends, budget), start + 1), start + most, len(texts))
+            yield start, stop
+            start = stop
+
+    def _analyse(self, texts: Sequence[str]) -> _Analysis:
+        n = len(texts)
+        cache = self._cache
+        tokens = _JOIN.join([text.lower() for text in texts]).split()
+        rows = np.asarray(cache.rows(tokens), dtype=np.int64)
+        separator = rows < 0
+        keep = np.flatnonzero(~separator)
+        token_rows, token_text = rows[keep], np.cumsum(separator)[keep]
+        listed = token_rows.tolist()
+        analysis = _Analysis(n, token_rows, token_text, {}, {})
+        for s, space in enumerate(self.spaces):
+            dtype = np.int32 if n * space.size <= _INT32_MAX else np.int64
+            if space.analyzer == "word":
+                table = self._tables.get(s) or self._tables.setdefault(s, _WordTable(space))
+                ids = cache.words(s, table)
+                owner = np.repeat(token_text, ids.lengths.array[token_rows])
+                text, column = table.lookup(ids.expand(listed), owner)
+                keys = np.sort(text.astype(dtype) * dtype(space.size) + column.astype(dtype))
+                unique, count = _runs(keys)
+                text = unique // space.size
+                analysis.words[s] = (text, unique - text * space.size, count)
+            else:
+                columns = cache.columns[s]
+                keys = np.repeat(
+                    (token_text * space.size).astype(dtype), columns.lengths.array[token_rows]
+                )
+                keys += columns.expand(listed)
+                keys.sort()
+                analysis.chars[s] = keys
+        return analysis
+
+    def _counts(self, analysis: _Analysis) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Each space's distinct (text, global column, count), sorted by text then column."""
+        out = []
+        for s, space in enumerate(self.spaces):
+            if s in analysis.words:
+                text, column, count = analysis.words[s]
+            else:
+                unique, count = _runs(analysis.chars[s])
+                text = unique // space.size
+                column = unique - text * space.size
+            out.append((text.astype(np.int64), column.astype(np.int64) + self.offsets[s], count))
+        return out
+
+    def _vectors(self, analysis: _Analysis) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Entries per text, then columns and values of the TF-IDF vectors of a chunk."""
+        n = analysis.n
+        spaces = self._counts(analysis)
+        positions, lengths = _merge_by_text(n, [text for text, _, _ in spaces])
+        size = int(lengths.sum())
+        columns, values = np.empty(size, np.int64), np.empty(size)
+        for at, (text, column, count), norm in zip(positions, spaces, self.weights, strict=True):
+            value = (1.0 + np.log(count)) * self.idf[column]
+            norms = np.sqrt(np.bincount(text, value * value, minlength=n))
+            columns[at] = column
+            values[at] = value * (norm / norms[text])
+        return lengths, columns, values
+
+
+def _found(vocabulary: dict[str, int], grams: list[str]) -> list[int]:
+    """Columns of the ``grams`` that are terms of ``vocabulary``, in order, repeats kept."""
+    return [c for c in map(vocabulary.get, grams) if c is not None]
+
+
+def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of sorted ``keys`` (as int64) and how often each occurs (float64)."""
+    if not len(keys):
+        return np.zeros(0, np.int64), np.zeros(0)
+    first = np.empty(len(keys), dtype=bool)
+    first[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    count = np.diff(starts, append=len(keys)).astype(np.float64)
+    return keys[starts].astype(np.int64), count
+
+
+def _merge_by_text(n: int, owners: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Where each entry of several lists, each sorted by text, goes in one list sorted by text
+    (list after list within a text), and the number of entries of each text."""
+    counts = [np.bincount(owner, minlength=n) for owner in owners]
+    total = np.sum(counts, axis=0) if counts else np.zeros(n, np.int64)
+    start = np.cumsum(total) - total
+    positions = []
+    for owner, count in zip(owners, counts, strict=True):
+        first = np.cumsum(count) - count
+        positions.append(start[owner] + np.arange(len(owner)) - first[owner])
+        start = start + count
+    return positions, total
+
+
+def _weighted_sum(
+    matrix: np.ndarray,
+    index: np.ndarray,
+    weight: np.ndarray,
+    lengths: np.ndarray,
+    *,
+    sequential: bool = False,
+) -> np.ndarray:
+    """``out[i] = Σ weight[e] · matrix[index[e]]`` over text ``i``'s entries ``e``, which come
+    ``lengths[i]`` at a time in text order; float32 of shape ``(len(lengths), matrix.shape[1])``.
+
+    Texts of similar entry counts are padded into blocks (padding gathers row 0 with weight 0)
+    and each block is one ``np.take`` and one batched product: ``np.add.reduceat`` over the
+    gathered rows is several times slower, and a block's rows stay in cache. The product's
+    rounding can depend on the block's width; ``sequential`` sums entry after entry instead
+    (about a quarter slower), so that a row does not depend on what else was in the block.
+    """
+    n = len(lengths)
+    out = np.zeros((n, matrix.shape[1]), dtype=np.float32)
+    first = np.cumsum(lengths) - lengths
+    order = np.argsort(lengths, kind="stable")
+    for b in range(int(np.searchsorted(lengths[order], 1)), n, _BLOCK):
+        block = order[b : b + _BLOCK]
+        size = lengths[block]
+        slot = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
+        line = np.repeat(np.arange(len(block)), size)
+        source = np.repeat(first[block], size) + slot
+        where = np.zeros((len(block), int(size[-1])), dtype=np.int64)
+        weights = np.zeros(where.shape, dtype=np.float32)
+        where[line, slot] = index[source]
+        weights[line, slot] = weight[source]
+        rows = np.take(matrix, where, axis=0)
+        if sequential:
+            rows *= weights[:, :, None]
+            out[block] = rows.sum(axis=1)
+        else:
+            out[block] = np.matmul(weights[:, None, :], rows)[:, 0]
+    return out
+
+
+class LinearScorer:
+    """Margins ``x @ coef + intercept`` of the TF-IDF vectors ``x`` of texts, never built whole.
+
+    Parameters
+    ----------
+    featurizer : Featurizer
+    coef : array of shape (n_features, n_classes)
+        Kept as float32.
+    intercept : array of shape (n_classes,)
+
+    Word n-grams, and the char n-grams a text repeats, gather coefficient rows; the rest of a
+    char space goes through per-token margin rows, stored after the coefficients in one matrix
+    so that a text is one gather (module docstring).
+    """
+
+    def __init__(self, featurizer: Featurizer, coef: np.ndarray, intercept: np.ndarray):
+        coef = np.asarray(coef)
+        self.featurizer = featurizer
+        self.intercept = np.asarray(intercept, dtype=np.float64)
+        if coef.ndim != 2 or coef.shape[0] != featurizer.n_features:
+            raise ValueError(f"coefficients of shape {coef.shape} for {featurizer.n_features}")
+        if self.intercept.shape != coef.shape[1:]:
+            raise ValueError(f"intercept of shape {self.intercept.shape} for {coef.shape}")
+        n_features, width = coef.shape
+        self._matrix = _Growing(np.float32, width, capacity=n_features + 4096)
+        self._matrix.extend(coef)
+        self._token_row: dict[int, _Growing] = {}
+        self._generation = -1
+
+    @property
+    def coef(self) -> np.ndarray:
+        return self._matrix.array[: self.featurizer.n_features]
+
+    def decision_function(self, texts: Sequence[str]) -> np.ndarray:
+        """Margins of shape (len(texts), n_classes), float64."""
+        if len(texts) == 1:
+            return self._one(texts[0])[None, :]
+        out = np.empty((len(texts), len(self.intercept)), dtype=np.float64)
+        for a, b in self.featurizer._chunks(texts):
+            out[a:b] = self._many(self.featurizer._analyse(texts[a:b]))
+        return out
+
+    def _token_rows(self) -> dict[int, np.ndarray]:
+        """Per char space, the matrix row of each cached token's margin row ``T_t``; computed
+        for new tokens, and all dropped when the cache has started over."""
+        featurizer = self.featurizer
+        cache = featurizer._cache
+        if self._generation != cache.generation:
+            self._matrix.size = featurizer.n_features
+            self._token_row = {s: _Growing(np.int64) for s in cache.chars}
+            self._generation = cache.generation
+        for s, known in self._token_row.items():
+            packed = cache.columns[s]
+            if known.size < packed.size:
+                new = range(known.size, packed.size)
+                columns = packed.expand(new) + featurizer.offsets[s]
+                weight = featurizer.idf[columns].astype(np.float32)
+                lengths = packed.lengths.array[known.size :]
+                # Cached rows outlive the batch that made them: they must not depend on it.
+                margins = _weighted_sum(
+                    self._matrix.array, columns, weight, lengths, sequential=True
+                )
+                known.extend(np.arange(self._matrix.size, self._matrix.size + len(new)))
+                self._matrix.extend(margins)
+        return {s: rows.array for s, rows in self._token_row.items()}
+
+    def _one(self, text: str) -> np.ndarray:
+        """One text's margins: its ~40 (row, weight) pairs in plain Python, one gather."""
+        featurizer = self.featurizer
+        cache = featurizer._cache
+        lowered = text.lower()
+        idf = featurizer._idf
+        rows = cache.rows(lowered.split()) if cache.chars else []
+        index: list[int] = []
+        weights: list[float] = []
+        by_token: list[tuple[int, float]] = []
+        for s, space in enumerate(featurizer.spaces):
+            offset, norm = featurizer.offsets[s], featurizer.weights[s]
+            if space.analyzer == "word":
+                found = _found(space.vocabulary, _word_grams(lowered, *space.ngram_range))
+                if not found:
+                    continue
+                if len(set(found)) < len(found):
+                    counts = Counter(found)
+                    found = list(counts)
+                    values = [(1.0 + math.log(counts[j])) * idf[j + offset] for j in found]
+                else:
+                    values = [idf[j + offset] for j in found]
+                scale = norm / math.hypot(*values)
+                index.extend(j + offset for j in found)
+                weights.extend(v * scale for v in values)
+                continue
+            packed = cache.columns[s]
+            norm2 = sum(map(packed.norm2_list.__getitem__, rows))
+            if not norm2 > 0:  # no known n-gram
+                continue
+            columns = np.sort(packed.expand(rows))
+            repeated = Counter(columns[1:][columns[1:] == columns[:-1]].tolist())
+            fixes = []
+            for j, extra in repeated.items():
+                c = extra + 1
+                log_tf, w = 1.0 + math.log(c), idf[j + offset]
+                norm2 += (log_tf * log_tf - c) * w * w
+                fixes.append((log_tf - c) * w)
+            scale = norm / math.sqrt(norm2)
+            index.extend(j + offset for j in repeated)
+            weights.extend(f * scale for f in fixes)
+            by_token.append((s, scale))
+        if by_token:
+            token_rows = self._token_rows()
+            for s, scale in by_token:
+                index.extend(token_rows[s][rows].tolist())
+                weights.extend([scale] * len(rows))
+        margins = self.intercept.copy()
+        if index:
+            margins += np.asarray(weights, dtype=np.float32) @ self._matrix.array[index]
+        return margins
+
+    def _many(self, analysis: _Analysis) -> np.ndarray:
+        featurizer = self.featurizer
+        n, rows, token_text = analysis.n, analysis.token_rows, analysis.token_text
+        token_rows = self._token_rows() if analysis.chars else {}
+        owners, index, weight = [], [], []
+        for s, space in enumerate(featurizer.spaces):
+            offset, norm = featurizer.offsets[s], featurizer.weights[s]
+            if s in analysis.words:
+                text, column, count = analysis.words[s]
+                value = (1.0 + np.log(count)) * featurizer.idf[column + offset]
+                norm2 = np.bincount(text, value * value, minlength=n)
+                scale = np.divide(norm, np.sqrt(norm2), out=np.zeros(n), where=norm2 > 0)
+                owners.append(text)
+                index.append(column + offset)
+                weight.append(value * scale[text])
+                continue
+            keys = analysis.chars[s]
+            repeated, extra = _runs(keys[1:][keys[1:] == keys[:-1]])
+            text = repeated // space.size
+            column = repeated - text * space.size + offset
+            count = extra + 1
+            log_tf, idf = 1.0 + np.log(count), featurizer.idf[column]
+            norm2 = np.bincount(
+                token_text, featurizer._cache.columns[s].norm2.array[rows], minlength=n
+            )
+            norm2 += np.bincount(text, (log_tf * log_tf - count) * idf * idf, minlength=n)
+            scale = np.divide(norm, np.sqrt(norm2), out=np.zeros(n), where=norm2 > 0)
+            owners += [text, token_text]
+            index += [column, token_rows[s][rows]]
+            weight += [(log_tf - count) * idf * scale[text], scale[token_text]]
+        positions, lengths = _merge_by_text(n, owners)
+        size = int(lengths.sum())
+        merged_index, merged_weight = np.empty(size, np.int64), np.empty(size, np.float32)
+        for at, i, w in zip(positions, index, weight, strict=True):
+            merged_index[at] = i
+            merged_weight[at] = w
+        margins = _weighted_sum(self._matrix.array, merged_index, merged_weight, lengths)
+        return margins + self.intercept
