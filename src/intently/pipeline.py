@@ -16,7 +16,12 @@ from intently.backends import Backend, ProgressFn, make_backend
 from intently.collect import build_dataset, defined_labels
 from intently.data import Dataset, Example, columns
 from intently.errors import IntentlyError, TrainingError
-from intently.evaluation.crossval import CrossValidation, cross_validate
+from intently.evaluation.crossval import (
+    CrossValidation,
+    EvaluationMethod,
+    cross_validate,
+    evaluation_method,
+)
 from intently.evaluation.gates import (
     GateResult,
     WeakIntent,
@@ -67,6 +72,7 @@ class TrainingRun:
     weak_intents: list[WeakIntent]
     dataset: Dataset
     train_seconds: float
+    evaluation: EvaluationMethod
     report_files: list[Path] = field(default_factory=list)
     export: ExportReport | None = None
 
@@ -198,11 +204,14 @@ def train(
     """Train, evaluate and store a new version of ``task``'s classifier.
 
     The version is written atomically under ``models/<task>/`` with status ``candidate`` when
-    every gate passes and ``rejected`` otherwise. Nothing existing is modified. The evaluated
-    split is stored as ``evaluation.jsonl``. With ``export`` (the default) a backend that can
-    export is also written as ONNX (fp32 + int8, see ``intently.export``) before the version
-    appears; an export that fails its parity check raises ExportError and leaves no version.
-    With ``finetune`` a ``transformer`` task continues from its active version (``init_from``).
+    every gate passes and ``rejected`` otherwise. Nothing existing is modified. The model is
+    scored on the test split, or by cross-validation when that split is too small
+    (:func:`~intently.evaluation.crossval.evaluation_method`; never on its training data), and
+    the scored examples are stored as ``evaluation.jsonl``. With ``export`` (the default) a
+    backend that can export is also written as ONNX (fp32 + int8, see ``intently.export``)
+    before the version appears; an export that fails its parity check raises ExportError and
+    leaves no version. With ``finetune`` a ``transformer`` task continues from its active
+    version (``init_from``).
     """
     progress = progress or _silent
     progress("building dataset", 0.0)
@@ -217,8 +226,23 @@ def train(
     )
     progress("evaluating", 0.88)
     labels = defined_labels(project, task) or dataset.labels
-    evaluation_set = dataset.test or dataset.valid or dataset.train
-    report = evaluate_model(fitted.model, fitted.rule, evaluation_set, defined=labels)
+    method = evaluation_method(dataset)
+    cross_validation: CrossValidation | None = None
+    if method.folds is None:
+        evaluation_set = dataset.test or dataset.valid
+        report = evaluate_model(fitted.model, fitted.rule, evaluation_set, defined=labels)
+    else:
+        evaluation_set = (*dataset.train, *dataset.valid, *dataset.test)
+        cross_validation = _cross_validate_examples(
+            evaluation_set,
+            training,
+            fallback,
+            task=task,
+            defined=labels,
+            folds=method.folds,
+            on_fold=lambda f: progress(f"cross-validating: fold {f}/{method.folds}", 0.88),
+        )
+        report = cross_validation.pooled
     results = check_gates(report, gates)
     train_counts = Counter(example.label for example in dataset.train)
     weak = weak_intents(report, gates, dict(train_counts), fallback_label=fallback.label)
@@ -249,7 +273,13 @@ def train(
                 "train": len(dataset.train),
                 "valid": len(dataset.valid),
                 "test": len(dataset.test),
-                "evaluated_on": _split_name(dataset),
+                "evaluated_on": method.split,
+            },
+            "evaluation": {
+                **method.to_json(),
+                "fold_scores": (
+                    None if cross_validation is None else [vars(f) for f in cross_validation.folds]
+                ),
             },
             "gates": [vars(result) for result in results],
             "weak_intents": [vars(item) for item in weak],
@@ -281,11 +311,10 @@ def train(
         if write_reports:
             from intently.evaluation.render import write_report_files
 
-            written.extend(
-                write_report_files(
-                    report, directory, title=f"{project.name} · {task}", gates=results
-                )
-            )
+            title = f"{project.name} · {task}"
+            if method.folds is not None:
+                title += f" · {method.folds}-fold cross-validation"
+            written.extend(write_report_files(report, directory, title=title, gates=results))
 
     task_dir = models_dir or _registry(project).task_dir(task)  # a safe name, under the root
     model_dir = write_version(task_dir, version, write_files)
@@ -299,6 +328,7 @@ def train(
         weak,
         dataset,
         fitted.train_seconds,
+        method,
         [model_dir / path.name for path in written],
         replace(exported[0], model_dir=model_dir) if exported else None,
     )
@@ -314,10 +344,6 @@ def _active_version(project: Project, task: str) -> str | None:
     except IntentlyError:
         return None
     return None if pointer is None else pointer.active
-
-
-def _split_name(dataset: Dataset) -> str:
-    return "test" if dataset.test else "valid" if dataset.valid else "train"
 
 
 def _choice_json(choice: ThresholdChoice | None) -> dict[str, Any] | None:
@@ -346,9 +372,27 @@ def cross_validate_task(
     report, examples = validate_task(project, task)
     if report.errors:
         build_dataset(project, task)  # raises the same DataError `train` would
-    training = project.training_for(task)
-    fallback = project.fallback_for(task)
+    return _cross_validate_examples(
+        examples,
+        project.training_for(task),
+        project.fallback_for(task),
+        task=task,
+        defined=defined_labels(project, task) or (),
+        folds=folds,
+        on_fold=on_fold,
+    )
 
+
+def _cross_validate_examples(
+    examples: Sequence[Example],
+    training: TrainingSpec,
+    fallback: FallbackSpec,
+    *,
+    task: str,
+    defined: Sequence[str],
+    folds: int,
+    on_fold: Callable[[int], None] | None = None,
+) -> CrossValidation:
     def predictor(dataset: Dataset, held: Sequence[Example]) -> tuple[list[str], np.ndarray]:
         fitted = fit_dataset(dataset, training, fallback)
         texts = [e.text for e in held]
@@ -361,7 +405,7 @@ def cross_validate_task(
         k=folds,
         seed=training.seed,
         task=task,
-        defined_labels=defined_labels(project, task) or (),
+        defined_labels=defined,
         fallback_label=fallback.label,
         on_fold=on_fold,
     )

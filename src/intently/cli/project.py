@@ -83,9 +83,14 @@ def train(
             render.report_table(
                 run.report,
                 title=f"{spec.name} · {name} · "
-                f"{run.version.backend} · {run.report.n} test examples",
+                f"{run.version.backend} · {run.evaluation.describe()}",
             )
         )
+        if run.evaluation.reason:
+            out().print(
+                f"[yellow]evaluated by {run.evaluation.folds}-fold cross-validation: "
+                f"{run.evaluation.reason}[/]"
+            )
         out().print(render.per_label_table(run.report, worst=10))
         out().print(render.gates_table(run.gates))
         if run.passed:

@@ -1,6 +1,12 @@
 """Metrics, reports, quality gates and cross-validation."""
 
-from intently.evaluation.crossval import CrossValidation, FoldScore, cross_validate
+from intently.evaluation.crossval import (
+    CrossValidation,
+    EvaluationMethod,
+    FoldScore,
+    cross_validate,
+    evaluation_method,
+)
 from intently.evaluation.gates import (
     GateResult,
     WeakIntent,
@@ -17,6 +23,7 @@ from intently.evaluation.metrics import (
 
 __all__ = [
     "CrossValidation",
+    "EvaluationMethod",
     "EvaluationReport",
     "FoldScore",
     "GateResult",
@@ -26,6 +33,7 @@ __all__ = [
     "check_gates",
     "cross_validate",
     "evaluate_predictions",
+    "evaluation_method",
     "gates_passed",
     "weak_intents",
 ]
