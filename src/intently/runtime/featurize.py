@@ -148,12 +148,13 @@ class _Packed:
         self.lengths = _Growing(np.int64)
         self.norm2 = _Growing(np.float64)
         self.norm2_list: list[float] = []
+        self.runs: list[tuple[int, ...]] = []  # word ids only: the one-text path reads tuples
 
     @property
     def size(self) -> int:
         return len(self.packed)
 
-    def extend(self, runs: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    def extend(self, runs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
         """Append one run per token; returns the runs end to end and their lengths."""
         lengths = np.fromiter(map(len, runs), np.int64, count=len(runs))
         flat = np.fromiter(chain.from_iterable(runs), self.dtype, count=int(lengths.sum()))
@@ -224,7 +225,9 @@ class _TokenCache:
         ids = self.word_ids[s]
         if ids.size < len(self.tokens):
             get = table.token_id.get
-            ids.extend([[get(w, -1) for w in _WORD.findall(t)] for t in self.tokens[ids.size :]])
+            runs = [tuple(get(w, -1) for w in _WORD.findall(t)) for t in self.tokens[ids.size :]]
+            ids.extend(runs)
+            ids.runs.extend(runs)
         return ids
 
 
@@ -260,6 +263,28 @@ class _WordTable:
             self.keys.append(keys[order])
             self.columns.append(np.fromiter(level.values(), np.int64, count=len(grams))[order])
             node = {grams[i]: rank for rank, i in enumerate(order.tolist())}
+        # The same tables as dicts and lists for one text, where NumPy's per-call cost
+        # dominates; each list ends with -1, which index -1 (an unknown id or node) reads.
+        self._unigram = [*unigram.tolist(), -1]
+        self._levels = [
+            (dict(zip(keys.tolist(), range(len(keys)), strict=True)), [*columns.tolist(), -1])
+            for keys, columns in zip(self.keys[1:], self.columns[1:], strict=True)
+        ]
+
+    def find(self, ids: list[int]) -> list[int]:
+        """Columns of the n-grams that are terms in one text's token ids, repeats kept."""
+        found = (
+            [c for c in map(self._unigram.__getitem__, ids) if c >= 0] if self.n_min == 1 else []
+        )
+        width, node = self.width, ids
+        for n, (level, columns) in enumerate(self._levels, start=2):
+            node = [
+                level.get(a * width + b, -1) if a >= 0 and b >= 0 else -1
+                for a, b in zip(node, ids[n - 1 :], strict=False)
+            ]
+            if n >= self.n_min:
+                found += [c for c in map(columns.__getitem__, node) if c >= 0]
+        return found
 
     def lookup(self, ids: np.ndarray, text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(text, column) of every n-gram that is a term, given the token ids (-1: unknown) of
@@ -380,7 +405,13 @@ class Featurizer:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
         return tuple(np.concatenate(arrays) for arrays in zip(*parts, strict=True))  # type: ignore[return-value]
 
-    # -- batch internals -----------------------------------------------------------------
+    # -- internals -----------------------------------------------------------------------
+
+    def _table(self, s: int) -> _WordTable:
+        table = self._tables.get(s)
+        if table is None:
+            table = self._tables[s] = _WordTable(self.spaces[s])
+        return table
 
     def _chunks(self, texts: Sequence[str]) -> Iterator[tuple[int, int]]:
         """Consecutive (start, stop) slices of at most ``_CHUNK_CHARS`` characters (but at least
@@ -407,7 +438,7 @@ class Featurizer:
         for s, space in enumerate(self.spaces):
             dtype = np.int32 if n * space.size <= _INT32_MAX else np.int64
             if space.analyzer == "word":
-                table = self._tables.get(s) or self._tables.setdefault(s, _WordTable(space))
+                table = self._table(s)
                 ids = cache.words(s, table)
                 owner = np.repeat(token_text, ids.lengths.array[token_rows])
                 text, column = table.lookup(ids.expand(listed), owner)
@@ -594,16 +625,17 @@ class LinearScorer:
         """One text's margins: its ~40 (row, weight) pairs in plain Python, one gather."""
         featurizer = self.featurizer
         cache = featurizer._cache
-        lowered = text.lower()
         idf = featurizer._idf
-        rows = cache.rows(lowered.split()) if cache.chars else []
+        rows = cache.rows(text.lower().split())
         index: list[int] = []
         weights: list[float] = []
         by_token: list[tuple[int, float]] = []
         for s, space in enumerate(featurizer.spaces):
             offset, norm = featurizer.offsets[s], featurizer.weights[s]
             if space.analyzer == "word":
-                found = _found(space.vocabulary, _word_grams(lowered, *space.ngram_range))
+                table = featurizer._table(s)
+                ids = cache.words(s, table).runs
+                found = table.find(list(chain.from_iterable(map(ids.__getitem__, rows))))
                 if not found:
                     continue
                 if len(set(found)) < len(found):
