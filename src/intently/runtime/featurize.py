@@ -29,7 +29,7 @@ import re
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate, chain
 from typing import Any
 
@@ -46,6 +46,7 @@ _CHUNK_CHARS = 1 << 18
 _BLOCK = 128
 """Texts per padded gather: a block's coefficient rows stay in cache."""
 _INT32_MAX = int(np.iinfo(np.int32).max)
+_NONE = np.zeros(0, np.int64)
 
 
 def word_ngrams(text: str, n_min: int = 1, n_max: int = 2) -> list[str]:
@@ -322,13 +323,15 @@ class _Analysis:
 
     ``words``: the distinct (text, column, count) of a word space, sorted by text then column.
     ``chars``: a char space's ``text · size + column`` keys, sorted, repeats kept.
+    ``merged``: instead of both, the distinct (text, global column, count) of all spaces.
     """
 
     n: int
     token_rows: np.ndarray
     token_text: np.ndarray
-    words: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
-    chars: dict[int, np.ndarray]
+    words: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    chars: dict[int, np.ndarray] = field(default_factory=dict)
+    merged: tuple[np.ndarray, np.ndarray, np.ndarray] = (_NONE, _NONE, _NONE)
 
 
 class Featurizer:
@@ -372,16 +375,46 @@ class Featurizer:
         return cls(spaces, data["space_weights"])
 
     def sparse_row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Columns (int64) and values (float64) of one text's feature vector."""
-        _, columns, values = self.sparse_rows([text])
-        return columns, values
+        """Columns (int64, each space's in turn) and values (float64) of one text's vector."""
+        cache, idf = self._cache, self._idf
+        rows = cache.rows(text.lower().split())
+        columns: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        for s, space in enumerate(self.spaces):
+            offset, norm = self.offsets[s], self.weights[s]
+            if space.analyzer == "word":
+                table = self._table(s)
+                ids = cache.words(s, table).runs
+                found = table.find(list(chain.from_iterable(map(ids.__getitem__, rows))))
+                if not found:
+                    continue
+                counts = Counter(found)
+                value = [(1.0 + math.log(c)) * idf[j + offset] for j, c in counts.items()]
+                scale = norm / math.hypot(*value)
+                columns.append(np.fromiter(counts, np.int64, len(counts)) + offset)
+                values.append(np.asarray(value) * scale)
+                continue
+            found = np.sort(cache.columns[s].expand(rows))
+            if not len(found):
+                continue
+            first = np.empty(len(found), dtype=bool)
+            first[0] = True
+            np.not_equal(found[1:], found[:-1], out=first[1:])
+            starts = np.flatnonzero(first)
+            column = found[starts].astype(np.int64) + offset
+            value = (1.0 + np.log(np.diff(starts, append=len(found)))) * self.idf[column]
+            columns.append(column)
+            values.append(value * (norm / math.sqrt(value @ value)))
+        if not columns:
+            return np.zeros(0, np.int64), np.zeros(0)
+        return np.concatenate(columns), np.concatenate(values)
 
     def sparse_rows(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Feature vectors of many texts as CSR parts ``(indptr, indices, values)``: row ``i``
         is ``indices[indptr[i]:indptr[i + 1]]`` (sorted) with its ``values`` (float64)."""
         indptr, columns, values = [np.zeros(1, np.int64)], [], []
         for a, b in self._chunks(texts):
-            lengths, column, value = self._vectors(self._analyse(texts[a:b]))
+            lengths, column, value = self._vectors(self._analyse(texts[a:b], merged=True))
             indptr.append(indptr[-1][-1] + np.cumsum(lengths))
             columns.append(column)
             values.append(value)
@@ -392,18 +425,13 @@ class Featurizer:
     def count_entries(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw counts as (text, column, count) arrays, sorted by text then column (fitting uses
         them to build its matrices)."""
-        parts = []
+        parts = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
         for a, b in self._chunks(texts):
-            spaces = self._counts(self._analyse(texts[a:b]))
-            positions, _ = _merge_by_text(b - a, [text for text, _, _ in spaces])
-            size = sum(len(p) for p in positions)
-            text, column, count = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size)
-            for at, (owner, col, n) in zip(positions, spaces, strict=True):
-                text[at], column[at], count[at] = owner + a, col, n
-            parts.append((text, column, count))
-        if not parts:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-        return tuple(np.concatenate(arrays) for arrays in zip(*parts, strict=True))  # type: ignore[return-value]
+            text, column, count = self._analyse(texts[a:b], merged=True).merged
+            for part, array in zip(parts, (text + a, column, count), strict=True):
+                part.append(array)
+        text, column, count = (np.concatenate(part) for part in parts)
+        return text, column, count
 
     # -- internals -----------------------------------------------------------------------
 
@@ -425,7 +453,9 @@ class Featurizer:
             yield start, stop
             start = stop
 
-    def _analyse(self, texts: Sequence[str]) -> _Analysis:
+    def _analyse(self, texts: Sequence[str], *, merged: bool = False) -> _Analysis:
+        """Tokenise and count a chunk. ``merged``: one sort over all spaces' global columns
+        (what feature vectors need); else each space counted on its own (what scores need)."""
         n = len(texts)
         cache = self._cache
         tokens = _JOIN.join([text.lower() for text in texts]).split()
@@ -434,54 +464,50 @@ class Featurizer:
         keep = np.flatnonzero(~separator)
         token_rows, token_text = rows[keep], np.cumsum(separator)[keep]
         listed = token_rows.tolist()
-        analysis = _Analysis(n, token_rows, token_text, {}, {})
+        analysis = _Analysis(n, token_rows, token_text)
+        every: list[np.ndarray] = []
         for s, space in enumerate(self.spaces):
-            dtype = np.int32 if n * space.size <= _INT32_MAX else np.int64
+            stride, offset = (self.n_features, self.offsets[s]) if merged else (space.size, 0)
+            dtype = np.int32 if n * stride <= _INT32_MAX else np.int64
             if space.analyzer == "word":
                 table = self._table(s)
                 ids = cache.words(s, table)
                 owner = np.repeat(token_text, ids.lengths.array[token_rows])
                 text, column = table.lookup(ids.expand(listed), owner)
-                keys = np.sort(text.astype(dtype) * dtype(space.size) + column.astype(dtype))
-                unique, count = _runs(keys)
-                text = unique // space.size
-                analysis.words[s] = (text, unique - text * space.size, count)
+                keys = text.astype(dtype) * dtype(stride) + (column + offset).astype(dtype)
             else:
                 columns = cache.columns[s]
-                keys = np.repeat(
-                    (token_text * space.size).astype(dtype), columns.lengths.array[token_rows]
-                )
+                lengths = columns.lengths.array[token_rows]
+                keys = np.repeat((token_text * stride + offset).astype(dtype), lengths)
                 keys += columns.expand(listed)
-                keys.sort()
+            if merged:
+                every.append(keys)
+                continue
+            keys.sort()
+            if space.analyzer == "word":
+                unique, count = _runs(keys)
+                text = unique // stride
+                analysis.words[s] = (text, unique - text * stride, count)
+            else:
                 analysis.chars[s] = keys
+        if merged:
+            keys = np.concatenate(every) if every else np.zeros(0, np.int64)
+            keys.sort()
+            unique, count = _runs(keys)
+            text = unique // self.n_features
+            analysis.merged = (text, unique - text * self.n_features, count)
         return analysis
 
-    def _counts(self, analysis: _Analysis) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Each space's distinct (text, global column, count), sorted by text then column."""
-        out = []
-        for s, space in enumerate(self.spaces):
-            if s in analysis.words:
-                text, column, count = analysis.words[s]
-            else:
-                unique, count = _runs(analysis.chars[s])
-                text = unique // space.size
-                column = unique - text * space.size
-            out.append((text.astype(np.int64), column.astype(np.int64) + self.offsets[s], count))
-        return out
-
     def _vectors(self, analysis: _Analysis) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Entries per text, then columns and values of the TF-IDF vectors of a chunk."""
-        n = analysis.n
-        spaces = self._counts(analysis)
-        positions, lengths = _merge_by_text(n, [text for text, _, _ in spaces])
-        size = int(lengths.sum())
-        columns, values = np.empty(size, np.int64), np.empty(size)
-        for at, (text, column, count), norm in zip(positions, spaces, self.weights, strict=True):
-            value = (1.0 + np.log(count)) * self.idf[column]
-            norms = np.sqrt(np.bincount(text, value * value, minlength=n))
-            columns[at] = column
-            values[at] = value * (norm / norms[text])
-        return lengths, columns, values
+        """Entries per text, then columns and values of the TF-IDF vectors of a chunk counted
+        with ``merged``."""
+        n, n_spaces = analysis.n, len(self.spaces)
+        text, column, count = analysis.merged
+        value = (1.0 + np.log(count)) * self.idf[column]
+        key = text * n_spaces + np.searchsorted(self.offsets[1:-1], column, side="right")
+        norms = np.sqrt(np.bincount(key, value * value, minlength=n * n_spaces))
+        value *= np.asarray(self.weights * n)[key] / norms[key]
+        return np.bincount(text, minlength=n), column, value
 
 
 def _found(vocabulary: dict[str, int], grams: list[str]) -> list[int]:
@@ -581,7 +607,7 @@ class LinearScorer:
         n_features, width = coef.shape
         self._matrix = _Growing(np.float32, width, capacity=n_features + 4096)
         self._matrix.extend(coef)
-        self._token_row: dict[int, _Growing] = {}
+        self._token_row: dict[int, tuple[_Growing, list[int]]] = {}
         self._generation = -1
 
     @property
@@ -597,16 +623,16 @@ class LinearScorer:
             out[a:b] = self._many(self.featurizer._analyse(texts[a:b]))
         return out
 
-    def _token_rows(self) -> dict[int, np.ndarray]:
-        """Per char space, the matrix row of each cached token's margin row ``T_t``; computed
-        for new tokens, and all dropped when the cache has started over."""
+    def _token_rows(self) -> dict[int, tuple[np.ndarray, list[int]]]:
+        """Per char space, the matrix row of each cached token's margin row ``T_t`` (as an array
+        and as a list); computed for new tokens, all dropped when the cache has started over."""
         featurizer = self.featurizer
         cache = featurizer._cache
         if self._generation != cache.generation:
             self._matrix.size = featurizer.n_features
-            self._token_row = {s: _Growing(np.int64) for s in cache.chars}
+            self._token_row = {s: (_Growing(np.int64), []) for s in cache.chars}
             self._generation = cache.generation
-        for s, known in self._token_row.items():
+        for s, (known, listed) in self._token_row.items():
             packed = cache.columns[s]
             if known.size < packed.size:
                 new = range(known.size, packed.size)
@@ -617,9 +643,11 @@ class LinearScorer:
                 margins = _weighted_sum(
                     self._matrix.array, columns, weight, lengths, sequential=True
                 )
-                known.extend(np.arange(self._matrix.size, self._matrix.size + len(new)))
+                rows = np.arange(self._matrix.size, self._matrix.size + len(new))
+                known.extend(rows)
+                listed.extend(rows.tolist())
                 self._matrix.extend(margins)
-        return {s: rows.array for s, rows in self._token_row.items()}
+        return {s: (known.array, listed) for s, (known, listed) in self._token_row.items()}
 
     def _one(self, text: str) -> np.ndarray:
         """One text's margins: its ~40 (row, weight) pairs in plain Python, one gather."""
@@ -653,7 +681,8 @@ class LinearScorer:
             if not norm2 > 0:  # no known n-gram
                 continue
             columns = np.sort(packed.expand(rows))
-            repeated = Counter(columns[1:][columns[1:] == columns[:-1]].tolist())
+            following = columns[1:]
+            repeated = Counter(following[following == columns[:-1]].tolist())
             fixes = []
             for j, extra in repeated.items():
                 c = extra + 1
@@ -667,11 +696,12 @@ class LinearScorer:
         if by_token:
             token_rows = self._token_rows()
             for s, scale in by_token:
-                index.extend(token_rows[s][rows].tolist())
+                index.extend(map(token_rows[s][1].__getitem__, rows))
                 weights.extend([scale] * len(rows))
         margins = self.intercept.copy()
         if index:
-            margins += np.asarray(weights, dtype=np.float32) @ self._matrix.array[index]
+            rows_of = np.take(self._matrix.array, index, axis=0)  # faster than matrix[index]
+            margins += np.asarray(weights, dtype=np.float32) @ rows_of
         return margins
 
     def _many(self, analysis: _Analysis) -> np.ndarray:
@@ -702,7 +732,7 @@ class LinearScorer:
             norm2 += np.bincount(text, (log_tf * log_tf - count) * idf * idf, minlength=n)
             scale = np.divide(norm, np.sqrt(norm2), out=np.zeros(n), where=norm2 > 0)
             owners += [text, token_text]
-            index += [column, token_rows[s][rows]]
+            index += [column, token_rows[s][0][rows]]
             weight += [(log_tf - count) * idf * scale[text], scale[token_text]]
         positions, lengths = _merge_by_text(n, owners)
         size = int(lengths.sum())
