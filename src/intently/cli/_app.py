@@ -73,10 +73,15 @@ def escape(text: str) -> str:
     return rich_escape(text)
 
 
-def project_from(path: Path) -> Project:
+def project_from(path: Path, task: str | None = None) -> Project:
+    """The project at ``path``; with ``task`` (a --task value), refuse a task it does not
+    define or an unsafe name, with a did-you-mean (the check the HTTP service runs too)."""
     from intently.spec import load_project
 
-    return load_project(path)
+    project = load_project(path)
+    if task is not None:
+        project.check_task(task)
+    return project
 
 
 @contextmanager

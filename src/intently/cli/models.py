@@ -45,7 +45,7 @@ def models_list(
 
     from intently.deploy import registry_for
 
-    infos = registry_for(project_from(project)).versions(task)
+    infos = registry_for(project_from(project, task)).versions(task)
     table = Table(title=f"model versions · {task}")
     for column in (
         "version",
@@ -86,7 +86,7 @@ def models_show(
     """
     from intently.deploy import registry_for
 
-    info = registry_for(project_from(project)).get(task, version)
+    info = registry_for(project_from(project, task)).get(task, version)
     if info.version is None:
         out().print(f"[red]{escape(info.problem or 'unreadable')}[/]")
         raise typer.Exit(EXIT_ERROR)
@@ -116,7 +116,7 @@ def models_deploy(
     """
     from intently.deploy import deploy_version
 
-    decision = deploy_version(project_from(project), task, version, if_improved=if_improved)
+    decision = deploy_version(project_from(project, task), task, version, if_improved=if_improved)
     if decision.comparison and decision.comparison.active:
         c = decision.comparison
         out().print(
@@ -140,7 +140,7 @@ def models_rollback(
     """
     from intently.deploy import registry_for, rollback_task
 
-    switch = rollback_task(registry_for(project_from(project)), task)
+    switch = rollback_task(registry_for(project_from(project, task)), task)
     for version, why in switch.skipped:
         out().print(f"[yellow]skipped[/] {version}: {escape(why)}")
     out().print(f"[green]rolled back[/]: {switch.pointer.active} is active again")
@@ -161,7 +161,7 @@ def models_diff(
 
     from intently.deploy import registry_for
 
-    diff = registry_for(project_from(project)).diff(task, first, second)
+    diff = registry_for(project_from(project, task)).diff(task, first, second)
     table = Table(title=f"{diff.a} → {diff.b}")
     for column in ("", diff.a, diff.b, "change"):
         table.add_column(column, justify="right" if column else "left")
@@ -190,7 +190,7 @@ def models_prune(
     """
     from intently.deploy import registry_for
 
-    removed = registry_for(project_from(project)).prune(task, keep=keep)
+    removed = registry_for(project_from(project, task)).prune(task, keep=keep)
     out().print(
         f"removed {len(removed)} version(s)" + (f": {', '.join(removed)}" if removed else "")
     )

@@ -146,7 +146,7 @@ def predict(
     from intently.runtime import Classifier
 
     classifier = Classifier.load(
-        model or _newest_model(project_from(project), task),
+        model or _newest_model(project_from(project, task), task),
         runtime=runtime.value,
         precision=precision.value,
     )

@@ -82,8 +82,7 @@ def train(
         out().print(
             render.report_table(
                 run.report,
-                title=f"{spec.name} · {name} · "
-                f"{run.version.backend} · {run.evaluation.describe()}",
+                title=f"{spec.name} · {name} · {run.version.backend} · {run.evaluation.describe()}",
             )
         )
         if run.evaluation.reason:

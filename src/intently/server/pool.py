@@ -17,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from intently.errors import InputError, IntentlyError, ModelError, did_you_mean
+from intently.errors import IntentlyError, ModelError
 from intently.registry import Registry
 from intently.runtime import Classifier
+from intently.spec import require_task
 
 logger = logging.getLogger("intently.server")
 
@@ -82,13 +83,7 @@ class ModelPool:
 
     def check_task(self, task: str) -> str:
         """``task`` when the project defines it; InputError naming the tasks otherwise."""
-        if task not in self._states:
-            raise InputError(
-                f"task '{task}' is not defined in the project; tasks: {', '.join(self.tasks)}."
-                + did_you_mean(task, self.tasks),
-                hint="pick one of the project's tasks (the `tasks:` section of intently.yaml).",
-            )
-        return task
+        return require_task(task, self.tasks)
 
     # -- loading ------------------------------------------------------------------------------
 

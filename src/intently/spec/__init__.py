@@ -15,6 +15,7 @@ from intently.spec.models import (
     TaskSpec,
     TrainingSpec,
 )
+from intently.spec.task_names import require_task
 
 __all__ = [
     "DEFAULT_PROJECT_FILE",
@@ -32,4 +33,5 @@ __all__ = [
     "TrainingSpec",
     "load_project",
     "project_from_dict",
+    "require_task",
 ]

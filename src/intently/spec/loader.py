@@ -55,7 +55,8 @@ def project_from_dict(data: dict[str, Any], *, root: Path | None = None) -> Proj
 
 def _spec_error(exc: ValidationError, path: Path, lines: dict[KeyPath, int]) -> SpecError:
     first = exc.errors()[0]
-    loc: KeyPath = tuple(first["loc"])
+    # A refused mapping key (a task name) comes as (..., key, "[key]"): point at the key.
+    loc: KeyPath = tuple(part for part in first["loc"] if part != "[key]")
     kind = first["type"]
     if kind == "extra_forbidden":
         key = str(loc[-1])

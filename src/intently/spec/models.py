@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from intently.spec.task_names import TaskName, require_task
+
 DEFAULT_TASK = "intent"
 SLOT = re.compile(r"\{(\w+)\}")
 
@@ -52,7 +54,7 @@ class DatasetRef(StrictModel):
     """An extra labeled file (JSONL with text/label, or CSV with a text,label header)."""
 
     path: str = Field(min_length=1)
-    task: str = DEFAULT_TASK
+    task: TaskName = DEFAULT_TASK
 
     @model_validator(mode="before")
     @classmethod
@@ -141,7 +143,7 @@ class Project(StrictModel):
     entities: dict[str, tuple[EntityValue, ...]] = Field(default_factory=dict)
     templates: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     datasets: tuple[DatasetRef, ...] = ()
-    tasks: dict[str, TaskSpec] = Field(default_factory=dict)
+    tasks: dict[TaskName, TaskSpec] = Field(default_factory=dict)
     training: TrainingSpec = TrainingSpec()
     gates: Gates = Gates()
     fallback: FallbackSpec = FallbackSpec()
@@ -170,6 +172,10 @@ class Project(StrictModel):
     @property
     def task_names(self) -> tuple[str, ...]:
         return (DEFAULT_TASK, *sorted(name for name in self.tasks if name != DEFAULT_TASK))
+
+    def check_task(self, name: str) -> str:
+        """``name`` when this project defines that task; InputError (with did-you-mean) else."""
+        return require_task(name, self.task_names)
 
     def task(self, name: str) -> TaskSpec:
         return self.tasks.get(name, TaskSpec())
