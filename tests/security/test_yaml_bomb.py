@@ -1,10 +1,13 @@
-"""Anchors and aliases in a project file cannot blow up into a huge document (issue 8, #9)."""
+"""Anchors and aliases in a project file cannot blow up into a huge document, and deep nesting
+in project or data files is a clear error, not a RecursionError (issue 8, #9)."""
 
 from pathlib import Path
 
 import pytest
 
-from intently.errors import SpecError
+from intently.data import read_examples
+from intently.data.io import read_text_records
+from intently.errors import DataError, SpecError
 from intently.spec import load_project
 from intently.spec._yaml import load_with_lines
 
@@ -98,3 +101,23 @@ def test_one_alias_past_the_budget_is_refused(tmp_path):
     with pytest.raises(SpecError, match="aliases expand") as caught:
         load_with_lines(aliased_lists(tmp_path, 101))
     assert caught.value.where is not None and caught.value.where.line == 104
+
+
+DEEP_JSON = '{"text": ' + "[" * 100_000 + "]" * 100_000 + ', "label": "a"}'
+
+
+def test_a_deeply_nested_dataset_line_is_a_data_error_at_its_line(tmp_path):
+    path = write(tmp_path, '{"text": "hi", "label": "a"}\n' + DEEP_JSON + "\n", "extra.jsonl")
+    with pytest.raises(DataError, match="nested too deeply") as caught:
+        read_examples(path)
+    assert caught.value.where is not None and caught.value.where.line == 2
+
+
+def test_a_deeply_nested_line_to_classify_is_skipped_with_its_line(tmp_path):
+    path = write(tmp_path, DEEP_JSON + '\n{"text": "hi"}\n', "texts.jsonl")
+    with path.open("rb") as stream:
+        records = list(read_text_records(stream, "jsonl"))
+    assert [(r.line, r.text, r.problem) for r in records] == [
+        (1, None, "the JSON is nested too deeply to read"),
+        (2, "hi", None),
+    ]

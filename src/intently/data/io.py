@@ -16,6 +16,8 @@ from intently.errors import DataError, Location
 
 FORMATS = ("jsonl", "csv")
 _OPTIONAL = ("source", "weight", "agent_id", "meta")
+# json.loads recurses once per nesting level: a line of 100,000 "[" would be a RecursionError.
+_TOO_DEEP = "the JSON is nested too deeply to read"
 
 
 def format_of(path: Path) -> str:
@@ -55,6 +57,12 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 except json.JSONDecodeError as exc:
                     raise DataError(
                         f"invalid JSON ({exc.msg} at column {exc.colno}).",
+                        where=Location(path, number),
+                        hint='each line must be one object like {"text": "...", "label": "..."}.',
+                    ) from None
+                except RecursionError:
+                    raise DataError(
+                        f"{_TOO_DEEP}.",
                         where=Location(path, number),
                         hint='each line must be one object like {"text": "...", "label": "..."}.',
                     ) from None
@@ -274,6 +282,9 @@ def _jsonl_records(lines: Iterable[tuple[int, str | None, str | None]]) -> Itera
             yield TextRecord(
                 number, None, problem=f"invalid JSON ({exc.msg} at column {exc.colno})"
             )
+            continue
+        except RecursionError:
+            yield TextRecord(number, None, problem=_TOO_DEEP)
             continue
         if not isinstance(row, dict):
             kind = _JSON_TYPES.get(type(row), type(row).__name__)
