@@ -9,7 +9,8 @@ times on the test texts:
 * the whole test split in one call of each (batch texts/s).
 
 Single-text latency uses :func:`intently.benchmark.latency_ms` (p50/p99 of 1,000 calls), batch
-throughput :func:`intently.benchmark.batch_qps`, as in the benchmark table. ``--reference`` saves
+throughput :func:`intently.benchmark.batch_qps` (the first call, as in the benchmark table, and
+the best of three more). ``--reference`` saves
 the native probabilities on the first run and, on later runs, reports their largest difference
 (the check that a change of the featurizer keeps saved models answering the same).
 
@@ -42,9 +43,17 @@ def version_dir(model_dir: Path, dataset: Path) -> Path:
 
 
 def timed(predict_one: Any, predict_batch: Any, texts: list[str]) -> dict[str, float]:
+    """p50/p99 of single texts, then batch texts/s: the first call (as in the benchmark table,
+    after the single-text warm-up) and the best of three more."""
     p50, p99 = latency_ms(predict_one, texts)
-    qps = max(batch_qps(predict_batch, texts) for _ in range(3))
-    return {"p50_ms": round(p50, 4), "p99_ms": round(p99, 4), "batch_qps": round(qps, 1)}
+    first = batch_qps(predict_batch, texts)
+    best = max(batch_qps(predict_batch, texts) for _ in range(3))
+    return {
+        "p50_ms": round(p50, 4),
+        "p99_ms": round(p99, 4),
+        "batch_qps": round(first, 1),
+        "batch_qps_best_of_3": round(best, 1),
+    }
 
 
 def main() -> int:
@@ -78,7 +87,7 @@ def main() -> int:
     )
     for name, options in {
         "Classifier native": {"runtime": "native"},
-        "Classifier onnx fp32": {"runtime": "onnx"},
+        "Classifier onnx fp32": {"runtime": "onnx", "precision": "fp32"},
         "Classifier onnx int8": {"runtime": "onnx", "precision": "int8"},
     }.items():
         classifier = Classifier.load(model_dir, **options)

@@ -7,13 +7,7 @@ import numpy as np
 import pytest
 
 from intently.runtime import featurize
-from intently.runtime.featurize import (
-    FeatureSpace,
-    Featurizer,
-    LinearScorer,
-    char_wb_ngrams,
-    word_ngrams,
-)
+from intently.runtime.featurize import FeatureSpace, Featurizer, char_wb_ngrams, word_ngrams
 
 CORPUS = [
     "Where is my card?",
@@ -68,14 +62,6 @@ def reference(featurizer: Featurizer, text: str) -> dict[int, float]:
     return vector
 
 
-def dense(featurizer: Featurizer, texts: list[str]) -> np.ndarray:
-    out = np.zeros((len(texts), featurizer.n_features))
-    for i, text in enumerate(texts):
-        for j, v in reference(featurizer, text).items():
-            out[i, j] = v
-    return out
-
-
 def test_analyzers():
     assert word_ngrams("Where is my card?", 1, 2) == [
         *["where", "is", "my", "card"],
@@ -126,66 +112,24 @@ def test_word_ngrams_of_any_length_are_found():
         assert set(columns[indptr[i] : indptr[i + 1]]) == set(reference(featurizer, text)), text
 
 
-@pytest.fixture(scope="module")
-def linear(spaces) -> tuple[Featurizer, np.ndarray, np.ndarray]:
-    featurizer = Featurizer(spaces, (1.0, 0.8))
-    rng = np.random.default_rng(0)
-    coef = rng.standard_normal((featurizer.n_features, 4)).astype(np.float32)
-    return featurizer, coef, rng.standard_normal(4)
-
-
-def test_margins_equal_the_dense_product(linear):
-    featurizer, coef, intercept = linear
-    scorer = LinearScorer(featurizer, coef, intercept)
-    expected = dense(featurizer, TEXTS) @ coef.astype(np.float64) + intercept
-    np.testing.assert_allclose(scorer.decision_function(TEXTS), expected, atol=1e-5)
-    for i, text in enumerate(TEXTS):
-        np.testing.assert_allclose(scorer.decision_function([text])[0], expected[i], atol=1e-5)
-
-
-def test_margins_do_not_depend_on_what_was_scored_before(linear):
-    featurizer, coef, intercept = linear
-    fresh = LinearScorer(Featurizer(featurizer.spaces, featurizer.weights), coef, intercept)
-    used = LinearScorer(Featurizer(featurizer.spaces, featurizer.weights), coef, intercept)
-    used.decision_function(TEXTS[::-1][:5])
-    used.decision_function([TEXTS[3]])
-    np.testing.assert_array_equal(used.decision_function(TEXTS), fresh.decision_function(TEXTS))
-
-
-def test_cache_restarts_keep_answers_right(linear, monkeypatch):
-    featurizer, coef, intercept = linear
-    expected = dense(featurizer, TEXTS) @ coef.astype(np.float64) + intercept
+def test_cache_restarts_and_chunks_keep_vectors_right(spaces, monkeypatch):
+    whole = Featurizer(spaces, (1.0, 1.0)).sparse_rows(TEXTS)
     monkeypatch.setattr(featurize, "TOKEN_CACHE_LIMIT", 4)
-    small = Featurizer(featurizer.spaces, featurizer.weights)
-    scorer = LinearScorer(small, coef, intercept)
-    for _ in range(2):  # texts one by one restart the cache often; a batch at most once
-        for i, text in enumerate(TEXTS):
-            np.testing.assert_allclose(scorer.decision_function([text])[0], expected[i], atol=1e-5)
-        np.testing.assert_allclose(scorer.decision_function(TEXTS), expected, atol=1e-5)
-    assert small._cache.generation > 2
-    np.testing.assert_allclose(small.sparse_rows(TEXTS)[2], featurizer.sparse_rows(TEXTS)[2])
-
-
-def test_batches_are_cut_into_chunks_without_changing_answers(linear, monkeypatch):
-    featurizer, coef, intercept = linear
-    whole = LinearScorer(featurizer, coef, intercept).decision_function(TEXTS)
     monkeypatch.setattr(featurize, "_CHUNK_CHARS", 30)
-    chunked = Featurizer(featurizer.spaces, featurizer.weights)
-    assert len(list(chunked._chunks(TEXTS))) > 3
-    np.testing.assert_allclose(
-        LinearScorer(chunked, coef, intercept).decision_function(TEXTS), whole, atol=1e-6
-    )
-    indptr, columns, values = chunked.sparse_rows(TEXTS)
-    expected = featurizer.sparse_rows(TEXTS)
-    np.testing.assert_array_equal(indptr, expected[0])
-    np.testing.assert_array_equal(columns, expected[1])
-    np.testing.assert_allclose(values, expected[2], rtol=1e-12)
+    small = Featurizer(spaces, (1.0, 1.0))
+    assert len(list(small._chunks(TEXTS))) > 3
+    for _ in range(2):
+        for text in TEXTS:
+            small.sparse_row(text)
+        indptr, columns, values = small.sparse_rows(TEXTS)
+        np.testing.assert_array_equal(indptr, whole[0])
+        np.testing.assert_array_equal(columns, whole[1])
+        np.testing.assert_allclose(values, whole[2], rtol=1e-12)
+    assert small._cache.generation > 2
 
 
-def test_no_texts(linear):
-    featurizer, coef, intercept = linear
-    assert LinearScorer(featurizer, coef, intercept).decision_function([]).shape == (0, 4)
-    indptr, columns, values = featurizer.sparse_rows([])
+def test_no_texts(spaces):
+    indptr, columns, values = Featurizer(spaces, (1.0, 1.0)).sparse_rows([])
     assert indptr.tolist() == [0] and len(columns) == len(values) == 0
 
 
@@ -202,17 +146,9 @@ def test_json_round_trip_and_mismatches(spaces):
         FeatureSpace.from_json(data["spaces"][0] | {"analyzer": "bpe"}, spaces[0].idf)
 
 
-def test_scorer_checks_shapes(spaces):
-    featurizer = Featurizer(spaces, (1.0, 1.0))
-    with pytest.raises(ValueError, match="coefficients"):
-        LinearScorer(featurizer, np.zeros((3, 2)), np.zeros(2))
-    with pytest.raises(ValueError, match="intercept"):
-        LinearScorer(featurizer, np.zeros((featurizer.n_features, 2)), np.zeros(3))
-
-
-def test_the_module_imports_numpy_only():
+def test_the_modules_import_numpy_only():
     code = (
-        "import sys, intently.runtime.featurize; "
+        "import sys, intently.runtime.featurize, intently.runtime.linear_scores; "
         "print(sorted(m for m in ('scipy', 'sklearn', 'torch', 'pydantic', 'yaml') "
         "if m in sys.modules))"
     )

@@ -5,7 +5,7 @@ BANKING77 (0.915 vs 0.915 at C=30, 3 s vs 19 s to fit), and ``CalibratedClassifi
 extra fits. Instead the SVM margins go through a softmax whose temperature is fitted on held-out
 data (validation split, or a 15% hold-out when none is given), then the model is refit on all
 the data. Saved as JSON + ``.npz`` (no pickle); predicting goes through
-``intently.runtime.featurize`` and needs only NumPy. ``export_onnx`` writes the linear layer as
+``intently.runtime.linear_scores`` and needs only NumPy. ``export_onnx`` writes the linear layer as
 an ONNX graph; the featurizer's files are shared with the native model.
 """
 
@@ -24,7 +24,8 @@ from intently.backends.base import ONNX_MODEL_FILE, ONNX_OPSET, ONNX_OUTPUT, Pro
 from intently.backends.fitting import check_fit_inputs, holdout_split, softmax, usable_valid
 from intently.backends.text_features import fit_space
 from intently.errors import ModelError, TrainingError
-from intently.runtime.featurize import FeatureSpace, Featurizer, LinearScorer
+from intently.runtime.featurize import FeatureSpace, Featurizer
+from intently.runtime.linear_scores import LinearScorer
 from intently.runtime.model_files import check_format, read_files, rebuild
 from intently.spec.params import check_backend_params
 

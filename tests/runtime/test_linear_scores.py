@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+
+from intently.runtime import featurize
+from intently.runtime.featurize import FeatureSpace, Featurizer
+from intently.runtime.linear_scores import LinearScorer
+
+CORPUS = [
+    "Where is my card?",
+    "my card card card was stolen",
+    "cancel the transfer, then transfer again",
+    "café crème don't",
+    "aaaa banana",
+]
+TEXTS = [
+    *CORPUS,
+    "  Where   is the   MONEY  ",
+    "Zebra Z z Zz",
+    "zzz qqq",
+    "",
+    "card card card card card card card card card card card card",
+    "transferred the transfers; my card's banana",
+]
+
+
+def _space(analyzer: str, ngram_range: tuple[int, int]) -> FeatureSpace:
+    """A space over CORPUS without every fourth term, with arbitrary positive IDF weights."""
+    analyze = featurize.ANALYZERS[analyzer]
+    grams = sorted({g for text in CORPUS for g in analyze(text, *ngram_range)})
+    terms = [g for i, g in enumerate(grams) if i % 4]
+    idf = (1.0 + np.arange(len(terms)) % 5 / 2.0).astype(np.float32)
+    return FeatureSpace(analyzer, ngram_range, {t: j for j, t in enumerate(terms)}, idf)
+
+
+@pytest.fixture(scope="module")
+def linear() -> tuple[Featurizer, np.ndarray, np.ndarray]:
+    featurizer = Featurizer([_space("word", (1, 2)), _space("char_wb", (2, 5))], (1.0, 0.8))
+    rng = np.random.default_rng(0)
+    coef = rng.standard_normal((featurizer.n_features, 4)).astype(np.float32)
+    return featurizer, coef, rng.standard_normal(4)
+
+
+def fresh(linear) -> LinearScorer:
+    featurizer, coef, intercept = linear
+    return LinearScorer(Featurizer(featurizer.spaces, featurizer.weights), coef, intercept)
+
+
+def expected_margins(linear) -> np.ndarray:
+    """The feature vectors (tested against the definition in test_featurize.py) times coef."""
+    featurizer, coef, intercept = linear
+    indptr, columns, values = featurizer.sparse_rows(TEXTS)
+    dense = np.zeros((len(TEXTS), featurizer.n_features))
+    dense[np.repeat(np.arange(len(TEXTS)), np.diff(indptr)), columns] = values
+    return dense @ coef.astype(np.float64) + intercept
+
+
+def test_margins_equal_the_product_of_the_feature_vectors(linear):
+    expected = expected_margins(linear)
+    scorer = fresh(linear)
+    np.testing.assert_allclose(scorer.decision_function(TEXTS), expected, atol=1e-5)
+    for i, text in enumerate(TEXTS):
+        np.testing.assert_allclose(scorer.decision_function([text])[0], expected[i], atol=1e-5)
+
+
+def test_margins_do_not_depend_on_what_was_scored_before(linear):
+    used = fresh(linear)
+    used.decision_function(TEXTS[::-1][:5])
+    used.decision_function([TEXTS[3]])
+    np.testing.assert_array_equal(
+        used.decision_function(TEXTS), fresh(linear).decision_function(TEXTS)
+    )
+
+
+def test_cache_restarts_keep_answers_right(linear, monkeypatch):
+    expected = expected_margins(linear)
+    monkeypatch.setattr(featurize, "TOKEN_CACHE_LIMIT", 4)
+    scorer = fresh(linear)
+    for _ in range(2):  # texts one by one restart the cache often; a batch at most once
+        for i, text in enumerate(TEXTS):
+            np.testing.assert_allclose(scorer.decision_function([text])[0], expected[i], atol=1e-5)
+        np.testing.assert_allclose(scorer.decision_function(TEXTS), expected, atol=1e-5)
+    assert scorer.featurizer._cache.generation > 2
+
+
+def test_batches_cut_into_chunks_give_the_same_margins(linear, monkeypatch):
+    whole = fresh(linear).decision_function(TEXTS)
+    monkeypatch.setattr(featurize, "_CHUNK_CHARS", 30)
+    chunked = fresh(linear)
+    assert len(list(chunked.featurizer._chunks(TEXTS))) > 3
+    np.testing.assert_allclose(chunked.decision_function(TEXTS), whole, atol=1e-6)
+
+
+def test_no_texts(linear):
+    assert fresh(linear).decision_function([]).shape == (0, 4)
+
+
+def test_shapes_are_checked(linear):
+    featurizer, _, _ = linear
+    with pytest.raises(ValueError, match="coefficients"):
+        LinearScorer(featurizer, np.zeros((3, 2)), np.zeros(2))
+    with pytest.raises(ValueError, match="intercept"):
+        LinearScorer(featurizer, np.zeros((featurizer.n_features, 2)), np.zeros(3))
