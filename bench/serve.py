@@ -1,12 +1,15 @@
 """Load test of `intently serve` with wrk on loopback: single-text and batch classification.
 
 Trains the bundled example project in a temporary folder, starts `intently serve` with its
-default settings (only an API key is added), and drives it with wrk from a second process:
+default settings (only an API key is added) and, beside it, an empty FastAPI POST endpoint on
+the same uvicorn settings and worker count. wrk drives both from a second process, in
+alternating rounds, with the same request; the JSON records requests/s and latency of both and
+their ratio (how much of what the stack allows Intently keeps), the median over the rounds:
 
     .venv/bin/python bench/serve.py                      # linear model, default settings
     .venv/bin/python bench/serve.py --backend transformer --runtime onnx --precision int8 \
         --onnx-threads 1                                 # the int8 transformer, 1 thread/worker
-    .venv/bin/python bench/serve.py --duration 30 --connections 64
+    .venv/bin/python bench/serve.py --duration 30 --connections 64 --rounds 5
 
 Writes docs/benchmarks/serve/<scenario>.json and rebuilds the "HTTP service" table in
 docs/BENCHMARKS.md from every scenario file there.
@@ -21,6 +24,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,6 +49,55 @@ SAMPLE = [
     "talk to a human please",
 ]
 _UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+# What `intently serve` passes to uvicorn.run besides the app, the address and the workers;
+# the empty baseline app gets the same.
+UVICORN_SETTINGS: dict[str, Any] = {
+    "access_log": False,
+    "server_header": False,
+    "date_header": False,
+    "log_level": "info",
+}
+
+
+def empty_app() -> Any:
+    """The baseline: the emptiest FastAPI POST endpoint, on the route the bench calls."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/v1/classify")
+    async def classify() -> dict[str, Any]:
+        return {}
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, Any]:
+        return {}
+
+    return app
+
+
+def serve_empty(port: int, workers: int) -> None:
+    """Runs in the baseline server process (``bench/serve.py --empty-server PORT``)."""
+    import uvicorn
+
+    uvicorn.run(
+        "serve:empty_app",
+        factory=True,
+        app_dir=str(Path(__file__).parent),
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+        **UVICORN_SETTINGS,
+    )
+
+
+def stack() -> str:
+    """What uvicorn's "auto" picks for the event loop and the HTTP parser here."""
+    import importlib.util
+
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return f"uvicorn ({loop}, {http})"
 
 
 def ensure_wrk() -> str:
@@ -117,10 +170,24 @@ def run_wrk(
     return {"requests_per_s": rps, **percentiles, "non_2xx": non2xx}
 
 
+def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Field-wise median of several wrk runs (``non_2xx`` summed)."""
+    merged = {
+        key: round(statistics.median(run[key] for run in runs), 2)
+        for key in runs[0]
+        if key != "non_2xx"
+    }
+    merged["non_2xx"] = sum(int(run["non_2xx"]) for run in runs)
+    return merged
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="baseline/intently pairs")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--backend", default="linear", help="backend the example is trained with")
     parser.add_argument("--runtime", choices=("auto", "native", "onnx"), default=None)
@@ -128,8 +195,14 @@ def main() -> int:
     parser.add_argument("--onnx-threads", type=int, default=None)
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs/benchmarks/serve")
     parser.add_argument("--table", type=Path, default=ROOT / "docs/BENCHMARKS.md")
+    parser.add_argument("--empty-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.empty_server is not None:
+        serve_empty(args.empty_server, args.workers)
+        return 0
     wrk = ensure_wrk()
+    # SIGTERM unwinds like Ctrl-C, so the servers (own sessions) and the folder go away too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
     work = Path(tempfile.mkdtemp(prefix="intently-serve-bench-"))
     project_dir = work / "project"
     shutil.copytree(EXAMPLE, project_dir, ignore=shutil.ignore_patterns("models", "*.db"))
@@ -143,7 +216,7 @@ def main() -> int:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    port = free_port()
+    port, empty_port = free_port(), free_port()
     env = {**os.environ, "INTENTLY_API_KEYS": f"predict:{KEY}"}
     settings = {"runtime": args.runtime, "precision": args.precision}
     settings["onnx_threads"] = args.onnx_threads
@@ -152,36 +225,56 @@ def main() -> int:
             env[f"INTENTLY_{name.upper()}"] = str(value)
     changed = ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)
     scenario = "-".join([args.backend, *(str(v) for v in settings.values() if v is not None)])
-    server = subprocess.Popen(
-        [BIN / "intently", "serve", "--project", str(project), "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    workers = ["--workers", str(args.workers)]
+    servers = [
+        subprocess.Popen(
+            [BIN / "intently", "serve", "--project", str(project), "--port", str(port), *workers],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        ),
+        subprocess.Popen(
+            [sys.executable, __file__, "--empty-server", str(empty_port), *workers],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        ),
+    ]
     try:
         base = f"http://127.0.0.1:{port}"
+        empty_base = f"http://127.0.0.1:{empty_port}"
         wait_ready(base + "/readyz")
+        wait_ready(empty_base + "/readyz")
         results: dict[str, Any] = {
             "machine": f"{os.cpu_count()} CPU cores, server and wrk on the same machine",
+            "load_average_before": [round(x, 2) for x in os.getloadavg()],
             "scenario": scenario,
             "backend": args.backend,
             "server": "intently serve, default settings" + (f" but {changed}" if changed else ""),
+            "stack": f"{stack()}, {args.workers} workers",
+            "baseline": "empty FastAPI POST endpoint, same uvicorn settings and workers",
+            "wrk": f"-t{args.threads} -c{args.connections} -d{args.duration}s",
             "connections": args.connections,
             "duration_s": args.duration,
+            "rounds": args.rounds,
         }
         single = lua_script(work / "single.lua", {"text": SAMPLE[0]}, "/v1/classify")
         batch_texts = [SAMPLE[i % len(SAMPLE)] for i in range(args.batch_size)]
         batch = lua_script(work / "batch.lua", {"texts": batch_texts}, "/v1/classify/batch")
-        run_wrk(wrk, base + "/v1/classify", single, duration=3, connections=8, threads=1)
-        results["single"] = run_wrk(
-            wrk,
-            base + "/v1/classify",
-            single,
-            duration=args.duration,
-            connections=args.connections,
-            threads=1,
-        )
+        load = {"duration": args.duration, "connections": args.connections, "threads": args.threads}
+        for url in (base, empty_base):  # warm up both
+            run_wrk(wrk, url + "/v1/classify", single, duration=3, connections=8, threads=1)
+        empty_runs, single_runs = [], []
+        for _ in range(args.rounds):
+            empty_runs.append(run_wrk(wrk, empty_base + "/v1/classify", single, **load))
+            single_runs.append(run_wrk(wrk, base + "/v1/classify", single, **load))
+        pairs = zip(single_runs, empty_runs, strict=True)
+        ratios = [s["requests_per_s"] / e["requests_per_s"] for s, e in pairs]
+        results["empty_fastapi"] = median_run(empty_runs)
+        results["single"] = median_run(single_runs)
+        results["ratio_to_empty"] = round(statistics.median(ratios), 3)
+        results["ratios_per_round"] = [round(r, 3) for r in ratios]
         results["batch"] = run_wrk(
             wrk,
             base + "/v1/classify/batch",
@@ -192,9 +285,12 @@ def main() -> int:
         )
         results["batch"]["batch_size"] = args.batch_size
         results["batch"]["texts_per_s"] = results["batch"]["requests_per_s"] * args.batch_size
+        results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        for server in servers:
+            os.killpg(server.pid, signal.SIGTERM)
+        for server in servers:
+            server.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / f"{scenario}.json").write_text(
@@ -205,33 +301,53 @@ def main() -> int:
     ]
     write_table(args.table, scenarios)
     print(json.dumps(results, indent=2))
+    single, empty = results["single"], results["empty_fastapi"]
+    print(
+        f"POST /v1/classify: {single['requests_per_s']:,.0f} req/s, p50 {single['p50_ms']:.2f} ms, "
+        f"p99 {single['p99_ms']:.2f} ms; empty FastAPI: {empty['requests_per_s']:,.0f} req/s, "
+        f"p50 {empty['p50_ms']:.2f} ms, p99 {empty['p99_ms']:.2f} ms; "
+        f"ratio {results['ratio_to_empty']:.2f} (rounds: {results['ratios_per_round']})"
+    )
     return 0
 
 
 def write_table(path: Path, scenarios: list[dict[str, Any]]) -> None:
     lines = [
         "_wrk on loopback from a second process, server and wrk on the same 2-core machine; "
-        "single texts with 32 connections, batches of 100 with 4. Reproduce: "
+        "single texts with 32 connections and 2 wrk threads (median of alternating rounds), "
+        'batches of 100 with 4 connections. "× empty" is requests/s over those of an empty '
+        "FastAPI POST endpoint on the same uvicorn settings and workers, measured in the same "
+        "run. Reproduce: "
         "`.venv/bin/python bench/serve.py [--backend B --runtime onnx --precision int8]`._",
         "",
-        "| model | server settings | request | requests/s | texts/s | p50 ms | p90 ms "
+        "| model | server settings | request | requests/s | × empty | texts/s | p50 ms | p90 ms "
         "| p99 ms | non-2xx |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for results in scenarios:
         single, batch = results["single"], results["batch"]
         model = results.get("backend", "linear")
         server = results["server"]
+        ratio = results.get("ratio_to_empty")
         lines += [
             f"| {model} | {server} | single text `POST /v1/classify` | "
-            f"{single['requests_per_s']:,.0f} | {single['requests_per_s']:,.0f} | "
+            f"{single['requests_per_s']:,.0f} | {'–' if ratio is None else f'{ratio:.2f}'} | "
+            f"{single['requests_per_s']:,.0f} | "
             f"{single.get('p50_ms', 0):.2f} | {single.get('p90_ms', 0):.2f} | "
             f"{single.get('p99_ms', 0):.2f} | {single['non_2xx']} |",
             f"| {model} | {server} | batch of {batch['batch_size']} `POST /v1/classify/batch` | "
-            f"{batch['requests_per_s']:,.0f} | {batch['texts_per_s']:,.0f} | "
+            f"{batch['requests_per_s']:,.0f} | – | {batch['texts_per_s']:,.0f} | "
             f"{batch.get('p50_ms', 0):.2f} | {batch.get('p90_ms', 0):.2f} | "
             f"{batch.get('p99_ms', 0):.2f} | {batch['non_2xx']} |",
         ]
+        empty = results.get("empty_fastapi")
+        if empty is not None:
+            lines.append(
+                f"| (baseline) | empty FastAPI POST endpoint, same uvicorn settings | "
+                f"same request | {empty['requests_per_s']:,.0f} | 1.00 | – | "
+                f"{empty.get('p50_ms', 0):.2f} | {empty.get('p90_ms', 0):.2f} | "
+                f"{empty.get('p99_ms', 0):.2f} | {empty['non_2xx']} |"
+            )
     table = "\n".join(lines) + "\n"
     text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
     block = f"{START}\n{table}{END}"

@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 import shutil
 
+import pytest
 from server_helpers import PREDICT
+
+from intently.server import metrics as server_metrics
+from intently.server.metrics import MULTIPROC_ENV, ServerMetrics
 
 ROUTES = {
     ("post", "/v1/classify"),
@@ -97,6 +101,27 @@ def test_metrics_count_requests_predictions_fallbacks_and_confidence(client, ser
     assert _sample(text, "intently_http_request_duration_seconds_count", **latency) == 1.0
     loaded = dict(task="intent", version=version)
     assert _sample(text, "intently_model_loaded", **loaded) == 1.0
+
+
+def test_samples_are_tallied_until_a_flush_or_until_too_many_pile_up(monkeypatch):
+    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    monkeypatch.setattr(server_metrics, "MAX_PENDING", 3)
+    metrics = ServerMetrics()
+    labels = {"route": "/v1/classify", "model_version": "v1"}
+
+    def written(name: str, **more: str) -> float:
+        return metrics.registry.get_sample_value(name, {**labels, **more}) or 0.0
+
+    for seconds in (0.002, 0.02):
+        metrics.observe_request("POST", "/v1/classify", 200, "v1", seconds)
+    assert written("intently_http_request_duration_seconds_count") == 0.0
+    metrics.flush()
+    assert written("intently_http_request_duration_seconds_count") == 2.0
+    assert written("intently_http_requests_total", method="POST", status="200") == 2.0
+    for _ in range(3):  # the third observation of the series writes without a flush
+        metrics.observe_request("POST", "/v1/classify", 200, "v1", 0.0025)
+    assert written("intently_http_request_duration_seconds_bucket", le="0.0025") == 4.0
+    assert written("intently_http_request_duration_seconds_sum") == pytest.approx(0.0295)
 
 
 def test_metrics_can_require_a_key(make_client):

@@ -2,8 +2,8 @@
 factory uvicorn's workers call (``intently.server.app:app_from_env``, ``factory=True``).
 
 The request path is kept lean on purpose: pure ASGI middleware only (metrics, CORS when
-configured, body limit), keys checked from memory, no database access, no logging, responses
-serialised straight from the prediction records.
+configured, body limit, the single-text classify shortcut), keys checked from memory, no
+database access, no logging, responses serialised straight from the prediction records.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ from intently.server.auth import Authenticator
 from intently.server.deps import ServerState
 from intently.server.errors import error_response, install_error_handlers
 from intently.server.limits import BodyLimitMiddleware
-from intently.server.metrics import MetricsMiddleware, ServerMetrics
+from intently.server.metrics import MetricsMiddleware, ServerMetrics, flush_forever
 from intently.server.pool import ModelPool, poll_forever
 from intently.server.routes import ROUTERS
+from intently.server.routes.classify import ClassifyShortcut
 from intently.server.settings import Settings, get_settings
 from intently.server.training import TrainingService
 from intently.spec import Project, load_project
@@ -162,13 +163,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # spike) every few thousand requests.
     gc.collect()
     gc.freeze()
-    poller = asyncio.create_task(poll_forever(state.pool, state.settings.reload_interval_s))
+    tasks = [
+        asyncio.create_task(poll_forever(state.pool, state.settings.reload_interval_s)),
+        asyncio.create_task(flush_forever(state.metrics)),
+    ]
     try:
         yield
     finally:
-        poller.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await poller
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         state.metrics.close()
 
 
@@ -191,6 +196,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         )
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes))
+    # Innermost, so its answers are counted, size-limited and CORS-headed like any other.
+    middleware.append(Middleware(ClassifyShortcut))
     app = FastAPI(
         title=f"Intently · {state.project.name}",
         version=__version__,
@@ -201,7 +208,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.intently = state
     # No app.dependency_overrides here: any override makes FastAPI re-analyse every
-    # dependency on every request (≈0.3 ms per classify call); deps read app.state instead.
+    # dependency on every request (≈0.3 ms per classify call) and turns the classify shortcut
+    # off; deps read app.state instead.
     install_error_handlers(app)
 
     async def run_conflict(_request: Request, exc: Exception) -> Response:

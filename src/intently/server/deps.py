@@ -82,20 +82,28 @@ class RoleRequired(HTTPBearer):
 
     async def __call__(self, request: Request) -> ServerState:  # type: ignore[override]
         state: ServerState = request.app.state.intently
-        if state.settings.insecure_no_auth:
-            return state
-        header = request.headers.get("authorization")
-        if not header:
-            raise unauthorized("this route needs an API key.")
-        scheme, _, key = header.partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            raise unauthorized("the Authorization header must be `Bearer <key>`.")
-        role = await state.auth.role_of(key.strip())
-        if role is None:
-            raise unauthorized("the API key is unknown or revoked.")
-        if not role.allows(self.required):
-            raise forbidden(str(role), str(self.required))
+        await authorize(state, request.headers.get("authorization"), self.required)
         return state
+
+
+async def authorize(state: ServerState, header: str | None, required: Role) -> None:
+    """Raise 401/403 unless the ``Authorization`` header grants ``required``.
+
+    The one key check of the service: :class:`RoleRequired` and the classify shortcut
+    (:mod:`intently.server.routes.classify`) both call it.
+    """
+    if state.settings.insecure_no_auth:
+        return
+    if not header:
+        raise unauthorized("this route needs an API key.")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise unauthorized("the Authorization header must be `Bearer <key>`.")
+    role = await state.auth.role_of(key.strip())
+    if role is None:
+        raise unauthorized("the API key is unknown or revoked.")
+    if not role.allows(required):
+        raise forbidden(str(role), str(required))
 
 
 RequirePredict = Annotated[ServerState, Depends(RoleRequired(Role.PREDICT))]

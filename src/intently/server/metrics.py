@@ -19,10 +19,20 @@ raw path, so label cardinality stays bounded.
 With several workers, ``intently serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh folder
 before the workers start; every worker then writes its samples there and a scrape of any
 worker sums them all (prometheus_client's multiprocess mode).
+
+Request and prediction samples are tallied in plain dicts and written to the Prometheus
+metrics by :meth:`ServerMetrics.flush`: before every scrape, every ``FLUSH_INTERVAL_S`` from
+the worker's lifespan task and when the worker stops. Written one by one, the six samples of a
+classify call (a counter and two histograms, in multiprocess mode each a locked write to a
+memory-mapped file) took 16-20 µs, as much as all of the service's own code on that path; a
+tally takes about 1 µs. A scrape therefore sees the answering worker's samples at once and
+the other workers' within ``FLUSH_INTERVAL_S``; a worker killed with SIGKILL loses at most
+that much.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections import Counter as Tally
@@ -46,6 +56,9 @@ from intently.runtime import Prediction
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 MODEL_VERSION_KEY = "intently.model_version"  # set in the ASGI scope by classify routes
 
+FLUSH_INTERVAL_S = 1.0
+MAX_PENDING = 50_000  # observations of one histogram series held before an early flush
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
@@ -56,7 +69,11 @@ def multiprocess_dir() -> str | None:
 
 
 class ServerMetrics:
-    """The metrics of one app; updates are a few microseconds each."""
+    """The metrics of one app.
+
+    ``observe_*`` and :meth:`flush` run on the event loop thread only (tallies are plain
+    dicts); the rarer updates (swaps, training runs) write through from any thread.
+    """
 
     def __init__(self) -> None:
         self.multiprocess = multiprocess_dir() is not None
@@ -114,7 +131,8 @@ class ServerMetrics:
             registry=registry,
         )
         self._children: dict[tuple[Any, ...], Any] = {}
-        self._bounds = np.asarray(CONFIDENCE_BUCKETS)
+        self._counts: dict[Any, int] = {}  # counter child -> increments not yet written
+        self._values: dict[Any, list[float]] = {}  # histogram child -> observations
 
     # -- cheap child lookups ------------------------------------------------------------------
 
@@ -125,11 +143,23 @@ class ServerMetrics:
             child = self._children[key] = metric.labels(*labels)
         return child
 
+    def _count(self, child: Any, amount: int = 1) -> None:
+        self._counts[child] = self._counts.get(child, 0) + amount
+
+    def _observe(self, child: Any, value: float) -> None:
+        values = self._values.get(child)
+        if values is None:
+            self._values[child] = [value]
+        else:
+            values.append(value)
+            if len(values) >= MAX_PENDING:  # bounded even where no flush task runs
+                self.flush()
+
     def observe_request(
         self, method: str, route: str, status: int, version: str, seconds: float
     ) -> None:
-        self._child(self.requests, method, route, str(status), version).inc()
-        self._child(self.latency, route, version).observe(seconds)
+        self._count(self._child(self.requests, method, route, str(status), version))
+        self._observe(self._child(self.latency, route, version), seconds)
 
     def observe_predictions(self, task: str, predictions: Sequence[Prediction]) -> None:
         if not predictions:
@@ -137,34 +167,27 @@ class ServerMetrics:
         version = predictions[0].model_version
         if len(predictions) == 1:
             p = predictions[0]
-            self._child(self.predictions, task, p.label, version).inc()
+            self._count(self._child(self.predictions, task, p.label, version))
             if p.fallback:
-                self._child(self.fallbacks, task, version).inc()
-            self._child(self.confidence, task, version).observe(p.confidence)
+                self._count(self._child(self.fallbacks, task, version))
+            self._observe(self._child(self.confidence, task, version), p.confidence)
             return
         for label, count in Tally(p.label for p in predictions).items():
-            self._child(self.predictions, task, label, version).inc(count)
+            self._count(self._child(self.predictions, task, label, version), count)
         fallbacks = sum(p.fallback for p in predictions)
         if fallbacks:
-            self._child(self.fallbacks, task, version).inc(fallbacks)
-        self._observe_many(
-            self._child(self.confidence, task, version), [p.confidence for p in predictions]
-        )
+            self._count(self._child(self.fallbacks, task, version), fallbacks)
+        confidence = self._child(self.confidence, task, version)
+        self._values.setdefault(confidence, []).extend(p.confidence for p in predictions)
 
-    def _observe_many(self, child: Any, values: list[float]) -> None:
-        """One histogram update for a whole batch (bucket counts computed with numpy)."""
-        buckets, total = getattr(child, "_buckets", None), getattr(child, "_sum", None)
-        if buckets is None or total is None or len(buckets) != len(self._bounds) + 1:
-            for value in values:  # a prometheus_client without the internals we expect
-                child.observe(value)
-            return
-        array = np.asarray(values, dtype=float)
-        positions = np.searchsorted(self._bounds, array, side="left")
-        counts = np.bincount(positions, minlength=len(buckets))
-        for index, count in enumerate(counts.tolist()):
-            if count:
-                buckets[index].inc(count)
-        total.inc(float(array.sum()))
+    def flush(self) -> None:
+        """Write the tallied samples to the Prometheus metrics (the multiprocess files)."""
+        counts, self._counts = self._counts, {}
+        values, self._values = self._values, {}
+        for child, amount in counts.items():
+            child.inc(amount)
+        for child, observed in values.items():
+            _observe_many(child, observed)
 
     def model_swapped(self, task: str, old: str | None, new: str) -> None:
         self.swaps.labels(task).inc()
@@ -175,6 +198,8 @@ class ServerMetrics:
     # -- scraping -----------------------------------------------------------------------------
 
     def render(self) -> tuple[bytes, str]:
+        """The scrape body; call :meth:`flush` first (on the event loop) to include this
+        worker's latest samples."""
         if self.multiprocess:
             registry = CollectorRegistry()
             prometheus_multiprocess.MultiProcessCollector(registry)
@@ -182,9 +207,38 @@ class ServerMetrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
     def close(self) -> None:
-        """Called when the worker stops: drop its live gauges from the multiprocess files."""
+        """Called when the worker stops: write what is tallied, drop its live gauges from the
+        multiprocess files."""
+        self.flush()
         if self.multiprocess:
             prometheus_multiprocess.mark_process_dead(os.getpid())
+
+
+def _observe_many(child: Any, values: list[float]) -> None:
+    """One histogram update for many values (bucket counts computed with numpy)."""
+    buckets, total = getattr(child, "_buckets", None), getattr(child, "_sum", None)
+    bounds = getattr(child, "_upper_bounds", None)
+    if buckets is None or total is None or bounds is None or len(buckets) != len(bounds):
+        for value in values:  # a prometheus_client without the internals we expect
+            child.observe(value)
+        return
+    array = np.asarray(values, dtype=float)
+    # Buckets are "le" (a value equal to a bound is in that bound's bucket); the last bound is
+    # +Inf, and clipping keeps a NaN there too rather than past the end.
+    positions = np.searchsorted(np.asarray(bounds, dtype=float), array, side="left")
+    positions = np.minimum(positions, len(buckets) - 1)
+    counts = np.bincount(positions, minlength=len(buckets))
+    for index, count in enumerate(counts.tolist()):
+        if count:
+            buckets[index].inc(count)
+    total.inc(float(array.sum()))
+
+
+async def flush_forever(metrics: ServerMetrics, interval: float = FLUSH_INTERVAL_S) -> None:
+    """The lifespan task of every worker: other workers' scrapes see this one's samples."""
+    while True:
+        await asyncio.sleep(interval)
+        metrics.flush()
 
 
 class MetricsMiddleware:

@@ -35,6 +35,7 @@ async def metrics(request: Request, state: StateDep) -> Response:
     if not state.settings.metrics_public:
         await _predict(request)
     metrics = state.metrics
+    metrics.flush()
     if metrics.multiprocess:  # reads one file per worker: off the event loop
         body, content_type = await run_in_threadpool(metrics.render)
     else:
