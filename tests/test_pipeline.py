@@ -5,6 +5,7 @@ import pytest
 
 import intently
 from intently.backends.linear import LinearBackend
+from intently.errors import StorageError
 from intently.registry import list_versions, read_version
 
 PNG_MAGIC = b"\x89PNG"
@@ -150,8 +151,9 @@ def test_crash_while_saving_leaves_previous_versions_untouched(make_project, mon
         raise OSError("No space left on device")
 
     monkeypatch.setattr(LinearBackend, "save", broken_save)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(StorageError, match="No space left") as info:
         intently.train(project, write_reports=False)
+    assert info.value.code == "E900"
     assert [p.name for p in task_dir.iterdir()] == [previous.model_dir.name]
     assert _snapshot(task_dir) == before
 

@@ -76,7 +76,7 @@ def exported(tmp_path_factory, trained_model_dir) -> dict[str, Path]:
     import yaml
 
     import intently
-    from conftest import OOS_QUERIES, project_data
+    from tiny_project import OOS_QUERIES, project_data
 
     body = _tiny_body(tmp_path_factory.mktemp("slim-body") / "body")
     descriptions = {

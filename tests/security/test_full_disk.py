@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import OOS_QUERIES, project_data
 
 import intently
 from intently.deploy import validate_model
 from intently.errors import StorageError
 from intently.registry import Registry
+from tiny_project import OOS_QUERIES, project_data
 
 
 def _mount(path: Path, options: str) -> bool:

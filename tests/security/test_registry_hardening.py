@@ -23,7 +23,8 @@ from intently.runtime import Classifier
 def project_with_versions(tmp_path_factory) -> tuple[Path, list[str]]:
     """A trained project (three versions of `intent`, nothing deployed); copied per test."""
     import yaml
-    from conftest import OOS_QUERIES, project_data
+
+    from tiny_project import OOS_QUERIES, project_data
 
     root = tmp_path_factory.mktemp("hardening")
     (root / "intently.yaml").write_text(
