@@ -56,3 +56,17 @@ def test_train_records_the_active_version_as_parent(make_project):
     deploy_version(project, "intent", first.version.id)
     second = intently.train(project, write_reports=False)
     assert second.version.parent == first.version.id
+
+
+def test_too_small_a_test_split_compares_recorded_scores_never_training_data(make_project):
+    few = {"greeting": ["hello", "hi there", "hey"], "goodbye": ["bye", "see you", "farewell"]}
+    project = intently.load_project(make_project(intents=few))
+    first = intently.train(project, write_reports=False)
+    deploy_version(project, "intent", first.version.id)
+    second = intently.train(project, write_reports=False)
+    comparison = compare_with_active(project, "intent", second.version.id)
+    assert comparison.n_examples == 0 and "too small" in comparison.measured_on
+    assert comparison.candidate_macro_f1 == second.version.metrics["macro_f1"]
+    assert comparison.active_macro_f1 == first.version.metrics["macro_f1"]
+    # on its training data either model would score 1.0; the recorded CV scores do not
+    assert comparison.candidate_macro_f1 < 1.0

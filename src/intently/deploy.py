@@ -7,9 +7,10 @@ from pathlib import Path
 
 from intently.collect import build_dataset, defined_labels
 from intently.errors import ModelError
+from intently.evaluation.crossval import MIN_HELD_OUT
 from intently.evaluation.metrics import evaluate_predictions
 from intently.registry import Registry
-from intently.registry.registry import Comparison, Pointer, Switch
+from intently.registry.registry import Comparison, Pointer, Switch, VersionInfo
 from intently.runtime import Classifier
 from intently.runtime.onnx_model import MANIFEST_FILE
 from intently.spec import DEFAULT_TASK, Project
@@ -84,7 +85,19 @@ def compare_with_active(project: Project, task: str, candidate: str) -> Comparis
     if active is None or active.id == info.id:
         return Comparison(info.id, None, None, None, 0, tolerance)
     dataset = build_dataset(project, task)
-    examples = dataset.test or dataset.valid or dataset.train
+    examples = dataset.test or dataset.valid
+    if len(examples) < MIN_HELD_OUT:
+        # Too few held-out texts to re-measure (and never the training data, which both
+        # models have seen): compare what each version recorded at training time, which was
+        # measured by cross-validation when the split was this small.
+        return Comparison(
+            info.id,
+            active.id,
+            _recorded_macro_f1(info),
+            _recorded_macro_f1(active),
+            0,
+            tolerance,
+        )
     labels = defined_labels(project, task) or dataset.labels
     scores = []
     for path in (info.path, active.path):
@@ -102,6 +115,17 @@ def compare_with_active(project: Project, task: str, candidate: str) -> Comparis
     return Comparison(info.id, active.id, scores[0], scores[1], len(examples), tolerance)
 
 
+def _recorded_macro_f1(info: VersionInfo) -> float:
+    score = info.version.metrics.get("macro_f1") if info.version is not None else None
+    if not isinstance(score, int | float):
+        raise ModelError(
+            f"version {info.id} recorded no macro-F1 and the test split is too small to "
+            "re-measure it.",
+            hint="add test examples, or deploy without --if-improved.",
+        )
+    return float(score)
+
+
 def deploy_version(
     project: Project, task: str, version: str, *, if_improved: bool = False
 ) -> DeployDecision:
@@ -115,7 +139,7 @@ def deploy_version(
                 False,
                 f"macro-F1 {comparison.candidate_macro_f1:.4f} is below the active "
                 f"{comparison.active}'s {comparison.active_macro_f1:.4f} minus the allowed "
-                f"drop {comparison.tolerance:.2f} (on {comparison.n_examples} common examples)",
+                f"drop {comparison.tolerance:.2f} ({comparison.measured_on})",
                 comparison,
             )
     switch = registry.deploy(task, version, check=validate_model)

@@ -120,7 +120,7 @@ def models_deploy(
     if decision.comparison and decision.comparison.active:
         c = decision.comparison
         out().print(
-            f"macro-F1 on {c.n_examples} common examples: candidate "
+            f"macro-F1 {c.measured_on}: candidate "
             f"{c.candidate_macro_f1:.4f} vs active {c.active_macro_f1:.4f}"
         )
     if not decision.deployed:

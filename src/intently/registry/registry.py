@@ -75,6 +75,12 @@ class Comparison:
     tolerance: float
 
     @property
+    def measured_on(self) -> str:
+        if self.n_examples == 0:
+            return "as recorded at training: the test split is too small to re-measure"
+        return f"on {self.n_examples} common examples"
+
+    @property
     def improved_enough(self) -> bool:
         if self.active is None or self.active_macro_f1 is None:
             return True
