@@ -100,3 +100,43 @@ def test_shapes_are_checked(linear):
         LinearScorer(featurizer, np.zeros((3, 2)), np.zeros(2))
     with pytest.raises(ValueError, match="intercept"):
         LinearScorer(featurizer, np.zeros((featurizer.n_features, 2)), np.zeros(3))
+
+
+def test_threads_sharing_a_scorer_get_the_same_margins(linear, monkeypatch):
+    """The server scores large batches in a thread pool while single texts run on the event
+    loop: concurrent cache additions and restarts must not mix up rows."""
+    import sys
+    import threading
+
+    texts = [f"{text} card{i} transfer{i % 7}" for i in range(40) for text in CORPUS]
+    expected = fresh(linear).decision_function(texts)
+    monkeypatch.setattr(featurize, "TOKEN_CACHE_LIMIT", 50)  # restarts, many new tokens
+    scorer = fresh(linear)
+    failures: list[str] = []
+
+    def work(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        for _ in range(20):
+            order = rng.permutation(len(texts))[:40]
+            try:
+                got = scorer.decision_function([texts[i] for i in order])
+                one = scorer.decision_function([texts[order[0]]])[0]
+            except Exception as error:  # any error is the failure to report
+                failures.append(repr(error))
+                continue
+            if not np.allclose(got, expected[order], atol=1e-5) or not np.allclose(
+                one, expected[order[0]], atol=1e-5
+            ):
+                failures.append(f"wrong margins in thread {seed}")
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=work, args=(seed,)) for seed in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert failures == []

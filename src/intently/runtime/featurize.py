@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -352,6 +353,10 @@ class Featurizer:
         self._idf = self.idf.tolist()
         self._cache = _TokenCache(self.spaces)
         self._tables: dict[int, _WordTable] = {}
+        # Held while the cache is read or grown: the server featurises batches in a thread
+        # pool while single texts run on the event loop (the GIL alone does not keep a
+        # multi-step cache update whole).
+        self.lock = threading.RLock()
 
     @property
     def n_features(self) -> int:
@@ -372,6 +377,10 @@ class Featurizer:
 
     def sparse_row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Columns (int64, each space's in turn) and values (float64) of one text's vector."""
+        with self.lock:
+            return self._sparse_row(text)
+
+    def _sparse_row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         cache, idf = self._cache, self._idf
         rows = cache.rows(text.lower().split())
         columns: list[np.ndarray] = []
@@ -410,7 +419,9 @@ class Featurizer:
         is ``indices[indptr[i]:indptr[i + 1]]`` (sorted) with its ``values`` (float64)."""
         indptr, columns, values = [np.zeros(1, np.int64)], [], []
         for a, b in self._chunks(texts):
-            lengths, column, value = self._vectors(self._analyse(texts[a:b], merged=True))
+            with self.lock:
+                analysis = self._analyse(texts[a:b], merged=True)
+            lengths, column, value = self._vectors(analysis)
             indptr.append(indptr[-1][-1] + np.cumsum(lengths))
             columns.append(column)
             values.append(value)
@@ -423,7 +434,8 @@ class Featurizer:
         them to build its matrices)."""
         parts = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
         for a, b in self._chunks(texts):
-            text, column, count = self._analyse(texts[a:b], merged=True).merged
+            with self.lock:
+                text, column, count = self._analyse(texts[a:b], merged=True).merged
             for part, array in zip(parts, (text + a, column, count), strict=True):
                 part.append(array)
         text, column, count = (np.concatenate(part) for part in parts)

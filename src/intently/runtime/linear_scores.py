@@ -115,12 +115,13 @@ class LinearScorer:
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """Margins of shape (len(texts), n_classes), float64."""
-        if len(texts) == 1:
-            return self._one(texts[0])[None, :]
-        out = np.empty((len(texts), len(self.intercept)), dtype=np.float64)
-        for a, b in self.featurizer._chunks(texts):
-            out[a:b] = self._many(self.featurizer._analyse(texts[a:b]))
-        return out
+        with self.featurizer.lock:  # the token rows grow with the featurizer's cache
+            if len(texts) == 1:
+                return self._one(texts[0])[None, :]
+            out = np.empty((len(texts), len(self.intercept)), dtype=np.float64)
+            for a, b in self.featurizer._chunks(texts):
+                out[a:b] = self._many(self.featurizer._analyse(texts[a:b]))
+            return out
 
     def _token_rows(self) -> dict[int, tuple[np.ndarray, list[int]]]:
         """Per char space, the matrix row of each cached token's margin row ``T_t`` (as an array
