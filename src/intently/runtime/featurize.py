@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+from array import array
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -44,6 +45,8 @@ _CHUNK_CHARS = 1 << 18
 """Characters of one batch pass: bounds its arrays and the cache growth within a pass."""
 _INT32_MAX = int(np.iinfo(np.int32).max)
 _NONE = np.zeros(0, np.int64)
+_ARRAY_CODES = {4: "i", 8: "q"}
+"""``array`` type codes of the packed int32 columns and int64 word ids."""
 
 
 def word_ngrams(text: str, n_min: int = 1, n_max: int = 2) -> list[str]:
@@ -152,15 +155,12 @@ class _Packed:
     def size(self) -> int:
         return len(self.packed)
 
-    def extend(self, runs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-        """Append one run per token; returns the runs end to end and their lengths."""
-        lengths = np.fromiter(map(len, runs), np.int64, count=len(runs))
-        flat = np.fromiter(chain.from_iterable(runs), self.dtype, count=int(lengths.sum()))
-        packed = flat.tobytes()
-        ends = (self.dtype.itemsize * np.cumsum(lengths)).tolist()
-        self.packed.extend(packed[a:b] for a, b in zip([0, *ends], ends, strict=False))
-        self.lengths.extend(lengths)
-        return flat, lengths
+    def extend(self, runs: Sequence[Sequence[int]]) -> None:
+        """Append one run per token (with the ``array`` module: a text's few new tokens are
+        cheaper to pack without NumPy calls)."""
+        code = _ARRAY_CODES[self.dtype.itemsize]
+        self.packed.extend(array(code, run).tobytes() for run in runs)
+        self.lengths.extend(list(map(len, runs)))
 
     def expand(self, rows: Iterable[int]) -> np.ndarray:
         """The runs of ``rows``, end to end (read-only)."""
@@ -180,7 +180,9 @@ class _TokenCache:
     def __init__(self, spaces: Sequence[FeatureSpace]):
         self.chars = {s: space for s, space in enumerate(spaces) if space.analyzer == "char_wb"}
         self.word_spaces = [s for s, space in enumerate(spaces) if space.analyzer == "word"]
-        self.idf2 = {s: np.asarray(sp.idf, np.float64) ** 2 for s, sp in self.chars.items()}
+        self.idf2 = {
+            s: (np.asarray(sp.idf, np.float64) ** 2).tolist() for s, sp in self.chars.items()
+        }
         self.generation = 0
         self._start()
 
@@ -209,14 +211,12 @@ class _TokenCache:
         self.tokens.extend(tokens)
         for s, space in self.chars.items():
             low, high = space.ngram_range
-            vocabulary, columns = space.vocabulary, self.columns[s]
-            flat, lengths = columns.extend(
-                [_found(vocabulary, token_char_ngrams(token, low, high)) for token in tokens]
-            )
-            owner = np.repeat(np.arange(len(tokens)), lengths)
-            norm2 = np.bincount(owner, self.idf2[s][flat], minlength=len(tokens))
+            vocabulary, columns, idf2 = space.vocabulary, self.columns[s], self.idf2[s]
+            runs = [_found(vocabulary, token_char_ngrams(token, low, high)) for token in tokens]
+            columns.extend(runs)
+            norm2 = [sum(map(idf2.__getitem__, run)) for run in runs]
             columns.norm2.extend(norm2)
-            columns.norm2_list.extend(norm2.tolist())
+            columns.norm2_list.extend(norm2)
 
     def words(self, s: int, table: _WordTable) -> _Packed:
         """The word-token ids of every cached token for word space ``s``."""
@@ -436,8 +436,8 @@ class Featurizer:
         for a, b in self._chunks(texts):
             with self.lock:
                 text, column, count = self._analyse(texts[a:b], merged=True).merged
-            for part, array in zip(parts, (text + a, column, count), strict=True):
-                part.append(array)
+            for part, found in zip(parts, (text + a, column, count), strict=True):
+                part.append(found)
         text, column, count = (np.concatenate(part) for part in parts)
         return text, column, count
 

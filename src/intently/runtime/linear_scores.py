@@ -22,6 +22,8 @@ from intently.runtime.featurize import Featurizer, _Analysis, _Growing, _runs
 
 _BLOCK = 128
 """Texts per padded gather: a block's coefficient rows stay in cache."""
+_FEW = 2048
+"""Entries up to which new tokens' margin rows are summed without padding."""
 _LOG_TF = [0.0, *(1.0 + math.log(c) for c in range(1, 64))]
 """Sublinear term frequency ``1 + ln c`` of small counts."""
 
@@ -46,19 +48,19 @@ def _weighted_sum(
     weight: np.ndarray,
     lengths: np.ndarray,
     *,
-    sequential: bool = False,
+    exact: bool = False,
 ) -> np.ndarray:
     """``out[i] = Σ weight[e] · matrix[index[e]]`` over text ``i``'s entries ``e``, which come
     ``lengths[i]`` at a time in text order; float32 of shape ``(len(lengths), matrix.shape[1])``.
 
     Texts of similar entry counts are padded into blocks (padding gathers row 0 with weight 0)
     and each block is one ``np.take`` and one batched product: ``np.add.reduceat`` over the
-    gathered rows is several times slower, and a block's rows stay in cache. The product's
-    rounding can depend on the block's width; ``sequential`` sums entry after entry instead
-    (about a quarter slower), so that a row does not depend on what else was in the block.
+    gathered rows is several times slower, and a block's rows stay in cache. ``exact`` sums in
+    float64 and rounds once, so that the result does not depend on the summation order (the
+    block's width, or :func:`_token_margins`' other way).
     """
     n = len(lengths)
-    out = np.zeros((n, matrix.shape[1]), dtype=np.float32)
+    out = np.zeros((n, matrix.shape[1]), dtype=np.float64 if exact else np.float32)
     first = np.cumsum(lengths) - lengths
     order = np.argsort(lengths, kind="stable")
     for b in range(int(np.searchsorted(lengths[order], 1)), n, _BLOCK):
@@ -68,15 +70,29 @@ def _weighted_sum(
         line = np.repeat(np.arange(len(block)), size)
         source = np.repeat(first[block], size) + slot
         where = np.zeros((len(block), int(size[-1])), dtype=np.int64)
-        weights = np.zeros(where.shape, dtype=np.float32)
+        weights = np.zeros(where.shape, dtype=out.dtype)
         where[line, slot] = index[source]
         weights[line, slot] = weight[source]
-        rows = np.take(matrix, where, axis=0)
-        if sequential:
-            rows *= weights[:, :, None]
-            out[block] = rows.sum(axis=1)
-        else:
-            out[block] = np.matmul(weights[:, None, :], rows)[:, 0]
+        rows = np.take(matrix, where, axis=0).astype(out.dtype, copy=False)
+        out[block] = np.matmul(weights[:, None, :], rows)[:, 0]
+    return out.astype(np.float32, copy=False)
+
+
+def _token_margins(
+    matrix: np.ndarray, columns: np.ndarray, weight: np.ndarray, lengths: np.ndarray
+) -> np.ndarray:
+    """Each token's ``Σ weight · matrix[column]`` over its ``lengths[i]`` entries, in float64
+    rounded once to float32: cached rows outlive the call that made them, so a row must not
+    depend on which other tokens shared the call. Few entries (one text's new tokens): one
+    gather and ``np.add.reduceat``, fewer NumPy calls than the padded blocks."""
+    if len(columns) > _FEW:
+        return _weighted_sum(matrix, columns, weight, lengths, exact=True)
+    out = np.zeros((len(lengths), matrix.shape[1]), dtype=np.float32)
+    filled = np.flatnonzero(lengths)
+    if len(filled):
+        rows = np.take(matrix, columns, axis=0).astype(np.float64)
+        rows *= weight[:, None]
+        out[filled] = np.add.reduceat(rows, (np.cumsum(lengths) - lengths)[filled], axis=0)
     return out
 
 
@@ -137,12 +153,9 @@ class LinearScorer:
             if known.size < packed.size:
                 new = range(known.size, packed.size)
                 columns = packed.expand(new) + featurizer.offsets[s]
-                weight = featurizer.idf[columns].astype(np.float32)
+                weight = featurizer.idf[columns]
                 lengths = packed.lengths.array[known.size :]
-                # Cached rows outlive the batch that made them: they must not depend on it.
-                margins = _weighted_sum(
-                    self._matrix.array, columns, weight, lengths, sequential=True
-                )
+                margins = _token_margins(self._matrix.array, columns, weight, lengths)
                 rows = np.arange(self._matrix.size, self._matrix.size + len(new))
                 known.extend(rows)
                 listed.extend(rows.tolist())
