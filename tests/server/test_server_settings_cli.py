@@ -4,13 +4,14 @@ workers, and one real two-worker server with multiprocess metrics)."""
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
 from server_helpers import ENV_KEYS, http, start_server, wait_for
 
 import intently.cli.serve as serve_cli
-from intently.cli import main
+from intently.cli import EXIT_GATES_FAILED, EXIT_SERVER_START, main
 from intently.server import Settings
 
 INTENTLY_VARS = [name for name in os.environ if name.startswith("INTENTLY_")]
@@ -70,7 +71,7 @@ def test_serve_refuses_to_start_without_keys(clean_env, capsys, served_project):
     started = []
     clean_env.setattr(serve_cli, "_run_uvicorn", started.append)
     code, output = _run(capsys, "serve", "--project", served_project.path)
-    assert code == 1 and not started
+    assert code == EXIT_SERVER_START and not started
     assert "no API key" in output and "--insecure-no-auth" in " ".join(output.split())
 
 
@@ -97,6 +98,18 @@ def test_serve_checks_then_hands_settings_to_the_workers(clean_env, capsys, serv
     assert seen["env"]["INTENTLY_PROJECT"] == str(served_project.path.resolve())
     assert not Path(seen["metrics_dir"]).exists()  # removed when the server stops
     assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+
+
+def test_a_port_in_use_is_its_own_exit_code_with_a_plain_message(clean_env, capsys, served_project):
+    clean_env.setenv("INTENTLY_API_KEYS", ENV_KEYS)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, output = _run(capsys, "serve", "--project", served_project.path, "--port", port)
+    assert code == EXIT_SERVER_START != EXIT_GATES_FAILED
+    assert f"cannot listen on 127.0.0.1:{port}" in " ".join(output.split())
+    assert "Traceback" not in output
 
 
 @pytest.mark.slow

@@ -1,10 +1,31 @@
 """``intently`` command line: a thin shell over the library.
 
-Exit codes: 0 success, 1 an Intently error (message on stderr), 2 usage error, 3 a trained
-model failed its quality gates (it is kept with status ``rejected``).
+Exit codes: 0 success, 1 an Intently error, 2 usage error, 3 quality gate failed, 4 storage
+(disk full, permission, read-only), 5 the service cannot start, 6 database, 130 interrupted
+(see ``intently.cli._app``).
 """
 
 from intently.cli import data, export, keys, models, predict, project, serve  # noqa: F401  (modules register their commands)
-from intently.cli._app import EXIT_ERROR, EXIT_GATES_FAILED, app, main
+from intently.cli._app import (
+    EXIT_DATABASE,
+    EXIT_ERROR,
+    EXIT_GATES_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_SERVER_START,
+    EXIT_STORAGE,
+    EXIT_USAGE,
+    app,
+    main,
+)
 
-__all__ = ["EXIT_ERROR", "EXIT_GATES_FAILED", "app", "main"]
+__all__ = [
+    "EXIT_DATABASE",
+    "EXIT_ERROR",
+    "EXIT_GATES_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_SERVER_START",
+    "EXIT_STORAGE",
+    "EXIT_USAGE",
+    "app",
+    "main",
+]

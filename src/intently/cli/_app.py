@@ -1,7 +1,15 @@
 """Shared pieces of the ``intently`` command line: the app, consoles, options, progress, main.
 
-Exit codes: 0 success, 1 an Intently error (message on stderr), 2 usage error, 3 a trained
-model failed its quality gates (it is kept with status ``rejected``).
+Exit codes (each failure class its own, for scripts and cron):
+
+    0    success
+    1    an Intently error not listed below (project file, data, model, training, input)
+    2    usage error (unknown option, missing argument)
+    3    a trained model failed its quality gates (it is kept with status ``rejected``)
+    4    storage: the disk is full, a permission is missing, the filesystem is read-only
+    5    the service cannot start (invalid settings, port already in use)
+    6    the database is unreachable or cannot be migrated
+    130  interrupted (Ctrl-C)
 
 Start-up budget: ``intently --help`` must stay under 0.4 s, so importing the CLI loads typer
 and nothing heavier. rich (~80 ms), pydantic/spec, SQLAlchemy, NumPy and the training stack are
@@ -28,7 +36,28 @@ if TYPE_CHECKING:
     from intently.spec import Project
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2
 EXIT_GATES_FAILED = 3
+EXIT_STORAGE = 4
+EXIT_SERVER_START = 5
+EXIT_DATABASE = 6
+EXIT_INTERRUPTED = 130
+
+
+def exit_code_for(error: IntentlyError) -> int:
+    """The documented exit code of an Intently error (see the module docstring)."""
+    from intently.errors import DatabaseError, GateFailure, ServerConfigError, StorageError
+
+    for kind, code in (
+        (GateFailure, EXIT_GATES_FAILED),
+        (StorageError, EXIT_STORAGE),
+        (ServerConfigError, EXIT_SERVER_START),
+        (DatabaseError, EXIT_DATABASE),
+    ):
+        if isinstance(error, kind):
+            return code
+    return EXIT_ERROR
+
 
 # Copies of intently.spec's defaults (a test keeps them equal): importing spec loads pydantic.
 DEFAULT_PROJECT_FILE = "intently.yaml"
@@ -105,15 +134,23 @@ def progress_bar(description: str) -> Iterator[Callable[[str, float], None]]:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Console entry point: Intently errors become one clean paragraph and exit code 1."""
+    """Console entry point: Intently errors become one clean paragraph and their exit code."""
     try:
         code = app(args=argv, standalone_mode=False)
     except IntentlyError as error:
         err().print(f"[bold red]error[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        sys.exit(exit_code_for(error))
+    except BrokenPipeError:  # the reader went away (`intently predict ... | head`)
         sys.exit(EXIT_ERROR)
+    except OSError as error:  # a disk or permission failure outside the guarded write paths
+        from intently.errors import storage_error
+
+        failure = storage_error(error, "reading or writing a file")
+        err().print(f"[bold red]error[/] {escape(str(failure))}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_STORAGE)
     except KeyboardInterrupt:
         err().print("interrupted; nothing was saved by the interrupted step.")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:

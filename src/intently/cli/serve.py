@@ -111,6 +111,28 @@ def serve(
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """ServerConfigError when ``host:port`` cannot be bound (in use, or not an address here),
+    said plainly before uvicorn starts its workers."""
+    import socket
+
+    from intently.errors import ServerConfigError
+
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ServerConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}.",
+                hint="another process uses the port (`ss -ltnp`): stop it, or pick another "
+                "with --port / INTENTLY_PORT.",
+            ) from None
+
+
 def _run_uvicorn(settings: Any) -> None:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
@@ -121,11 +143,26 @@ def _run_uvicorn(settings: Any) -> None:
         "level": settings.log_level.upper(),
         "propagate": False,
     }
+    _check_port_free(settings.host, settings.port)
     out().print(
         f"serving {escape(str(settings.project))} on http://{settings.host}:{settings.port} "
         f"with {settings.workers} worker(s); docs at /docs, metrics at /metrics",
         highlight=False,
     )
+    try:
+        _serve(uvicorn, settings, log_config)
+    except SystemExit as stop:  # uvicorn exits 3 when start-up fails (after logging why)
+        if stop.code not in (0, None):
+            from intently.errors import ServerConfigError
+
+            raise ServerConfigError(
+                f"the server stopped during start-up (uvicorn exit code {stop.code}); its "
+                "message is above.",
+                hint="check the settings and that the project's models load.",
+            ) from None
+
+
+def _serve(uvicorn: Any, settings: Any, log_config: dict[str, Any]) -> None:
     uvicorn.run(
         APP_FACTORY,
         factory=True,
