@@ -212,5 +212,10 @@ def test_damaged_manifest_is_a_model_error(model_copy, edit):
 
 def test_damaged_featurizer_is_a_model_error(model_copy):
     (model_copy / "linear_vocabulary.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(ModelError, match=r"linear_vocabulary\.json does not match the SHA-256"):
+        Classifier.load(model_copy, runtime="onnx")
+    manifest = json.loads((model_copy / MANIFEST_FILE).read_text(encoding="utf-8"))
+    del manifest["sha256"]  # an export without checksums: the reader still refuses the file
+    (model_copy / MANIFEST_FILE).write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(ModelError, match="featurizer files"):
         Classifier.load(model_copy, runtime="onnx")

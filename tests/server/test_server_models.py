@@ -65,7 +65,11 @@ def test_deploy_if_improved_reports_the_comparison(client, served_project):
     body = client.post(url, headers=ADMIN).json()
     assert body["deployed"] is True  # same data and seed: equal macro-F1 is not worse
     assert body["comparison"]["active"] == served_project.v1
-    assert body["comparison"]["n_examples"] > 0
+    # the served project's test split is small: the recorded scores are compared, not re-measured
+    comparison = body["comparison"]
+    assert (
+        comparison["candidate_macro_f1"] is not None and comparison["active_macro_f1"] is not None
+    )
 
 
 def test_a_deploy_made_by_another_process_is_picked_up(client, served_project):
