@@ -314,10 +314,10 @@ def main() -> int:
 def write_table(path: Path, scenarios: list[dict[str, Any]]) -> None:
     lines = [
         "_wrk on loopback from a second process, server and wrk on the same 2-core machine; "
-        "single texts with 32 connections and 2 wrk threads (median of alternating rounds), "
-        'batches of 100 with 4 connections. "× empty" is requests/s over those of an empty '
-        "FastAPI POST endpoint on the same uvicorn settings and workers, measured in the same "
-        "run. Reproduce: "
+        "single texts with the wrk settings shown (median of alternating rounds), batches of "
+        '100 with 4 connections. "× empty" is requests/s over those of an empty FastAPI POST '
+        "endpoint on the same uvicorn settings and workers, measured in the same run; load "
+        "average is the machine's before and after the run. Reproduce: "
         "`.venv/bin/python bench/serve.py [--backend B --runtime onnx --precision int8]`._",
         "",
         "| model | server settings | request | requests/s | × empty | texts/s | p50 ms | p90 ms "
@@ -329,8 +329,12 @@ def write_table(path: Path, scenarios: list[dict[str, Any]]) -> None:
         model = results.get("backend", "linear")
         server = results["server"]
         ratio = results.get("ratio_to_empty")
+        wrk = results.get("wrk", f"-t1 -c{results.get('connections', 32)}")
+        load = results.get("load_average_before"), results.get("load_average_after")
+        if None not in load:
+            server += f"; load {load[0][0]:.1f} → {load[1][0]:.1f}"
         lines += [
-            f"| {model} | {server} | single text `POST /v1/classify` | "
+            f"| {model} | {server} | single text `POST /v1/classify`, wrk {wrk} | "
             f"{single['requests_per_s']:,.0f} | {'–' if ratio is None else f'{ratio:.2f}'} | "
             f"{single['requests_per_s']:,.0f} | "
             f"{single.get('p50_ms', 0):.2f} | {single.get('p90_ms', 0):.2f} | "
