@@ -247,3 +247,30 @@ def test_missing_weights_are_a_model_error(model_copy):
     (model_copy / "linear_vocabulary.json").unlink()
     with pytest.raises(ModelError, match=r"linear_vocabulary\.json"):
         Classifier.load(model_copy)
+
+
+@pytest.mark.parametrize("runtime", ["native", "onnx"])
+def test_single_text_path_answers_exactly_like_the_batch_path(trained_model_dir, runtime):
+    from tiny_project import INTENTS, OOS_QUERIES
+
+    classifier = Classifier.load(trained_model_dir, runtime=runtime)
+    texts = [*(t for ts in INTENTS.values() for t in ts), *OOS_QUERIES, "zzz qqq", "refund bye"]
+    batch = classifier.predict_batch(texts)
+    assert any(p.fallback for p in batch) and not all(p.fallback for p in batch)
+    for text, expected in zip(texts, batch, strict=True):
+        single = classifier.predict(text)
+        assert (single.label, single.intent, single.fallback) == (
+            expected.label,
+            expected.intent,
+            expected.fallback,
+        )
+        assert [label for label, _ in single.ranking] == [label for label, _ in expected.ranking]
+        assert single.confidence == pytest.approx(expected.confidence, abs=1e-6)
+
+
+def test_single_text_path_refuses_non_finite_probabilities(trained_model_dir, monkeypatch):
+    classifier = Classifier.load(trained_model_dir)
+    nan_row = np.full((1, len(classifier.labels)), np.nan)
+    monkeypatch.setattr(classifier.model, "predict_proba", lambda texts: nan_row)
+    with pytest.raises(ModelError, match="non-finite"):
+        classifier.predict("hello")

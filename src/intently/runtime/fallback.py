@@ -54,6 +54,14 @@ class FallbackRule:
         )
         return np.where(fallback, -1, top), fallback
 
+    def falls_back(self, top_label: str, top_p: float, second_p: float) -> bool:
+        """:meth:`decide` for one text, in plain Python (the single-request serving path)."""
+        return (
+            top_label == self.label
+            or top_p < self.threshold
+            or top_p - second_p < self.ambiguity_threshold
+        )
+
     def labels(self, proba: np.ndarray, classes: Sequence[str]) -> list[str]:
         index, _ = self.apply(proba, classes)
         return [self.label if i < 0 else classes[i] for i in index]
