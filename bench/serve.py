@@ -132,6 +132,17 @@ def wait_ready(url: str, timeout: float = 60.0) -> None:
     raise SystemExit(f"server not ready at {url} after {timeout:.0f}s")
 
 
+def served_by(base: str) -> str:
+    """Which runtime and precision answer, as `/v1/models` reports for the loaded version."""
+    request = urllib.request.Request(
+        base + "/v1/models", headers={"Authorization": f"Bearer {KEY}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        versions = json.load(response)["versions"]
+    loaded = next(v for v in versions if v["loaded"])
+    return f"{loaded['runtime']} {loaded['precision'] or ''}".strip()
+
+
 def lua_script(path: Path, body: dict[str, Any], route: str) -> Path:
     path.write_text(
         f'wrk.method = "POST"\nwrk.path = "{route}"\n'
@@ -191,7 +202,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--backend", default="linear", help="backend the example is trained with")
     parser.add_argument("--runtime", choices=("auto", "native", "onnx"), default=None)
-    parser.add_argument("--precision", choices=("fp32", "int8"), default=None)
+    parser.add_argument("--precision", choices=("auto", "fp32", "int8"), default=None)
     parser.add_argument("--onnx-threads", type=int, default=None)
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs/benchmarks/serve")
     parser.add_argument("--table", type=Path, default=ROOT / "docs/BENCHMARKS.md")
@@ -247,6 +258,7 @@ def main() -> int:
         wait_ready(base + "/readyz")
         wait_ready(empty_base + "/readyz")
         results: dict[str, Any] = {
+            "served_by": served_by(base),
             "machine": f"{os.cpu_count()} CPU cores, server and wrk on the same machine",
             "load_average_before": [round(x, 2) for x in os.getloadavg()],
             "scenario": scenario,
@@ -328,6 +340,8 @@ def write_table(path: Path, scenarios: list[dict[str, Any]]) -> None:
         single, batch = results["single"], results["batch"]
         model = results.get("backend", "linear")
         server = results["server"]
+        if results.get("served_by"):
+            server += f" (answered by: {results['served_by']})"
         ratio = results.get("ratio_to_empty")
         wrk = results.get("wrk", f"-t1 -c{results.get('connections', 32)}")
         load = results.get("load_average_before"), results.get("load_average_after")

@@ -40,8 +40,8 @@ def validate_model(path: Path) -> None:
     libraries are not installed here, since such a host serves the exported graphs anyway.
     """
     runtimes = [("native", "auto")]
-    if (path / MANIFEST_FILE).is_file():
-        runtimes = [("onnx", "fp32"), ("onnx", "int8"), *runtimes]
+    if (path / MANIFEST_FILE).is_file():  # "auto" may pick the NumPy scorer of a linear export
+        runtimes = [("onnx", "fp32"), ("onnx", "int8"), ("auto", "auto"), *runtimes]
     for runtime, precision in runtimes:
         try:
             classifier = Classifier.load(path, runtime=runtime, precision=precision)

@@ -187,25 +187,55 @@ def test_unknown_backend_is_a_model_error_when_served_natively(model_copy):
     _edit_metadata(model_copy, lambda meta: meta.update(backend="transformer-xl"))
     with pytest.raises(ModelError, match="transformer-xl"):
         Classifier.load(model_copy, runtime="native")
-    # the exported graph does not need the backend's code: it still serves
-    assert Classifier.load(model_copy).predict("hello").runtime == "onnx"
+    # the export does not need the backend's code: it still serves
+    assert Classifier.load(model_copy).predict("hello").runtime in {"onnx", "numpy"}
 
 
-def test_auto_serves_the_exported_graph_at_the_precision_export_timed_fastest(model_copy):
+def test_auto_serves_the_way_export_timed_fastest(model_copy):
     manifest = json.loads((model_copy / "onnx.json").read_text(encoding="utf-8"))
     serving = manifest["serving"]
-    assert serving["precision"] in {"fp32", "int8"}
-    assert set(serving["timings"]) == {"fp32", "int8"}
+    # a linear export times both graphs and the NumPy scorer of the same weights
+    assert set(serving["timings"]) == {"fp32", "int8", "numpy"}
+    assert all(t["p50_ms"] > 0 and t["texts_per_s"] > 0 for t in serving["timings"].values())
     assert serving["reason"]
+    fastest = min(serving["timings"], key=lambda name: serving["timings"][name]["p50_ms"])
+    chosen = "numpy" if serving["engine"] == "numpy" else serving["precision"]
+    assert chosen == fastest or (fastest == "int8" and "within timing noise" in serving["reason"])
     prediction = Classifier.load(model_copy).predict("I want to cancel my order")
-    assert (prediction.runtime, prediction.precision) == ("onnx", serving["precision"])
-    for precision in ("fp32", "int8"):
-        manifest["serving"]["precision"] = precision
+    expected_runtime = "numpy" if serving["engine"] == "numpy" else "onnx"
+    assert (prediction.runtime, prediction.precision) == (expected_runtime, serving["precision"])
+    for precision, engine, runtime in [
+        ("fp32", "onnxruntime", "onnx"),
+        ("int8", "onnxruntime", "onnx"),
+        ("fp32", "numpy", "numpy"),
+        ("int8", "numpy", "onnx"),  # not a valid pair: the fp32 graph serves
+    ]:
+        manifest["serving"].update(precision=precision, engine=engine)
         (model_copy / "onnx.json").write_text(json.dumps(manifest), encoding="utf-8")
-        assert Classifier.load(model_copy).precision == precision
+        loaded = Classifier.load(model_copy)
+        assert loaded.runtime == runtime
+        assert loaded.precision == (
+            "fp32" if (precision, engine) == ("int8", "numpy") else precision
+        )
+        assert loaded.predict("I want to cancel my order").intent == prediction.intent
     native = Classifier.load(model_copy, runtime="native").predict("I want to cancel my order")
     assert (native.runtime, native.precision) == ("native", None)
     assert native.intent == prediction.intent
+
+
+def test_the_numpy_scorer_of_a_linear_export_answers_like_its_graph(trained_model_dir):
+    from intently.runtime.onnx_model import OnnxModel
+    from tiny_project import INTENTS
+
+    texts = [t for ts in INTENTS.values() for t in ts] + ["§§", "hello hello hello"]
+    graph = OnnxModel.load(trained_model_dir, precision="fp32")
+    scorer = OnnxModel.load(trained_model_dir, engine="numpy")
+    np.testing.assert_allclose(scorer.predict_proba(texts), graph.predict_proba(texts), atol=1e-5)
+    np.testing.assert_allclose(
+        scorer.predict_proba(texts[:1]), graph.predict_proba(texts[:1]), atol=1e-5
+    )
+    with pytest.raises(InputError, match="engine"):
+        OnnxModel.load(trained_model_dir, precision="int8", engine="numpy")
 
 
 def test_auto_serves_natively_when_nothing_was_exported(model_copy):
@@ -249,7 +279,7 @@ def test_missing_weights_are_a_model_error(model_copy):
         Classifier.load(model_copy)
 
 
-@pytest.mark.parametrize("runtime", ["native", "onnx"])
+@pytest.mark.parametrize("runtime", ["native", "onnx", "auto"])
 def test_single_text_path_answers_exactly_like_the_batch_path(trained_model_dir, runtime):
     from tiny_project import INTENTS, OOS_QUERIES
 

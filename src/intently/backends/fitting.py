@@ -10,16 +10,12 @@ from collections.abc import Collection, Sequence
 import numpy as np
 
 from intently.errors import TrainingError
+from intently.runtime.linear_scores import softmax
+
+__all__ = ["Valid", "check_fit_inputs", "holdout_split", "softmax", "usable_valid"]
 
 Valid = tuple[Sequence[str], Sequence[str]]
 """``(texts, labels)`` of a validation split, as ``Backend.fit(valid=...)`` takes it."""
-
-
-def softmax(scores: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of ``scores`` (any float array; the last axis sums to 1)."""
-    shifted = scores - scores.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def check_fit_inputs(

@@ -19,7 +19,7 @@ from intently.runtime.onnx_model import (
     OnnxModel,
     OnnxStack,
     read_manifest,
-    serving_precision,
+    serving_choice,
 )
 from intently.runtime.version import METADATA_FILE, ModelVersion, read_version
 from intently.text import normalize_text
@@ -92,8 +92,11 @@ class Classifier:
         self.max_text_chars = max_text_chars
         self.labels: tuple[str, ...] = tuple(model.classes_)
         exported = isinstance(model, OnnxModel | OnnxStack)
-        self.runtime = "onnx" if exported else "native"
-        """ "onnx" when an exported graph serves, else "native"."""
+        self.runtime = "native"
+        """ "onnx": an exported graph serves (onnxruntime); "numpy": the exported linear
+        weights, computed by the runtime's NumPy scorer; "native": the backend's own files."""
+        if exported:
+            self.runtime = "numpy" if getattr(model, "engine", "") == "numpy" else "onnx"
         self.precision: str | None = model.precision if exported else None
         """The exported graph's precision ("fp32" or "int8"); None for the native runtime."""
 
@@ -114,13 +117,15 @@ class Classifier:
         runtime : "auto", "native" or "onnx", default "auto"
             "onnx" serves the exported graph (``onnx.json``, written by ``intently train`` and
             ``intently export``) with onnxruntime and no training libraries; "native" loads the
-            backend's own files (scikit-learn, torch...). "auto" is "onnx" whenever the version
-            was exported (its graphs passed the parity check against the native model) and
+            backend's own files (scikit-learn, torch...). "auto" serves the export whenever the
+            version was exported (it passed the parity check against the native model) and
             "native" only when it was not.
         precision : "auto", "fp32" or "int8", default "auto"
-            Which exported graph serves. "auto" takes the one that export measured fastest
-            among those that passed parity (``onnx.json`` → ``serving``). The native runtime
-            ignores it.
+            Which exported graph serves. "auto" takes the way export measured fastest among
+            those that passed parity (``onnx.json`` → ``serving``): a graph at fp32 or int8
+            in onnxruntime, or, for linear exports, the same fp32 weights computed by the
+            runtime's NumPy scorer (``Classifier.runtime`` then says "numpy"). The native
+            runtime ignores it.
         threads : int, optional
             onnxruntime intra-op threads (default: 1 for linear graphs, one per core for
             encoders); the native runtime ignores it.
@@ -142,9 +147,12 @@ class Classifier:
         exported = (model_dir / MANIFEST_FILE).is_file()
         model: ProbabilityModel
         if runtime == "onnx" or (runtime == "auto" and exported):
+            engine = "onnxruntime"
             if precision == "auto":
-                precision = serving_precision(read_manifest(model_dir))
-            model = OnnxModel.load(model_dir, precision=precision, threads=threads)
+                precision, engine = serving_choice(read_manifest(model_dir))
+            if runtime == "onnx":  # asked for a graph: the NumPy scorer's graph is the fp32 one
+                engine = "onnxruntime"
+            model = OnnxModel.load(model_dir, precision=precision, threads=threads, engine=engine)
         else:
             model = _native_model(model_dir, version)
         if tuple(model.classes_) != version.labels:

@@ -28,6 +28,13 @@ _LOG_TF = [0.0, *(1.0 + math.log(c) for c in range(1, 64))]
 """Sublinear term frequency ``1 + ln c`` of small counts."""
 
 
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``scores`` (any float array; the last axis sums to 1)."""
+    shifted = scores - scores.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
 def _merge_by_text(n: int, owners: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
     """Where each entry of several lists, each sorted by text, goes in one list sorted by text
     (list after list within a text), and the number of entries of each text."""

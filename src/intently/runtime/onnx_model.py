@@ -9,7 +9,7 @@
     {"format": "intently.onnx.v1", "kind": "linear" | "encoder", "opset": 17,
      "fp32": "model.onnx", "int8": "model.int8.onnx", "inputs": [...],
      "output": "probabilities", "labels": [...], "parity": {...}, "quantization": {...},
-     "serving": {"precision": "int8", "reason": "...", "timings": {...}},
+     "serving": {"precision": "fp32", "engine": "numpy", "reason": "...", "timings": {...}},
      "sha256": {"model.onnx": "...", ...},          # every file the runtime reads, checked
      "created_at": "...", "versions": {...},
      "max_length": 128, "tokenizer": "tokenizer.json",                   # kind "encoder"
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,11 +37,14 @@ from typing import Any
 import numpy as np
 
 from intently.errors import InputError, ModelError
+from intently.runtime.featurize import Featurizer
+from intently.runtime.linear_scores import LinearScorer, softmax
 from intently.runtime.model_files import CORRUPT_FILE_ERRORS
 
 MANIFEST_FILE = "onnx.json"
 MANIFEST_FORMAT = "intently.onnx.v1"
 PRECISIONS = ("fp32", "int8")
+ENGINES = ("onnxruntime", "numpy")
 KINDS = ("linear", "encoder")
 """Kinds of a single exported graph; a ``stack`` manifest names member folders instead."""
 STACK_KIND = "stack"
@@ -119,12 +123,20 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def serving_precision(manifest: dict[str, Any]) -> str:
-    """The precision that serves by default: the one export timed fastest among the graphs
-    that passed parity (``serving.precision``); "fp32" for exports that did not time them."""
+def serving_choice(manifest: dict[str, Any]) -> tuple[str, str]:
+    """(precision, engine) that serve by default: what export timed fastest among the ways
+    that passed parity (``serving``); ("fp32", "onnxruntime") for exports that did not time
+    them."""
     serving = manifest.get("serving")
-    chosen = serving.get("precision") if isinstance(serving, dict) else None
-    return chosen if chosen in PRECISIONS else "fp32"
+    if not isinstance(serving, dict):
+        return "fp32", "onnxruntime"
+    precision = serving.get("precision")
+    engine = serving.get("engine", "onnxruntime")
+    if precision not in PRECISIONS or engine not in ENGINES:
+        return "fp32", "onnxruntime"
+    if engine == "numpy" and (manifest.get("kind"), precision) != ("linear", "fp32"):
+        return "fp32", "onnxruntime"
+    return precision, engine
 
 
 class OnnxModel:
@@ -139,6 +151,11 @@ class OnnxModel:
         Texts → the graph's input feeds, batch by batch, and the text order of their rows.
     kind, precision : str
         What was loaded, for display.
+    engine : "onnxruntime" or "numpy"
+        "numpy" (linear exports, fp32) computes the exported weights with the runtime's NumPy
+        scorer (:class:`~intently.runtime.linear_scores.LinearScorer`) instead of running the
+        graph: export checks it against the native model like a graph and picks it when it is
+        the fastest; ``scores`` then maps texts to probabilities and ``session`` is None.
 
     Examples
     --------
@@ -151,16 +168,20 @@ class OnnxModel:
         self,
         session: Any,
         classes: Sequence[str],
-        encode: Encode,
+        encode: Encode | None,
         *,
         kind: str,
         precision: str,
+        engine: str = "onnxruntime",
+        scores: Callable[[Sequence[str]], np.ndarray] | None = None,
     ):
         self.session = session
         self.classes_ = tuple(classes)
         self.encode = encode
         self.kind = kind
         self.precision = precision
+        self.engine = engine
+        self.scores = scores
 
     @classmethod
     def load(
@@ -170,6 +191,7 @@ class OnnxModel:
         precision: str = "fp32",
         threads: int | None = None,
         batch_size: int = BATCH_SIZE,
+        engine: str = "onnxruntime",
     ) -> OnnxModel | OnnxStack:
         """The exported model of a version directory (its ``onnx.json``); a ``stack`` export
         loads as an :class:`OnnxStack` of its members' graphs."""
@@ -204,6 +226,7 @@ class OnnxModel:
             precision=precision,
             threads=threads,
             batch_size=batch_size,
+            engine=engine,
         )
 
     @classmethod
@@ -216,6 +239,7 @@ class OnnxModel:
         precision: str = "fp32",
         threads: int | None = None,
         batch_size: int = BATCH_SIZE,
+        engine: str = "onnxruntime",
     ) -> OnnxModel:
         """Build from a manifest whose files lie in the first of ``directories`` that has them.
 
@@ -256,6 +280,17 @@ class OnnxModel:
             return path
 
         kind = manifest["kind"]
+        if engine not in ENGINES or (engine == "numpy" and (kind, precision) != ("linear", "fp32")):
+            raise InputError(
+                f"engine must be one of {', '.join(ENGINES)} (numpy: linear exports at fp32 "
+                f"only); got {engine!r} for a {kind} export at {precision}."
+            )
+        if engine == "numpy":
+            featurizer, vocabulary, arrays = _read_featurizer(manifest, locate_checked)
+            scores = _numpy_linear(featurizer, vocabulary, arrays, len(classes))
+            return cls(
+                None, classes, None, kind=kind, precision=precision, engine=engine, scores=scores
+            )
         if threads is None:
             threads = 1 if kind == "linear" else 0
         graph = locate_checked(manifest[precision])
@@ -272,6 +307,9 @@ class OnnxModel:
         out = np.zeros((len(texts), len(self.classes_)), dtype=np.float64)
         if not len(texts):
             return out
+        if self.scores is not None:
+            return self.scores(texts)
+        assert self.encode is not None
         feeds, order = self.encode(texts)
         start = 0
         for feed in feeds:
@@ -284,6 +322,7 @@ class OnnxModel:
     def __repr__(self) -> str:
         return (
             f"OnnxModel(kind={self.kind!r}, precision={self.precision!r}, "
+            f"engine={self.engine!r}, "
             f"classes={len(self.classes_)})"
         )
 
@@ -400,17 +439,17 @@ def _check_signature(session: Any, manifest: dict[str, Any], graph: Path, n_clas
         )
 
 
-def _linear_encoder(
-    manifest: dict[str, Any], locate: Callable[[str], Path], batch_size: int
-) -> Encode:
-    from intently.runtime.featurize import Featurizer
-
+def _read_featurizer(
+    manifest: dict[str, Any], locate: Callable[[str], Path]
+) -> tuple[Featurizer, dict[str, Any], dict[str, np.ndarray]]:
+    """The linear export's featurizer, its vocabulary JSON and its arrays (checked)."""
     files = manifest["featurizer"]
     vocabulary_path, arrays_path = locate(files["vocabulary"]), locate(files["arrays"])
     try:
         vocabulary = json.loads(vocabulary_path.read_text(encoding="utf-8"))
-        with np.load(arrays_path, allow_pickle=False) as arrays:  # reads only the idf_* members
-            idf = {key: arrays[key] for key in arrays.files if key.startswith("idf_")}
+        with np.load(arrays_path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+        idf = {key: value for key, value in arrays.items() if key.startswith("idf_")}
         featurizer = Featurizer.from_json(vocabulary, idf)
     except (*CORRUPT_FILE_ERRORS, KeyError, TypeError) as exc:
         raise ModelError(
@@ -418,13 +457,48 @@ def _linear_encoder(
             f"{vocabulary_path.parent} are unreadable ({type(exc).__name__}: {exc}).",
             hint="re-train the model.",
         ) from None
-    pad = featurizer.n_features
-    if manifest.get("n_features", pad) != pad:
+    if manifest.get("n_features", featurizer.n_features) != featurizer.n_features:
         raise ModelError(
             f"{MANIFEST_FILE} expects {manifest['n_features']} features but the featurizer in "
-            f"{vocabulary_path.parent} has {pad}.",
+            f"{vocabulary_path.parent} has {featurizer.n_features}.",
             hint="re-export the model (`intently export`).",
         )
+    return featurizer, vocabulary, arrays
+
+
+def _numpy_linear(
+    featurizer: Featurizer,
+    vocabulary: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    n_classes: int,
+) -> Callable[[Sequence[str]], np.ndarray]:
+    """Texts → probabilities of a linear export, computed by the NumPy scorer."""
+    try:
+        scorer = LinearScorer(featurizer, arrays["coef"], arrays["intercept"])
+        temperature = float(vocabulary["temperature"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(
+            f"the linear weights of the export are unusable ({type(exc).__name__}: {exc}).",
+            hint="re-export the model (`intently export`).",
+        ) from None
+    if len(scorer.intercept) != n_classes or not math.isfinite(temperature):
+        raise ModelError(
+            f"the linear weights have {len(scorer.intercept)} classes for {n_classes} labels, "
+            f"or a non-finite temperature ({temperature}).",
+            hint="re-export the model (`intently export`).",
+        )
+
+    def predict_proba(texts: Sequence[str]) -> np.ndarray:
+        return softmax(scorer.decision_function(texts) * temperature)
+
+    return predict_proba
+
+
+def _linear_encoder(
+    manifest: dict[str, Any], locate: Callable[[str], Path], batch_size: int
+) -> Encode:
+    featurizer, _, _ = _read_featurizer(manifest, locate)
+    pad = featurizer.n_features
 
     def encode(texts: Sequence[str]) -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
         if len(texts) == 1:  # the serving path: no padding to plan

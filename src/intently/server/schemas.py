@@ -70,8 +70,9 @@ class ClassifyResponse(BaseModel):
     fallback: bool = Field(description="True when the answer is the fallback label.")
     intent: str = Field(description="The best class, even when the answer is the fallback.")
     model_version: str
-    runtime: Literal["onnx", "native"] = Field(
-        description="onnx: the exported graph answered; native: the backend's own files."
+    runtime: Literal["onnx", "numpy", "native"] = Field(
+        description="onnx: the exported graph answered (onnxruntime); numpy: the exported "
+        "linear weights, computed by the runtime's NumPy scorer; native: the backend's files."
     )
     precision: Literal["fp32", "int8"] | None = Field(
         description="Which exported graph answered; null for the native runtime."
@@ -120,7 +121,7 @@ class ModelPublic(BaseModel):
     parent: str | None = None
     problem: str | None = Field(None, description="Why the version is unreadable, if it is.")
     loaded: bool = Field(False, description="Whether this worker serves this version now.")
-    runtime: Literal["onnx", "native"] | None = Field(
+    runtime: Literal["onnx", "numpy", "native"] | None = Field(
         None, description="How the loaded version answers (null when it is not loaded)."
     )
     precision: Literal["fp32", "int8"] | None = Field(
