@@ -49,4 +49,3 @@ def test_top_level_api_names():
     for name in ("SpecError", "DataError", "TrainingError", "ModelError", "GateFailure"):
         assert issubclass(getattr(intently, name), intently.IntentlyError)
     assert issubclass(intently.InputError, intently.IntentlyError)
-
