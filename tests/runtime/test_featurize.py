@@ -128,6 +128,32 @@ def test_cache_restarts_and_chunks_keep_vectors_right(spaces, monkeypatch):
     assert small._cache.generation > 2
 
 
+def test_likely_tokens_are_words_and_contractions_then_punctuated_by_frequency():
+    terms = {"card": 0, "my": 1, "don": 2, "don t": 3, "my card": 4, "t": 5}
+    idf = np.array([1.5, 1.0, 3.0, 2.0, 1.2, 2.5], np.float32)
+    featurizer = Featurizer([FeatureSpace("word", (1, 2), terms, idf)], [1.0])
+    assert featurizer.likely_tokens(3) == ["my", "card", "don't"]
+    tokens = featurizer.likely_tokens()
+    assert tokens[:5] == ["my", "card", "don't", "t", "don"]
+    assert tokens[5:9] == ["my?", "my.", "my,", "my!"] and len(tokens) == 25
+    assert featurizer.likely_tokens(7)[5:] == ["my?", "my."]
+
+
+def test_warm_caches_tokens_without_changing_vectors(spaces, monkeypatch):
+    cold = Featurizer(spaces, (1.0, 0.7))
+    warm = Featurizer(spaces, (1.0, 0.7))
+    tokens = warm.likely_tokens()
+    warm.warm(tokens)
+    assert set(tokens) <= set(warm._cache.tokens)
+    assert warm._cache.word_ids[0].size == len(warm._cache.tokens)
+    for one, other in zip(warm.sparse_rows(TEXTS), cold.sparse_rows(TEXTS), strict=True):
+        np.testing.assert_array_equal(one, other)
+    monkeypatch.setattr(featurize, "TOKEN_CACHE_LIMIT", len(tokens) - 1)
+    small = Featurizer(spaces, (1.0, 0.7))
+    small.warm(tokens)  # more than the cache holds: left to traffic, no restart
+    assert small._cache.generation == 0 and not small._cache.tokens
+
+
 def test_no_texts(spaces):
     indptr, columns, values = Featurizer(spaces, (1.0, 1.0)).sparse_rows([])
     assert indptr.tolist() == [0] and len(columns) == len(values) == 0

@@ -131,6 +131,11 @@ class LinearScorer:
         self._matrix.extend(coef)
         self._token_row: dict[int, tuple[_Growing, list[int]]] = {}
         self._generation = -1
+        # A fresh model would otherwise pay for each new token in its first texts: ~0.15 ms a
+        # text on BANKING77 until the common tokens are cached.
+        featurizer.warm(featurizer.likely_tokens())
+        with featurizer.lock:
+            self._token_rows()
 
     @property
     def coef(self) -> np.ndarray:
