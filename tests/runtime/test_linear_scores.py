@@ -141,3 +141,21 @@ def test_threads_sharing_a_scorer_get_the_same_margins(linear, monkeypatch):
     finally:
         sys.setswitchinterval(interval)
     assert failures == []
+
+
+def test_a_new_scorer_has_the_vocabulary_tokens_rows_ready(linear):
+    scorer = fresh(linear)
+    cache = scorer.featurizer._cache
+    words = [term for term in scorer.featurizer.spaces[0].vocabulary if " " not in term]
+    assert words and all(w in cache.row_of and f"{w}?" in cache.row_of for w in words)
+    assert len(scorer._token_row[1][1]) == len(cache.tokens)
+
+
+def test_softmax_of_one_row_equals_its_row_of_a_batch():
+    scores = np.array([[1000.0, 999.0, -5.0], [0.5, 0.5, 0.5], [-3.0, 2.0, 1.0]])
+    batch = linear_scores.softmax(scores)
+    np.testing.assert_allclose(batch.sum(axis=1), 1.0)
+    np.testing.assert_allclose(batch[1], 1 / 3)
+    for i, row in enumerate(scores):
+        np.testing.assert_array_equal(linear_scores.softmax(scores[i : i + 1])[0], batch[i])
+        np.testing.assert_array_equal(linear_scores.softmax(row), batch[i])

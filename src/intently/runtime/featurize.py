@@ -202,12 +202,13 @@ class _TokenCache:
         """Cache row of each token (-1 for the batch separator), adding unseen tokens."""
         rows = list(map(self.row_of.get, tokens))
         if None in rows:
-            missing = dict.fromkeys(t for t, row in zip(tokens, rows, strict=True) if row is None)
+            known = self.row_of  # distinct tokens first: a batch repeats most of its tokens
+            missing = [t for t in dict.fromkeys(tokens) if t not in known]
             if len(self.tokens) + len(missing) > TOKEN_CACHE_LIMIT:
                 self.generation += 1
                 self._start()
-                missing = dict.fromkeys(t for t in tokens if t != _SEPARATOR)
-            self._add(list(missing))
+                missing = list(dict.fromkeys(t for t in tokens if t != _SEPARATOR))
+            self._add(missing)
             rows = list(map(self.row_of.__getitem__, tokens))
         return rows
 
