@@ -26,10 +26,7 @@ _FEW = 2048
 """Entries up to which new tokens' margin rows are summed without padding."""
 _LOG_TF = [0.0, *(1.0 + math.log(c) for c in range(1, 64))]
 """Sublinear term frequency ``1 + ln c`` of small counts."""
-
-
-def _log_tf(count: int) -> float:
-    return _LOG_TF[count] if count < len(_LOG_TF) else 1.0 + math.log(count)
+_LOGGED = len(_LOG_TF)
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
@@ -211,7 +208,10 @@ class LinearScorer:
                 if len(set(found)) < len(found):
                     counts = Counter(found)
                     found = list(counts)
-                    values = [_log_tf(counts[j]) * idf[j] for j in found]
+                    values = [
+                        (_LOG_TF[c] if c < _LOGGED else 1.0 + math.log(c)) * idf[j]
+                        for j, c in counts.items()
+                    ]
                 else:
                     values = list(map(idf.__getitem__, found))
                 scale = norm / math.hypot(*values)
@@ -230,7 +230,7 @@ class LinearScorer:
                 repeated = Counter(repeats)
                 for j, extra in repeated.items():
                     c, w = extra + 1, idf[j]
-                    log_tf = _log_tf(c)
+                    log_tf = _LOG_TF[c] if c < _LOGGED else 1.0 + math.log(c)
                     norm2 += (log_tf * log_tf - c) * w * w
                     fixes.append((log_tf - c) * w)
                 index += map(offset.__add__, repeated)
