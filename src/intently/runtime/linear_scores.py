@@ -77,6 +77,11 @@ def _weighted_sum(
     out = np.zeros((n, matrix.shape[1]), dtype=np.float64 if exact else np.float32)
     first = np.cumsum(lengths) - lengths
     order = np.argsort(lengths, kind="stable")
+    # One buffer for every block's gathered rows: a fresh array of megabytes per block would
+    # be mapped and page-faulted anew each time.
+    width = matrix.shape[1]
+    most = int(lengths.max(initial=0)) * min(n, _BLOCK) * width
+    buffer = np.empty(most, dtype=matrix.dtype)
     for b in range(int(np.searchsorted(lengths[order], 1)), n, _BLOCK):
         block = order[b : b + _BLOCK]
         size = lengths[block]
@@ -87,7 +92,10 @@ def _weighted_sum(
         weights = np.zeros(where.shape, dtype=out.dtype)
         where[line, slot] = index[source]
         weights[line, slot] = weight[source]
-        rows = np.take(matrix, where, axis=0).astype(out.dtype, copy=False)
+        gathered = buffer[: where.size * width].reshape(*where.shape, width)
+        # "clip" (every index is a row of the matrix): with "raise", take buffers its output.
+        np.take(matrix, where, axis=0, out=gathered, mode="clip")
+        rows = gathered.astype(out.dtype, copy=False)
         out[block] = np.matmul(weights[:, None, :], rows)[:, 0]
     return out.astype(np.float32, copy=False)
 
