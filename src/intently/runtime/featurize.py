@@ -13,7 +13,8 @@ How it is fast (bench/linear_speed.py measures it):
 * Neither analyzer crosses whitespace (char n-grams are padded tokens; a ``\\w+`` word holds no
   space), so each distinct whitespace-separated token is analysed once and cached: the columns
   of its char n-grams and the ids of its words, as packed integers, so that a text's are one
-  ``b"".join``.
+  ``b"".join``. :meth:`Featurizer.warm` fills the cache ahead of traffic with the tokens the
+  word vocabulary suggests (:meth:`Featurizer.likely_tokens`), so a fresh model is as fast.
 * A batch is lowered and joined into one string, texts separated by ``" Z "`` (``str.lower``
   never returns an ASCII capital, so no text holds that token): one ``split`` and one pass of
   dictionary lookups tokenise it. Word n-grams are found as integer token ids in sorted tables,
