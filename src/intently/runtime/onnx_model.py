@@ -27,9 +27,7 @@ torch or transformers.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,106 +35,47 @@ from typing import Any
 import numpy as np
 
 from intently.errors import InputError, ModelError
-from intently.runtime.featurize import Featurizer
-from intently.runtime.linear_scores import LinearScorer, softmax
-from intently.runtime.model_files import CORRUPT_FILE_ERRORS
+from intently.runtime.feeds import (
+    Encode,
+    linear_encoder,
+    numpy_linear,
+    read_featurizer,
+    token_encoder,
+)
+from intently.runtime.manifest import (
+    BATCH_SIZE,
+    ENGINES,
+    KINDS,
+    MANIFEST_FILE,
+    MANIFEST_FORMAT,
+    OUTPUT,
+    PRECISIONS,
+    STACK_KIND,
+    check_manifest,
+    file_sha256,
+    manifest_files,
+    read_manifest,
+    serving_choice,
+)
 
-MANIFEST_FILE = "onnx.json"
-MANIFEST_FORMAT = "intently.onnx.v1"
-PRECISIONS = ("fp32", "int8")
-ENGINES = ("onnxruntime", "numpy")
-KINDS = ("linear", "encoder")
-"""Kinds of a single exported graph; a ``stack`` manifest names member folders instead."""
-STACK_KIND = "stack"
-OUTPUT = "probabilities"
-BATCH_SIZE = 64
-_PAD_TOKENS = ("[PAD]", "<pad>", "<|pad|>", "<PAD>")
-
-Encode = Callable[[Sequence[str]], tuple[list[dict[str, np.ndarray]], np.ndarray]]
-"""Texts → (feeds, order): one input dict per batch, and which text each row is, batch after
-batch (texts are sorted by length so that a batch pads little)."""
-
-
-def read_manifest(model_dir: Path) -> dict[str, Any]:
-    """``onnx.json`` of ``model_dir``, checked; ModelError when missing or malformed."""
-    path = Path(model_dir) / MANIFEST_FILE
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(
-            f"{model_dir} has no ONNX export ({MANIFEST_FILE} is missing).",
-            hint=f"run `intently export {model_dir}`, or load it with runtime='native'.",
-        ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(
-            f"{path} is corrupt ({exc}).", hint=f"re-export with `intently export {model_dir}`."
-        ) from None
-    check_manifest(manifest, path)
-    return manifest
-
-
-def check_manifest(manifest: Any, where: Path | str) -> None:
-    """ModelError unless ``manifest`` has the keys the runtime needs for its kind."""
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        found = manifest.get("format") if isinstance(manifest, dict) else None
-        raise ModelError(
-            f"{where} has ONNX format {found!r}; this Intently reads {MANIFEST_FORMAT}.",
-            hint="re-export the model with this version of Intently (`intently export`).",
-        )
-    required = ["kind", "fp32", "int8", "inputs", "output"]
-    if manifest.get("kind") == STACK_KIND:
-        required = ["kind", "members", "weights"]
-    elif manifest.get("kind") == "encoder":
-        required += ["tokenizer", "max_length"]
-    elif manifest.get("kind") == "linear":
-        required += ["featurizer"]
-    else:
-        raise ModelError(
-            f"{where} has ONNX kind {manifest.get('kind')!r}; known kinds: "
-            f"{', '.join([*KINDS, STACK_KIND])}.",
-            hint="re-export the model with this version of Intently (`intently export`).",
-        )
-    missing = [key for key in required if key not in manifest]
-    if missing:
-        raise ModelError(
-            f"{where} lacks {', '.join(missing)}.",
-            hint="re-export the model (`intently export`).",
-        )
-
-
-def manifest_files(manifest: dict[str, Any]) -> list[str]:
-    """Names of the files a single-graph manifest makes the runtime read (checksummed at
-    export in ``sha256``)."""
-    names = [manifest[precision] for precision in PRECISIONS]
-    if manifest.get("kind") == "linear":
-        names += [manifest["featurizer"]["vocabulary"], manifest["featurizer"]["arrays"]]
-    elif manifest.get("kind") == "encoder":
-        names.append(manifest["tokenizer"])
-    return names
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def serving_choice(manifest: dict[str, Any]) -> tuple[str, str]:
-    """(precision, engine) that serve by default: what export timed fastest among the ways
-    that passed parity (``serving``); ("fp32", "onnxruntime") for exports that did not time
-    them."""
-    serving = manifest.get("serving")
-    if not isinstance(serving, dict):
-        return "fp32", "onnxruntime"
-    precision = serving.get("precision")
-    engine = serving.get("engine", "onnxruntime")
-    if precision not in PRECISIONS or engine not in ENGINES:
-        return "fp32", "onnxruntime"
-    if engine == "numpy" and (manifest.get("kind"), precision) != ("linear", "fp32"):
-        return "fp32", "onnxruntime"
-    return precision, engine
+__all__ = [
+    "BATCH_SIZE",
+    "ENGINES",
+    "KINDS",
+    "MANIFEST_FILE",
+    "MANIFEST_FORMAT",
+    "OUTPUT",
+    "PRECISIONS",
+    "STACK_KIND",
+    "Encode",
+    "OnnxModel",
+    "OnnxStack",
+    "check_manifest",
+    "file_sha256",
+    "manifest_files",
+    "read_manifest",
+    "serving_choice",
+]
 
 
 class OnnxModel:
@@ -286,8 +225,8 @@ class OnnxModel:
                 f"only); got {engine!r} for a {kind} export at {precision}."
             )
         if engine == "numpy":
-            featurizer, vocabulary, arrays = _read_featurizer(manifest, locate_checked)
-            scores = _numpy_linear(featurizer, vocabulary, arrays, len(classes))
+            featurizer, vocabulary, arrays = read_featurizer(manifest, locate_checked)
+            scores = numpy_linear(featurizer, vocabulary, arrays, len(classes))
             return cls(
                 None, classes, None, kind=kind, precision=precision, engine=engine, scores=scores
             )
@@ -297,9 +236,9 @@ class OnnxModel:
         session = _session(graph, threads)
         _check_signature(session, manifest, graph, len(classes))
         if kind == "linear":
-            encode = _linear_encoder(manifest, locate_checked, batch_size)
+            encode = linear_encoder(manifest, locate_checked, batch_size)
         else:
-            encode = _token_encoder(manifest, locate_checked, batch_size)
+            encode = token_encoder(manifest, locate_checked, batch_size)
         return cls(session, classes, encode, kind=kind, precision=precision)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -437,153 +376,3 @@ def _check_signature(session: Any, manifest: dict[str, Any], graph: Path, n_clas
             f"{graph} outputs {width} probabilities per text but the model has {n_classes} labels.",
             hint=f"re-export with `intently export {graph.parent}`.",
         )
-
-
-def _read_featurizer(
-    manifest: dict[str, Any], locate: Callable[[str], Path]
-) -> tuple[Featurizer, dict[str, Any], dict[str, np.ndarray]]:
-    """The linear export's featurizer, its vocabulary JSON and its arrays (checked)."""
-    files = manifest["featurizer"]
-    vocabulary_path, arrays_path = locate(files["vocabulary"]), locate(files["arrays"])
-    try:
-        vocabulary = json.loads(vocabulary_path.read_text(encoding="utf-8"))
-        with np.load(arrays_path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-        idf = {key: value for key, value in arrays.items() if key.startswith("idf_")}
-        featurizer = Featurizer.from_json(vocabulary, idf)
-    except (*CORRUPT_FILE_ERRORS, KeyError, TypeError) as exc:
-        raise ModelError(
-            f"the featurizer files {vocabulary_path.name} / {arrays_path.name} in "
-            f"{vocabulary_path.parent} are unreadable ({type(exc).__name__}: {exc}).",
-            hint="re-train the model.",
-        ) from None
-    if manifest.get("n_features", featurizer.n_features) != featurizer.n_features:
-        raise ModelError(
-            f"{MANIFEST_FILE} expects {manifest['n_features']} features but the featurizer in "
-            f"{vocabulary_path.parent} has {featurizer.n_features}.",
-            hint="re-export the model (`intently export`).",
-        )
-    return featurizer, vocabulary, arrays
-
-
-def _numpy_linear(
-    featurizer: Featurizer,
-    vocabulary: dict[str, Any],
-    arrays: dict[str, np.ndarray],
-    n_classes: int,
-) -> Callable[[Sequence[str]], np.ndarray]:
-    """Texts → probabilities of a linear export, computed by the NumPy scorer."""
-    try:
-        scorer = LinearScorer(featurizer, arrays["coef"], arrays["intercept"])
-        temperature = float(vocabulary["temperature"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(
-            f"the linear weights of the export are unusable ({type(exc).__name__}: {exc}).",
-            hint="re-export the model (`intently export`).",
-        ) from None
-    if len(scorer.intercept) != n_classes or not math.isfinite(temperature):
-        raise ModelError(
-            f"the linear weights have {len(scorer.intercept)} classes for {n_classes} labels, "
-            f"or a non-finite temperature ({temperature}).",
-            hint="re-export the model (`intently export`).",
-        )
-
-    def predict_proba(texts: Sequence[str]) -> np.ndarray:
-        return softmax(scorer.decision_function(texts) * temperature)
-
-    return predict_proba
-
-
-def _linear_encoder(
-    manifest: dict[str, Any], locate: Callable[[str], Path], batch_size: int
-) -> Encode:
-    featurizer, _, _ = _read_featurizer(manifest, locate)
-    pad = featurizer.n_features
-
-    def encode(texts: Sequence[str]) -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
-        if len(texts) == 1:  # the serving path: no padding to plan
-            cols, values = featurizer.sparse_row(texts[0])
-            if not len(cols):
-                cols, values = np.full(1, pad), np.zeros(1)
-            feed = {
-                "indices": cols.astype(np.int64)[None, :],
-                "values": values.astype(np.float32)[None, :],
-            }
-            return [feed], np.zeros(1, dtype=np.int64)
-        indptr, cols, values = featurizer.sparse_rows(texts)
-        lengths = np.diff(indptr)
-        order = np.argsort(lengths, kind="stable")
-        feeds = []
-        for start in range(0, len(texts), batch_size):
-            chosen = order[start : start + batch_size]
-            counts = lengths[chosen]
-            width = max(1, int(counts.max()))
-            # Row r of the batch takes entries indptr[chosen[r]] ... + counts[r] - 1.
-            slot = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-            source = np.repeat(indptr[chosen], counts) + slot
-            batch_rows = np.repeat(np.arange(len(chosen)), counts)
-            indices = np.full((len(chosen), width), pad, dtype=np.int64)
-            weights = np.zeros((len(chosen), width), dtype=np.float32)
-            indices[batch_rows, slot] = cols[source]
-            weights[batch_rows, slot] = values[source]
-            feeds.append({"indices": indices, "values": weights})
-        return feeds, order
-
-    return encode
-
-
-def _token_encoder(
-    manifest: dict[str, Any], locate: Callable[[str], Path], batch_size: int
-) -> Encode:
-    try:
-        import tokenizers
-    except ImportError:
-        raise ModelError(
-            "the tokenizers package is not installed; encoder models need it.",
-            hint="pip install tokenizers.",
-        ) from None
-    path = locate(manifest["tokenizer"])
-    try:
-        tokenizer = tokenizers.Tokenizer.from_file(str(path))
-    except Exception as exc:  # tokenizers raises plain Exception subclasses
-        raise ModelError(
-            f"cannot read the tokenizer {path}: {exc}.",
-            hint=f"re-export with `intently export {path.parent}`.",
-        ) from None
-    tokenizer.enable_truncation(int(manifest["max_length"]))
-    padding = dict(tokenizer.padding or {})
-    if not padding:
-        pad_id = next(
-            (tokenizer.token_to_id(t) for t in _PAD_TOKENS if tokenizer.token_to_id(t) is not None),
-            0,
-        )
-        padding = {"pad_id": pad_id, "pad_token": tokenizer.id_to_token(pad_id) or "[PAD]"}
-    padding.pop("length", None)  # pad to the longest text of each batch, not a fixed length
-    padding.pop("pad_to_multiple_of", None)
-    tokenizer.enable_padding(**padding)
-    names = list(manifest["inputs"])
-    fields = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
-    unknown = [name for name in names if name not in fields]
-    if unknown:
-        raise ModelError(
-            f"{MANIFEST_FILE} lists encoder inputs {unknown} that this Intently cannot fill "
-            f"(known: {', '.join(fields)}).",
-            hint="re-export the model with this version of Intently.",
-        )
-
-    def encode(texts: Sequence[str]) -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
-        # Similar lengths share a batch, so little compute goes to padding.
-        order = np.argsort([len(text) for text in texts], kind="stable")
-        feeds = []
-        for start in range(0, len(texts), batch_size):
-            chunk = [texts[i] for i in order[start : start + batch_size]]
-            encodings = tokenizer.encode_batch(chunk)
-            feeds.append(
-                {
-                    name: np.asarray([getattr(e, fields[name]) for e in encodings], np.int64)
-                    for name in names
-                }
-            )
-        return feeds, order
-
-    return encode
