@@ -18,7 +18,8 @@
 
 The HTTP service also answers with codes that have no class here (``intently.server.errors``):
 E701 unauthorized, E702 forbidden, E703 body too large, E704 not found, E705 conflict,
-E706 method not allowed, E799 internal error.
+E706 method not allowed, E707 malformed request body, E708 request headers too large,
+E799 internal error.
 
 Each message says what failed, where (file, line, key), and how to fix it. Front doors (CLI,
 HTTP, MCP) print ``str(error)`` and never a traceback.

@@ -85,7 +85,7 @@ class CountingStore:
         self.keys = keys
         self.calls = 0
 
-    def verify(self, key: str) -> Role | None:
+    def verify(self, key: str, *, later: object = None) -> Role | None:
         self.calls += 1
         return self.keys.get(key)
 

@@ -31,6 +31,7 @@ def test_settings_defaults(clean_env):
     assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8000, 2)
     assert settings.project == Path("intently.yaml") and settings.api_keys == ""
     assert settings.max_body_bytes == 1_000_000 and settings.max_text_chars == 10_000
+    assert settings.max_header_bytes == 65_536
     assert settings.max_batch == 1_000 and settings.cors_origins == []
     assert settings.reload_interval_s == 1.0 and not settings.insecure_no_auth
     assert (settings.runtime, settings.precision) == ("auto", "auto")

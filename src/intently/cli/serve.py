@@ -163,9 +163,12 @@ def _run_uvicorn(settings: Any) -> None:
 
 
 def _serve(uvicorn: Any, settings: Any, log_config: dict[str, Any]) -> None:
+    from intently.server.protocol import PROTOCOL
+
     uvicorn.run(
         APP_FACTORY,
         factory=True,
+        http=PROTOCOL,  # httptools with a header size limit (INTENTLY_MAX_HEADER_BYTES)
         host=settings.host,
         port=settings.port,
         workers=settings.workers,

@@ -1,14 +1,19 @@
 """The database connection: an engine, schema migrations and transactional sessions.
 
 SQLite is the default (``sqlite:///<project folder>/intently.db``); it runs in WAL mode with a
-5 s busy timeout so several server worker processes can share the file. PostgreSQL works via
-``postgresql+psycopg://`` (``postgresql://`` URLs are rewritten to that driver). The schema is
-created and upgraded by Alembic migrations shipped inside the package: call
-:meth:`Database.migrate` once at start-up.
+5 s busy timeout so several server worker processes can share the file. The file the first
+connection opened is remembered (device, inode): once the path holds another file or none
+(deleted, or replaced by a copy), every session and connection raises DatabaseError instead of
+writing to a file nobody will read again (open connections keep writing to the unlinked
+inode, new ones would create an empty file); :meth:`Database.file_problem` says why.
+PostgreSQL works via ``postgresql+psycopg://`` (``postgresql://`` URLs are rewritten to that
+driver). The schema is created and upgraded by Alembic migrations shipped inside the package:
+call :meth:`Database.migrate` once at start-up.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -68,6 +73,16 @@ def _is_memory_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
+def _sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL, None for other databases, in-memory ones and URI filenames."""
+    if url.get_backend_name() != "sqlite" or _is_memory_sqlite(url):
+        return None
+    database = str(url.database)
+    if database.startswith("file:") or url.query.get("uri"):
+        return None
+    return Path(database).absolute()
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
@@ -108,6 +123,10 @@ class Database:
             ) from exc
         if self.backend == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._file = _sqlite_file(self.url)
+        self._file_id: tuple[int, int] | None = None  # (st_dev, st_ino) at the first connect
+        if self._file is not None:
+            event.listen(self.engine, "connect", self._remember_file)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -193,6 +212,40 @@ class Database:
                     "Intently, or point --database-url / INTENTLY_DATABASE_URL elsewhere.",
                 ) from exc
 
+    # -- the SQLite file ----------------------------------------------------------------
+
+    def _remember_file(self, _dbapi_connection: Any, _record: Any) -> None:
+        if self._file_id is None and self._file is not None:
+            stat = os.stat(self._file)  # exists: the pragmas of this connection wrote it
+            self._file_id = (stat.st_dev, stat.st_ino)
+
+    def file_problem(self) -> str | None:
+        """Why the SQLite file opened first is no longer the file at its path (deleted, or
+        replaced by another file), or None (always None for other databases)."""
+        if self._file is None or self._file_id is None:
+            return None
+        try:
+            stat = os.stat(self._file)
+        except FileNotFoundError:
+            change = "was deleted"
+        else:
+            if (stat.st_dev, stat.st_ino) == self._file_id:
+                return None
+            change = "was replaced by another file"
+        return (
+            f"the database file {self._file} {change} after this process opened it; what is "
+            "written now would be lost."
+        )
+
+    def _check_file(self) -> None:
+        problem = self.file_problem()
+        if problem is not None:
+            raise DatabaseError(
+                problem,
+                hint="restore the file and restart the process (`intently serve` re-opens the "
+                "database at start), or point --database-url at the database to use.",
+            )
+
     # -- sessions -----------------------------------------------------------------------
 
     @contextmanager
@@ -202,6 +255,7 @@ class Database:
         Database failures other than integrity violations (which callers turn into their own
         errors) surface as :class:`DatabaseError`.
         """
+        self._check_file()
         session = self._sessions()
         try:
             yield session
@@ -221,6 +275,7 @@ class Database:
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         """A plain connection for quick reads (no ORM, nothing committed); errors as in session."""
+        self._check_file()
         try:
             with self.engine.connect() as connection:
                 yield connection

@@ -12,9 +12,11 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -118,8 +120,15 @@ class ApiKeyStore:
             record = _record(row)
         return record, plaintext
 
-    def verify(self, plaintext: str | bytes) -> Role | None:
-        """The role of an active key, or None when the key is unknown or revoked."""
+    def verify(
+        self, plaintext: str | bytes, *, later: Callable[[Callable[[], None]], object] | None = None
+    ) -> Role | None:
+        """The role of an active key, or None when the key is unknown or revoked.
+
+        Recording ``last_used_at`` is a best-effort write that can wait out the database's
+        busy timeout: ``later`` takes it and runs it elsewhere (the server hands it to a
+        background thread, off the request); without ``later`` it runs here.
+        """
         if not plaintext:
             return None
         digest = hash_key(plaintext)
@@ -127,7 +136,11 @@ class ApiKeyStore:
             row = connection.execute(_VERIFY, {"digest": digest}).first()
         if row is None or not hmac.compare_digest(row.key_hash, digest):
             return None
-        self._touch(row.id, row.last_used_at)
+        touch = partial(self._touch, row.id, row.last_used_at)
+        if later is None:
+            touch()
+        else:
+            later(touch)
         return Role(row.role)
 
     def revoke(self, key_id: str) -> bool:

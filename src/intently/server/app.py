@@ -32,6 +32,7 @@ from intently.server.limits import BodyLimitMiddleware
 from intently.server.metrics import MetricsMiddleware, ServerMetrics, flush_forever
 from intently.server.pool import ModelPool, poll_forever
 from intently.server.routes import ROUTERS
+from intently.server.routes._common import REQUEST_LIMITS, errors
 from intently.server.routes.classify import ClassifyShortcut
 from intently.server.settings import Settings, get_settings
 from intently.server.training import TrainingService
@@ -44,7 +45,9 @@ Classify texts with the project's deployed models, manage versions and start tra
 
 Authenticate with `Authorization: Bearer <key>`. The **predict** role may classify and read
 models and training runs; **admin** may also deploy, roll back and train. Every error answers
-`{"error": {"code", "message", "hint"}}`.
+`{"error": {"code", "message", "hint"}}`, with the statuses each operation lists. Request
+bodies are JSON objects with exactly the documented fields (an unknown field is 422); a body
+over `max_body_bytes` is 413 and a request line plus headers over `max_header_bytes` is 431.
 """
 
 NO_KEY_HINT = (
@@ -175,6 +178,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         state.metrics.close()
+        state.auth.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -219,7 +223,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_exception_handler(RunConflict, run_conflict)
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=errors(*REQUEST_LIMITS))
     return app
 
 

@@ -6,7 +6,9 @@
    :meth:`ApiKeyStore.verify`, off the event loop. The answer — a role or "unknown" — is kept in
    memory for ``auth_cache_s`` seconds (unknown keys for at most 5 s), keyed by the SHA-256 of
    the key, so the hot path never touches the database. A revoked key therefore stops working
-   within ``auth_cache_s`` in every worker.
+   within ``auth_cache_s`` in every worker. Recording the key's ``last_used_at`` is left to
+   one background thread: against a locked SQLite file that write waits out the 5 s busy
+   timeout, which the request must not wait with it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from anyio import to_thread
 
@@ -41,6 +45,8 @@ class Authenticator:
         self.cache_s = cache_s
         self.clock = clock
         self._cache: dict[bytes, tuple[Role | None, float]] = {}
+        # best-effort writes (at most one per key per minute), in order, off the request
+        self._background = ThreadPoolExecutor(1, thread_name_prefix="intently-key-use")
 
     async def role_of(self, key: str) -> Role | None:
         raw = key.encode()
@@ -56,13 +62,19 @@ class Authenticator:
         cached = self._cache.get(digest)
         if cached is not None and cached[1] > now:
             return cached[0]
-        role = await to_thread.run_sync(self.store.verify, key)
+        role = await to_thread.run_sync(
+            partial(self.store.verify, key, later=self._background.submit)
+        )
         if self.cache_s > 0:
             if len(self._cache) >= MAX_CACHED:  # bounded: random keys cannot grow memory
                 self._cache.clear()
             ttl = self.cache_s if role is not None else min(self.cache_s, MISS_CACHE_S)
             self._cache[digest] = (role, now + ttl)
         return role
+
+    def close(self) -> None:
+        """Stop the background writer; a ``last_used_at`` not yet written is dropped."""
+        self._background.shutdown(wait=False, cancel_futures=True)
 
     def forget(self) -> None:
         """Drop every cached answer (after keys were revoked in this process)."""

@@ -11,7 +11,15 @@ Intently errors keep their own codes (see :mod:`intently.errors`); the service a
     E705 conflict            409  a deploy or rollback is impossible in the current state
                                   (a second training run of a task answers 409 with E711)
     E706 method not allowed  405
+    E707 malformed body      400  the body is not JSON, not UTF-8, or nested too deeply
+    E708 headers too large   431  the request line and headers exceed ``max_header_bytes``
+                                  (answered by :mod:`intently.server.protocol`, which then
+                                  closes the connection)
     E799 internal error      500  a bug; the message says where to look (the server log)
+
+A :class:`~intently.errors.StorageError` (E900: disk full, permission denied, read-only
+filesystem) while deploying or rolling back answers 507 Insufficient Storage; the previous
+state is unchanged.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from intently.errors import (
     IntentlyError,
     ModelError,
     SpecError,
+    StorageError,
     TrainingError,
 )
 
@@ -43,6 +52,11 @@ BODY_LIMIT_HINT = (
     "send fewer or shorter texts per request (INTENTLY_MAX_BODY_BYTES sets the limit)."
 )
 HTTP_HINTS = {404: "the routes are listed at /docs.", 413: BODY_LIMIT_HINT}
+MALFORMED_BODY = "E707"
+MALFORMED_BODY_HINT = (
+    "send a UTF-8 JSON object as the request schema at /docs describes it (nested at most "
+    "a few levels)."
+)
 
 
 class ApiError(Exception):
@@ -122,6 +136,7 @@ STATUS: tuple[tuple[type[IntentlyError], int], ...] = (
     (GateFailure, 422),
     (TrainingError, 500),
     (ModelError, 503),
+    (StorageError, 507),
 )
 
 
@@ -143,9 +158,20 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     parts = []
     for item in errors[:5]:
         where = ".".join(str(p) for p in item.get("loc", ()) if p != "body") or "body"
+        if item.get("type") == "extra_forbidden":
+            parts.append(f"{where}: unknown field (the request schema at /docs lists them)")
+            continue
         parts.append(f"{where}: {item.get('msg', 'invalid')}")
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return "; ".join(parts) + more + "."
+
+
+def _unparsable_body(cause: BaseException | None) -> str:
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the request body is not valid UTF-8 (byte {cause.start})."
+    if isinstance(cause, RecursionError):
+        return "the request body is nested too deeply to parse."
+    return "the request body cannot be parsed as JSON."
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -161,15 +187,29 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def validation_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
+        errors = list(exc.errors())
+        if any(item.get("type") == "json_invalid" for item in errors):
+            detail = errors[0].get("ctx", {}).get("error", "JSON decode error")
+            position = errors[0].get("loc", (None, None))[-1]
+            return error_response(
+                400,
+                MALFORMED_BODY,
+                f"the request body is not valid JSON ({detail} at character {position}).",
+                MALFORMED_BODY_HINT,
+            )
         return error_response(
             422,
             InputError.code,
-            _validation_message(list(exc.errors())),
+            _validation_message(errors),
             "see the request schema at /docs.",
         )
 
     async def http_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400:  # FastAPI could not parse the body (json.loads raised)
+            return error_response(
+                400, MALFORMED_BODY, _unparsable_body(exc.__cause__), MALFORMED_BODY_HINT
+            )
         code = {404: "E704", 405: "E706", 413: "E703"}.get(exc.status_code, "E799")
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         hint = HTTP_HINTS.get(exc.status_code)

@@ -177,11 +177,17 @@ class ModelPool:
     # -- readiness ----------------------------------------------------------------------------
 
     def not_ready(self) -> list[str]:
-        """Why the pool is not ready: tasks with an active version but no loaded model."""
+        """Why the pool is not ready: tasks whose active pointer is unreadable (a model loaded
+        before may still answer, but which version should is unknown), and tasks with an
+        active version but no loaded model."""
         reasons = []
         if not any(state.classifier is not None for state in self._states.values()):
             reasons.append("no task has a deployed model; deploy one with `intently models deploy`")
         for task, state in self._states.items():
+            pointer_problem = self.registry.pointer_problem(task)
+            if pointer_problem is not None:
+                reasons.append(f"task '{task}': {pointer_problem} Deploy a version to replace it.")
+                continue
             if state.classifier is not None:
                 continue
             if self._stamp(task) is None:

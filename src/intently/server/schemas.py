@@ -16,11 +16,17 @@ def _examples(*items: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": list(items)})
 
 
+def _request(*items: dict[str, Any]) -> ConfigDict:
+    """Request bodies refuse unknown fields (422 naming them): a misspelt optional field such
+    as ``"taks"`` would otherwise be ignored silently and the default task answer."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(items)})
+
+
 # -- classification -------------------------------------------------------------------------
 
 
 class ClassifyRequest(BaseModel):
-    model_config = _examples({"text": "where is my refund?", "task": "intent"})
+    model_config = _request({"text": "where is my refund?", "task": "intent"})
 
     text: str = Field(
         description="Text to classify; at most `max_text_chars` characters (default 10,000) "
@@ -30,9 +36,7 @@ class ClassifyRequest(BaseModel):
 
 
 class BatchClassifyRequest(BaseModel):
-    model_config = _examples(
-        {"texts": ["where is my refund?", "cancel my order"], "task": "intent"}
-    )
+    model_config = _request({"texts": ["where is my refund?", "cancel my order"], "task": "intent"})
 
     texts: list[str] = Field(
         min_length=1, description="Texts to classify; at most `max_batch` (default 1,000)."
@@ -130,10 +134,17 @@ class ModelPublic(BaseModel):
 
 
 class ModelList(BaseModel):
-    model_config = _examples({"task": "intent", "active": VERSION_EXAMPLE, "versions": []})
+    model_config = _examples(
+        {"task": "intent", "active": VERSION_EXAMPLE, "problem": None, "versions": []}
+    )
 
     task: str
     active: str | None
+    problem: str | None = Field(
+        None,
+        description="Why the task's active pointer is unreadable, if it is; deploying a "
+        "version replaces it.",
+    )
     versions: list[ModelPublic] = Field(description="Oldest first.")
 
 
@@ -168,7 +179,7 @@ class DeployResult(BaseModel):
 
 
 class TrainingRunCreate(BaseModel):
-    model_config = _examples({"task": "intent"})
+    model_config = _request({"task": "intent"})
 
     task: str = Field(DEFAULT_TASK, description="Which classifier of the project to train.")
 

@@ -2,14 +2,15 @@
 
 They block (disk, model loading, evaluation), so routes call them in the thread pool. Each
 turns the registry's ``ModelError`` into the HTTP status that fits the situation: an unknown
-version is 404, a refused deploy or rollback is 409 and the active version keeps serving.
+version is 404, a refused deploy or rollback is 409 and the active version keeps serving
+(a disk that cannot be written is a StorageError, 507 through the error handlers).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from intently.errors import ModelError
+from intently.errors import DataError, ModelError, SpecError
 from intently.registry import VersionInfo
 from intently.runtime import Classifier
 from intently.server.deps import ServerState
@@ -43,6 +44,7 @@ def list_models(state: ServerState, task: str) -> dict[str, Any]:
     return {
         "task": task,
         "active": active,
+        "problem": state.registry.pointer_problem(task),
         "versions": [model_public(info, task, serving) for info in infos],
     }
 
@@ -57,11 +59,12 @@ def deploy_model(
         info = state.registry.get(task, version)
     except ModelError as error:
         raise not_found(error.message, error.hint) from None
-    # deploy-if-improved re-measures on the current data: read the project file as it is now
-    project = load_project(state.settings.project) if if_improved else state.project
     try:
+        # deploy-if-improved re-measures on the current data: the project file as it is now
+        project = load_project(state.settings.project) if if_improved else state.project
         decision = deploy_version(project, task, info.id, if_improved=if_improved)
-    except ModelError as error:
+    except (ModelError, SpecError, DataError) as error:
+        # a version that must not serve, or (if_improved) project data that cannot measure it
         raise ApiError.from_error(409, error) from None
     if decision.deployed:
         state.pool.refresh(task)  # this worker serves it now; the others within one interval
@@ -102,6 +105,16 @@ def rollback_model(state: ServerState, task: str) -> dict[str, Any]:
         "active": switch.pointer.active,
         "comparison": None,
     }
+
+
+def readiness(state: ServerState) -> list[str]:
+    """Why this worker is not ready; empty when it is. Reads each task's pointer and stats the
+    database file, so routes call it in the thread pool."""
+    problems = state.pool.not_ready()
+    database = state.database.file_problem()
+    if database is not None:
+        problems.append(database)
+    return problems
 
 
 def _active(state: ServerState, task: str) -> str | None:

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; default sqlite:///<project folder>/intently.db."
     )
     max_body_bytes: int = Field(1_000_000, ge=1, description="Larger request bodies get 413.")
+    max_header_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Largest request line plus headers `intently serve` reads; a request "
+        "with more gets 431 and its connection is closed.",
+    )
     max_text_chars: int = Field(10_000, ge=1, description="Longer texts get 422.")
     max_batch: int = Field(1_000, ge=1, description="Most texts in one batch request.")
     cors_origins: Annotated[list[str], NoDecode] = Field(

@@ -9,24 +9,38 @@ from starlette.responses import Response
 
 from intently.server.schemas import ErrorBody
 
-
-def _doc(description: str) -> dict[str, Any]:
-    return {"model": ErrorBody, "description": description}
-
-
-AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _doc("Missing, unknown or revoked API key."),
-    403: _doc("The key's role may not call this route."),
+# Every error status the service answers with, and why; routes list the ones they can return
+# (:func:`errors`), so the OpenAPI document names every status a client may see.
+ERROR_STATUSES: dict[int, str] = {
+    400: "Malformed request body (E707): not JSON, not UTF-8, or nested too deeply.",
+    401: "Missing, unknown or revoked API key (E701).",
+    403: "The key's role may not call this route (E702).",
+    404: "No such version or training run (E704).",
+    409: "Refused in the current state (E705, or E711 for a run already under way); the "
+    "active version keeps serving.",
+    413: "The request body is larger than `max_body_bytes` (E703).",
+    422: "Unusable input (E600): empty or too long text, too many texts, unknown task, "
+    "a missing, mistyped or unknown field.",
+    431: "The request line and headers are larger than `max_header_bytes` (E708); the "
+    "connection is closed.",
+    503: "Unavailable: the task has no deployed model, or the database is unreachable or its "
+    "file was replaced while serving (E400, E710).",
+    507: "The model folder cannot be written (E900): disk full, permission denied or a "
+    "read-only filesystem; the previous state is unchanged.",
 }
-INPUT_ERRORS: dict[int | str, dict[str, Any]] = {
-    413: _doc("The request body is larger than `max_body_bytes`."),
-    422: _doc("Unusable input: empty or too long text, unknown task, malformed body."),
-}
-NO_MODEL: dict[int | str, dict[str, Any]] = {
-    503: _doc("The task has no deployed model (deploy one with `intently models deploy`)."),
-}
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _doc("No such version or run.")}
-CONFLICT: dict[int | str, dict[str, Any]] = {409: _doc("Refused in the current state.")}
+
+# What any route can answer before it runs: the limits applied to every request.
+REQUEST_LIMITS = (413, 431)
+# A key check (401, 403) may consult the database (503 when it cannot).
+AUTH = (401, 403, 503)
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route that can answer each of ``statuses`` with an ErrorBody."""
+    return {
+        status: {"model": ErrorBody, "description": ERROR_STATUSES[status]}
+        for status in sorted(statuses)
+    }
 
 
 def json_response(content: Any, status: int = 200) -> Response:

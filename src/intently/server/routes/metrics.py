@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from intently.db import Role
 from intently.server.deps import RoleRequired, StateDep
-from intently.server.routes._common import AUTH_ERRORS
+from intently.server.routes._common import AUTH, errors
 
 router = APIRouter(tags=["metrics"])
 
@@ -25,7 +25,7 @@ _predict = RoleRequired(Role.PREDICT)
     response_class=Response,
     responses={
         200: {"content": {"text/plain": {}}, "description": "Prometheus text format."},
-        **AUTH_ERRORS,
+        **errors(*AUTH),
     },
     summary="Prometheus metrics",
 )

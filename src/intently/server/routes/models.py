@@ -14,33 +14,37 @@ from starlette.responses import Response
 
 from intently.server import services
 from intently.server.deps import KnownTask, RequireAdmin, RequirePredict
-from intently.server.routes._common import AUTH_ERRORS, CONFLICT, NOT_FOUND, json_response
+from intently.server.routes._common import AUTH, errors, json_response
 from intently.server.schemas import DeployResult, ModelList
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
-@router.get("", response_model=ModelList, responses={**AUTH_ERRORS}, summary="List model versions")
+@router.get(
+    "", response_model=ModelList, responses=errors(*AUTH, 422), summary="List model versions"
+)
 async def list_models(task: KnownTask, state: RequirePredict) -> Response:
-    """Every version of a task, oldest first, with status and headline metrics."""
+    """Every version of a task, oldest first, with status and headline metrics; an unreadable
+    active pointer is reported in ``problem`` (deploying a version replaces it)."""
     return json_response(await run_in_threadpool(services.list_models, state, task))
 
 
 @router.post(
     "/rollback",
     response_model=DeployResult,
-    responses={**AUTH_ERRORS, **CONFLICT},
+    responses=errors(*AUTH, 409, 422, 507),
     summary="Re-activate the previous version",
 )
 async def rollback(task: KnownTask, state: RequireAdmin) -> Response:
-    """Switch back to the version that was active before the current one (409 if none)."""
+    """Switch back to the newest previously active version that still loads (409 if none);
+    versions skipped on the way are named in ``reason``."""
     return json_response(await run_in_threadpool(services.rollback_model, state, task))
 
 
 @router.post(
     "/{version}/deploy",
     response_model=DeployResult,
-    responses={**AUTH_ERRORS, **NOT_FOUND, **CONFLICT},
+    responses=errors(*AUTH, 404, 409, 422, 507),
     summary="Make a version active",
 )
 async def deploy(
@@ -54,7 +58,8 @@ async def deploy(
 ) -> Response:
     """Checks the version loads and predicts, then switches atomically. A broken or rejected
     version is refused with 409 and the active one keeps serving; with ``if_improved`` a
-    worse one is not deployed (200, ``deployed: false``, the reason says why)."""
+    worse one is not deployed (200, ``deployed: false``, the reason says why). An unreadable
+    active pointer is replaced (``reason`` says so); a disk that cannot be written is 507."""
     result = await run_in_threadpool(
         services.deploy_model, state, task, version, if_improved=if_improved
     )

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from intently.server import services
 from intently.server.deps import RequireAdmin, RequirePredict
-from intently.server.routes._common import AUTH_ERRORS, CONFLICT, NOT_FOUND, json_response
+from intently.server.routes._common import AUTH, errors, json_response
 from intently.server.schemas import TrainingRunCreate, TrainingRunList, TrainingRunPublic
 
 router = APIRouter(prefix="/v1/training/runs", tags=["training"])
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1/training/runs", tags=["training"])
     "",
     status_code=202,
     response_model=TrainingRunPublic,
-    responses={**AUTH_ERRORS, **CONFLICT},
+    responses=errors(400, *AUTH, 409, 422),
     summary="Train a new model version in the background",
 )
 async def start_run(body: TrainingRunCreate, state: RequireAdmin) -> Response:
@@ -35,7 +35,7 @@ async def start_run(body: TrainingRunCreate, state: RequireAdmin) -> Response:
 
 
 @router.get(
-    "", response_model=TrainingRunList, responses={**AUTH_ERRORS}, summary="List training runs"
+    "", response_model=TrainingRunList, responses=errors(*AUTH, 422), summary="List training runs"
 )
 async def list_runs(
     state: RequirePredict,
@@ -50,7 +50,7 @@ async def list_runs(
 @router.get(
     "/{run_id}",
     response_model=TrainingRunPublic,
-    responses={**AUTH_ERRORS, **NOT_FOUND},
+    responses=errors(*AUTH, 404, 422),
     summary="One training run: status, metrics, version, deploy decision and log",
 )
 async def get_run(run_id: str, state: RequirePredict) -> Response:
