@@ -111,11 +111,11 @@ def test_default_database_is_next_to_the_project(make_project, tmp_path, monkeyp
 
 
 def test_unreachable_database_is_a_clean_error_with_masked_password(capsys):
-    from intently.cli import main
+    from intently.cli import EXIT_DATABASE, main
 
     with pytest.raises(SystemExit) as info:
         main(["keys", "list", "--database-url", "postgresql://u:hunter2@127.0.0.1:1/db"])
-    assert info.value.code == 1
+    assert info.value.code == EXIT_DATABASE == 6
     message = _flat(capsys.readouterr().err)
     assert "[E710]" in message and "u:***@127.0.0.1:1/db" in message
     assert "hunter2" not in message
