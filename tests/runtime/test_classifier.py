@@ -304,3 +304,27 @@ def test_single_text_path_refuses_non_finite_probabilities(trained_model_dir, mo
     monkeypatch.setattr(classifier.model, "predict_proba", lambda texts: nan_row)
     with pytest.raises(ModelError, match="non-finite"):
         classifier.predict("hello")
+
+
+def test_large_batches_pause_the_cyclic_gc_and_restore_its_state(classifier, monkeypatch):
+    import gc
+
+    seen = []
+    predict_proba = classifier.model.predict_proba
+
+    def spying(texts):
+        seen.append(gc.isenabled())
+        return predict_proba(texts)
+
+    monkeypatch.setattr(classifier.model, "predict_proba", spying)
+    texts = ["where is my order"] * 100
+    assert len(classifier.predict_batch(texts)) == 100
+    assert seen == [False] and gc.isenabled()  # paused during the batch, on again after
+    classifier.predict_batch(texts[:3])
+    assert seen[-1] is True  # small batches leave it alone
+    gc.disable()
+    try:
+        classifier.predict_batch(texts)
+        assert not gc.isenabled()  # a caller who turned it off keeps it off
+    finally:
+        gc.enable()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -32,6 +34,30 @@ NATIVE_BACKENDS = "intently.backends"
 """Where native (training-stack) backends are looked up by name when a version was never
 exported. The runtime never imports it statically: an app serving exported graphs installs
 NumPy, onnxruntime and tokenizers alone."""
+
+
+_GC_PAUSE_FROM = 64
+"""Batches from this size build their records with the cyclic garbage collector paused."""
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic GC for a block that allocates many short-lived, acyclic objects.
+
+    A batch allocates a few objects per text (records, tuples, floats); each 700 allocations
+    start a collection that walks the young generation, and every tenth one the older ones —
+    which hold the featurizer's large token caches. On BANKING77's 3,080 test texts, four
+    alternating runs each: median 20.1k -> 22.5k texts/s with it paused. Nothing made
+    here forms reference cycles, so reference counting frees it all; the collector runs as
+    usual afterwards. It is re-enabled only if it was on (another thread may have paused it).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class ProbabilityModel(Protocol):
@@ -244,6 +270,12 @@ class Classifier:
     def predict_batch(self, texts: Sequence[str]) -> list[Prediction]:
         if not texts:
             return []
+        if len(texts) < _GC_PAUSE_FROM:
+            return self._predict_batch(texts)
+        with _cyclic_gc_paused():
+            return self._predict_batch(texts)
+
+    def _predict_batch(self, texts: Sequence[str]) -> list[Prediction]:
         proba = self.predict_proba(texts)
         if not np.isfinite(proba).all():
             raise self._non_finite()
