@@ -109,37 +109,8 @@ def run_sklearn_tfidf_logreg(directory: str | Path) -> dict[str, Any]:
     for w in caught:
         if not issubclass(w.category, ConvergenceWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    classes = pipeline.classes_
-
-    texts = [e.text for e in data.test]
-    proba = pipeline.predict_proba(texts)
-    predicted = [str(label) for label in classes[proba.argmax(axis=1)]]
-    report = _score(data, predicted, proba.max(axis=1))
-
-    def predict_one(text: str) -> str:
-        return classes[int(np.argmax(pipeline.predict_proba([text])[0]))]
-
-    def predict_batch(batch: list[str]) -> np.ndarray:
-        return classes[pipeline.predict_proba(batch).argmax(axis=1)]
-
-    p50, p99 = latency_ms(predict_one, texts)
-    qps = batch_qps(predict_batch, texts)
-    with tempfile.TemporaryDirectory(prefix="intently-peer-") as scratch:
-        path = Path(scratch) / "pipeline.pkl"
-        with path.open("wb") as handle:
-            pickle.dump(pipeline, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        size_mb = path.stat().st_size / 1e6
-    return result_row(
-        dataset=directory.name,
-        backend="sklearn-tfidf-logreg",
-        data=data,
-        report=report,
-        train_seconds=train_seconds,
-        p50=p50,
-        p99=p99,
-        qps=qps,
-        model_mb=size_mb,
-        versions=versions("scikit-learn"),
+    return _sklearn_row(
+        "sklearn-tfidf-logreg", directory, data, pipeline, pipeline.predict_proba, train_seconds
     )
 
 
@@ -198,19 +169,33 @@ def run_sklearn_tfidf_svm(directory: str | Path) -> dict[str, Any]:
     start = time.perf_counter()
     pipeline.fit([e.text for e in train], [e.label for e in train])
     train_seconds = time.perf_counter() - start
-    classes = pipeline.classes_
-
-    texts = [e.text for e in data.test]
-    margins = pipeline.decision_function(texts)
-    predicted = [str(label) for label in classes[margins.argmax(axis=1)]]
     # A LinearSVC has no probabilities; its largest margin stands in for the confidence.
-    report = _score(data, predicted, margins.max(axis=1))
+    return _sklearn_row(
+        "sklearn-tfidf-svm", directory, data, pipeline, pipeline.decision_function, train_seconds
+    )
+
+
+def _sklearn_row(
+    backend: str,
+    directory: Path,
+    data: Dataset,
+    pipeline: Any,
+    scores: Callable[[Sequence[str]], np.ndarray],
+    train_seconds: float,
+) -> dict[str, Any]:
+    """Score, time and size a fitted scikit-learn pipeline; ``scores`` gives one row of class
+    scores per text (probabilities or margins), whose largest is the confidence."""
+    classes = pipeline.classes_
+    texts = [e.text for e in data.test]
+    test_scores = scores(texts)
+    predicted = [str(label) for label in classes[test_scores.argmax(axis=1)]]
+    report = _score(data, predicted, test_scores.max(axis=1))
 
     def predict_one(text: str) -> str:
-        return classes[int(np.argmax(pipeline.decision_function([text])[0]))]
+        return classes[int(np.argmax(scores([text])[0]))]
 
     def predict_batch(batch: list[str]) -> np.ndarray:
-        return classes[pipeline.decision_function(batch).argmax(axis=1)]
+        return classes[scores(batch).argmax(axis=1)]
 
     p50, p99 = latency_ms(predict_one, texts)
     qps = batch_qps(predict_batch, texts)
@@ -221,7 +206,7 @@ def run_sklearn_tfidf_svm(directory: str | Path) -> dict[str, Any]:
         size_mb = path.stat().st_size / 1e6
     return result_row(
         dataset=directory.name,
-        backend="sklearn-tfidf-svm",
+        backend=backend,
         data=data,
         report=report,
         train_seconds=train_seconds,
