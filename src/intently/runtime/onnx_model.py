@@ -1,28 +1,9 @@
-"""``OnnxModel``: an exported model version served by onnxruntime, without the training stack.
+"""``OnnxModel``: an exported model version served by onnxruntime (or, for linear exports, its
+NumPy scorer), without the training stack; ``OnnxStack`` averages a stack's members.
 
-``intently export`` (or ``intently train``) writes, next to the native files of a version:
-
-- ``model.onnx`` and ``model.int8.onnx``: graphs with one output, ``probabilities``
-  (float32 ``[batch, n_classes]``);
-- ``onnx.json``, the manifest, written last (its presence means "exported")::
-
-    {"format": "intently.onnx.v1", "kind": "linear" | "encoder", "opset": 17,
-     "fp32": "model.onnx", "int8": "model.int8.onnx", "inputs": [...],
-     "output": "probabilities", "labels": [...], "parity": {...}, "quantization": {...},
-     "serving": {"precision": "fp32", "engine": "numpy", "reason": "...", "timings": {...}},
-     "sha256": {"model.onnx": "...", ...},          # every file the runtime reads, checked
-     "created_at": "...", "versions": {...},
-     "max_length": 128, "tokenizer": "tokenizer.json",                   # kind "encoder"
-     "featurizer": {"vocabulary": "...json", "arrays": "...npz"}}         # kind "linear"
-
-Inputs per kind: ``linear`` graphs take ``indices`` (int64) and ``values`` (float32), each
-``[batch, L]``: the TF-IDF vector of each text from the Python featurizer, padded with index
-``n_features`` and value 0. ``encoder`` graphs take ``input_ids`` and ``attention_mask``
-(int64, ``[batch, seq]``; optionally ``token_type_ids``) from ``tokenizers``, truncated at
-``max_length`` and padded to the longest text of each batch.
-
-Loading imports only NumPy, onnxruntime and (for encoders) tokenizers: no scikit-learn, SciPy,
-torch or transformers.
+What export writes and how ``onnx.json`` is checked: :mod:`intently.runtime.manifest`. What
+each kind is fed: :mod:`intently.runtime.feeds`. Loading imports only NumPy, onnxruntime and
+(for encoders) tokenizers: no scikit-learn, SciPy, torch or transformers.
 """
 
 from __future__ import annotations
