@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from intently.runtime.model_files import fsync_dir, write_json
 from intently.runtime.onnx_model import MANIFEST_FILE, file_sha256, manifest_files
 
 
@@ -84,18 +85,3 @@ def _owned_files(directory: Path) -> set[str]:
     return {value for value in manifest.values() if isinstance(value, str)} & {
         p.name for p in directory.iterdir()
     }
-
-
-def write_json(path: Path, data: Any) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False, default=str)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

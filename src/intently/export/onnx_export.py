@@ -42,13 +42,14 @@ from intently.errors import (
     IntentlyError,
     ModelError,
 )
-from intently.export.files import move_into, write_json
+from intently.export.files import move_into
 from intently.export.graph import RAW_FILE, export_graph, search_int8, staged_probabilities
 from intently.export.manifest import INT8_FILE, PRECISIONS, ExportReport, created_at, graph_manifest
 from intently.export.parity import EVALUATION_FILE, MIN_AGREEMENT, read_texts
 from intently.export.quantize import optimize_graph
 from intently.export.serving import NUMPY, choose_precision
 from intently.export.stack import export_stack
+from intently.runtime.model_files import write_json
 from intently.runtime.onnx_model import MANIFEST_FILE, STACK_KIND, OnnxModel
 from intently.runtime.version import read_version
 

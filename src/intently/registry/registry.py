@@ -27,6 +27,7 @@ from typing import Any
 
 from intently.errors import ModelError, did_you_mean, os_errors_as_storage_errors
 from intently.registry.store import ModelVersion, Status, list_versions, read_version
+from intently.runtime.model_files import fsync_dir
 
 POINTER_FILE = "active.json"
 LOCK_FILE = ".lock"
@@ -419,11 +420,7 @@ class Registry:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-        directory = os.open(task_dir, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        fsync_dir(task_dir)
 
 
 def _status(version_id: str, version: ModelVersion | None, pointer: Pointer | None) -> Status:

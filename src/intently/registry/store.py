@@ -7,7 +7,6 @@ leaves no half-written version and never touches an existing one.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import secrets
@@ -16,10 +15,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
 
 from intently._version import __version__
 from intently.errors import ModelError, os_errors_as_storage_errors
+from intently.runtime.model_files import fsync_dir, write_json
 from intently.runtime.version import (
     LABELS_FILE,
     METADATA_FILE,
@@ -71,11 +70,11 @@ def _write_version(
     staging.mkdir()
     try:
         write_files(staging)
-        _write_json(staging / LABELS_FILE, list(version.labels))
-        _write_json(staging / METADATA_FILE, version.to_json())
-        _fsync_dir(staging)
+        write_json(staging / LABELS_FILE, list(version.labels))
+        write_json(staging / METADATA_FILE, version.to_json())
+        fsync_dir(staging)
         os.replace(staging, final)
-        _fsync_dir(task_dir)
+        fsync_dir(task_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -107,18 +106,3 @@ def latest_version(task_dir: Path, *, usable_only: bool = True) -> Path | None:
         except ModelError:
             continue
     return None
-
-
-def _write_json(path: Path, data: Any) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False, default=str)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

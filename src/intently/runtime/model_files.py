@@ -1,9 +1,12 @@
-"""Reading a backend's saved files back: a JSON state and a NumPy archive, never unpickled,
-with errors a user can act on (missing file, corrupt file, malformed content)."""
+"""A version's files on disk: reading a backend's saved files back (a JSON state and a NumPy
+archive, never unpickled, with errors a user can act on: missing file, corrupt file, malformed
+content), and the durable writes the registry and the exporter share (``write_json``,
+``fsync_dir``)."""
 
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -78,3 +81,20 @@ def check_classes(classes: Any, directory: Path, owner: str) -> None:
             f"got {classes!r}.",
             hint="re-train the model.",
         )
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON and fsync it, so that a rename after it publishes whole content."""
+    with path.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, ensure_ascii=False, default=str)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a directory, so that a rename or a new entry in it survives a crash."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
