@@ -25,10 +25,24 @@ def contracts(pyproject: Path = ROOT / "pyproject.toml") -> list[dict]:
     return tomllib.loads(pyproject.read_text(encoding="utf-8"))["tool"]["importlinter"]["contracts"]
 
 
+def _exists(module: str) -> bool:
+    relative = Path(*module.split(".")[1:])
+    return (PACKAGE / relative).is_dir() or (PACKAGE / f"{relative}.py").is_file()
+
+
 def layers() -> list[list[str]]:
-    """Modules per layer, top first, as the ``layers`` contract lists them."""
+    """Modules per layer, top first, as the ``layers`` contract lists them.
+
+    A module in parentheses is optional to import-linter; it is listed once it exists.
+    """
     (contract,) = [c for c in contracts() if c["type"] == "layers"]
-    return [[m.strip() for m in layer.split("|")] for layer in contract["layers"]]
+    found = []
+    for layer in contract["layers"]:
+        modules = [m.strip().strip("()") for m in layer.split("|")]
+        present = [m for m in modules if _exists(m)]
+        if present:
+            found.append(present)
+    return found
 
 
 def _source_files(module: str) -> list[Path]:
