@@ -23,7 +23,7 @@ def test_migrate_creates_the_tables_and_is_idempotent(database_url):
         assert not db.is_current()
         db.migrate()
         db.migrate()  # a second start changes nothing
-        assert db.revision() == db.head() == "0001"
+        assert db.revision() == db.head() == "0002"
         assert db.is_current()
         with db.engine.connect() as connection:
             inspector = inspect(connection)
@@ -99,7 +99,7 @@ def test_concurrent_migrations_from_several_processes(database_url):
     for child in children:
         stdout, stderr = child.communicate(timeout=120)
         assert child.returncode == 0, stderr
-        assert stdout.strip() == "0001"
+        assert stdout.strip() == "0002"
 
 
 def test_a_migration_that_loses_a_race_rechecks_and_succeeds(database_url, monkeypatch):
