@@ -12,6 +12,10 @@
     │   └── RunNotFound          no training run has this id                       (E712)
     ├── RunConflict              a run of the task is already queued or running    (E711)
     ├── InvalidRole              an API-key role other than predict or admin       (E713)
+    ├── InteractionNotFound      no recorded interaction has this id               (E720)
+    ├── UnknownLabel             a review label the task does not know             (E721)
+    ├── AnnotationImportError    an annotations file cannot be imported            (E722)
+    ├── LearningConfigError      a bad redaction pattern or retention period       (E723)
     ├── ExportError              an export failed or did not answer like the model (E800)
     │   └── ExportUnsupportedError  the backend has no ONNX export                 (E801)
     └── StorageError             disk full, permission denied, read-only filesystem (E900)
@@ -129,6 +133,31 @@ class InvalidRole(IntentlyError, ValueError):
     """A role that is not one of :class:`~intently.db.keys.Role`."""
 
     code = "E713"
+
+
+class InteractionNotFound(IntentlyError):
+    """No recorded interaction has this id (HTTP 404)."""
+
+    code = "E720"
+
+
+class UnknownLabel(IntentlyError, ValueError):
+    """A review label that is not a label of the task (HTTP 422); ``new_label`` proposes one."""
+
+    code = "E721"
+
+
+class AnnotationImportError(IntentlyError):
+    """An annotations file (Label Studio export, JSONL corrections) cannot be imported."""
+
+    code = "E722"
+
+
+class LearningConfigError(IntentlyError, ValueError):
+    """A redaction pattern that is not a valid regular expression, or a retention period
+    that is not like ``90d``."""
+
+    code = "E723"
 
 
 class ExportError(IntentlyError):

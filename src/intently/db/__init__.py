@@ -21,6 +21,7 @@ Errors::
 """
 
 from intently.db.engine import Database, DatabaseError, default_database_url
+from intently.db.interactions import InteractionRecord, InteractionStore
 from intently.db.keys import ApiKeyRecord, ApiKeyStore, InvalidRole, Role
 from intently.db.runs import (
     RunConflict,
@@ -35,6 +36,8 @@ __all__ = [
     "ApiKeyStore",
     "Database",
     "DatabaseError",
+    "InteractionRecord",
+    "InteractionStore",
     "InvalidRole",
     "Role",
     "RunConflict",
