@@ -328,3 +328,42 @@ def test_large_batches_pause_the_cyclic_gc_and_restore_its_state(classifier, mon
         assert not gc.isenabled()  # a caller who turned it off keeps it off
     finally:
         gc.enable()
+
+
+def test_predictions_are_read_only_values(classifier):
+    prediction = classifier.predict("where is my order")
+    with pytest.raises(AttributeError):
+        prediction.label = "refund"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        prediction.extra = 1  # type: ignore[attr-defined]
+    again = classifier.predict("where is my order")
+    assert again == prediction
+    assert hash(again) == hash(prediction)
+    assert again != classifier.predict("hello")
+    assert "label='order_status'" in repr(prediction)
+
+
+def test_a_prediction_built_by_hand_equals_the_classifiers(classifier):
+    answer = classifier.predict("refund please")
+    rebuilt = Prediction(
+        label=answer.label,
+        confidence=answer.confidence,
+        ranking=list(answer.ranking),
+        fallback=answer.fallback,
+        intent=answer.intent,
+        model_version=answer.model_version,
+        runtime=answer.runtime,
+        precision=answer.precision,
+    )
+    assert rebuilt == answer
+    assert rebuilt.to_dict() == answer.to_dict()
+
+
+def test_a_batch_mixing_plain_and_unicode_texts_answers_like_single_texts(classifier):
+    texts = ["where is my order", "ｒｅｆｕｎｄ please", "bye\x07bye", "  hello\t"]
+    batch = classifier.predict_batch(texts)
+    singles = [classifier.predict(text) for text in texts]
+    assert [(p.label, p.fallback) for p in batch] == [(p.label, p.fallback) for p in singles]
+    for answer, single in zip(batch, singles, strict=True):
+        assert [label for label, _ in answer.ranking] == [label for label, _ in single.ranking]
+        assert answer.confidence == pytest.approx(single.confidence, abs=1e-6)
