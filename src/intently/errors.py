@@ -18,6 +18,8 @@
     ├── LearningConfigError      a bad redaction pattern or retention period       (E723)
     ├── ExportError              an export failed or did not answer like the model (E800)
     │   └── ExportUnsupportedError  the backend has no ONNX export                 (E801)
+    ├── GenerationError          a training-data generator cannot run              (E210)
+    │   └── GeneratorModelError  its local model folder or torch is missing      (E211)
     └── StorageError             disk full, permission denied, read-only filesystem (E900)
 
 The HTTP service also answers with codes that have no class here (``intently.server.errors``):
@@ -177,6 +179,18 @@ class StorageError(IntentlyError):
     missing, or the filesystem is read-only. Nothing half-written is left behind."""
 
     code = "E900"
+
+
+class GenerationError(IntentlyError):
+    """A training-data generator cannot run as configured."""
+
+    code = "E210"
+
+
+class GeneratorModelError(GenerationError):
+    """A generator's local model folder, or torch/transformers, is missing or unusable."""
+
+    code = "E211"
 
 
 _STORAGE_HINTS = {

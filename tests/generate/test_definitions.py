@@ -49,7 +49,12 @@ def test_definition_examples_in_file_order():
     ]
     assert dict(examples[3].meta) == {"entities": {"city": "paris"}}
     assert dict(examples[4].meta) == {}
-    assert dict(examples[6].meta) == {"template": "fly to {city}"}
+    assert dict(examples[6].meta) == {
+        "template": "fly to {city}",
+        "spans": [{"entity": "city", "value": "paris", "start": 7, "end": 12}],
+    }
+    nyc = examples[8]
+    assert nyc.meta["spans"] == [{"entity": "city", "value": "new york", "start": 7, "end": 10}]
 
 
 def test_template_without_slots_is_itself():

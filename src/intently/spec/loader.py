@@ -53,6 +53,15 @@ def project_from_dict(data: dict[str, Any], *, root: Path | None = None) -> Proj
     return project
 
 
+def project_location(project: Project, key_path: KeyPath) -> Location:
+    """File, line and key of ``key_path`` in the file ``project`` was loaded from, for checks
+    that run after loading (generator parameters, whose tables live above this layer)."""
+    if project.path is None or not project.path.is_file():
+        return Location(project.path or "<dict>", None, ".".join(map(str, key_path)) or None)
+    _, lines = load_with_lines(project.path)
+    return locate(project.path, lines, key_path)
+
+
 def _spec_error(exc: ValidationError, path: Path, lines: dict[KeyPath, int]) -> SpecError:
     first = exc.errors()[0]
     # A refused mapping key (a task name) comes as (..., key, "[key]"): point at the key.
@@ -136,6 +145,13 @@ def _cross_check(project: Project, path: Path, lines: dict[KeyPath, int]) -> Non
                 hint="use the name of an intent defined under agents.",
             )
         for p, pattern in enumerate(patterns):
+            stray = next((c for c in SLOT.sub("", pattern) if c in "{}"), None)
+            if stray is not None:
+                raise SpecError(
+                    f"template {pattern!r} has an unbalanced '{stray}'.",
+                    where=locate(path, lines, ("templates", intent_name, p)),
+                    hint="write slots as {entity} (letters, digits, _) with both braces.",
+                )
             for slot in SLOT.findall(pattern):
                 if slot not in project.entities:
                     raise SpecError(
@@ -145,6 +161,14 @@ def _cross_check(project: Project, path: Path, lines: dict[KeyPath, int]) -> Non
                         hint="declare it under 'entities:' or fix the slot name.",
                     )
     declared = {DEFAULT_TASK, *project.tasks}
+    for g, entry in enumerate(project.generation):
+        if entry.task not in declared:
+            raise SpecError(
+                f"generator '{entry.name}' is assigned to undeclared task '{entry.task}'."
+                + did_you_mean(entry.task, declared),
+                where=locate(path, lines, ("generation", g, "task")),
+                hint="use a task declared under 'tasks:' (or the default, intent).",
+            )
     for d, ref in enumerate(project.datasets):
         if ref.task not in declared:
             raise SpecError(

@@ -1,0 +1,173 @@
+"""``augment``: word drop, adjacent swap, synonym replacement and keyboard typos (EDA-style).
+
+Entity values (the example's ``meta.spans``, and every value or synonym of the project's
+entities) and the entry's ``protected`` words are locked: no operation touches them.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from intently.data.example import Example, Source
+from intently.generate.base import (
+    GenerationContext,
+    GeneratorParams,
+    GeneratorType,
+    derived,
+)
+from intently.generate.lexicon import Lexicon, LexiconChoice, get_lexicon
+
+NAME = "augment"
+ATTEMPTS = 4
+"""Tries per copy before giving up on an example whose draws keep leaving it unchanged."""
+
+_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+_NEIGHBOURS: dict[str, str] = {}
+for _r, _row in enumerate(_ROWS):
+    for _c, _key in enumerate(_row):
+        _NEIGHBOURS[_key] = "".join(
+            other[c]
+            for rr, other in enumerate(_ROWS)
+            if abs(rr - _r) <= 1
+            for c in (_c - 1, _c, _c + 1)
+            if 0 <= c < len(other) and other[c] != _key
+        )
+
+
+class AugmentParams(GeneratorParams):
+    copies: int = Field(default=2, ge=1, le=50, description="Variants tried per example.")
+    word_drop: float = Field(default=0.1, ge=0, le=1)
+    swap: float = Field(default=0.1, ge=0, le=1, description="Per adjacent pair.")
+    synonym: float = Field(default=0.2, ge=0, le=1)
+    typo: float = Field(default=0.03, ge=0, le=1)
+    protected: tuple[str, ...] = Field(default=(), description="Words never altered.")
+    lexicon: LexiconChoice = "auto"
+
+
+@dataclass(frozen=True)
+class _Token:
+    text: str
+    locked: bool
+
+
+@dataclass(frozen=True)
+class Augmenter:
+    params: AugmentParams
+    lexicon: Lexicon
+    protected: frozenset[str]
+    source: Source = Source.AUGMENTATION
+
+    def generate(self, examples: Sequence[Example], rng: np.random.Generator) -> list[Example]:
+        out: list[Example] = []
+        for example in examples:
+            made = {example.text.lower()}
+            tokens = self._tokens(example)
+            for _ in range(self.params.copies):
+                for _ in range(ATTEMPTS):
+                    words, ops = self._variant(tokens, rng)
+                    text = " ".join(words)
+                    if text.lower() not in made:
+                        break
+                else:
+                    continue
+                made.add(text.lower())
+                out.append(
+                    derived(example, text, self.source, NAME, ops=ops, **_spans(example, text))
+                )
+        return out
+
+    def _tokens(self, example: Example) -> list[_Token]:
+        """Whitespace tokens of ``example``, those inside an entity or protected phrase locked."""
+        text = example.text
+        locked = [
+            (span["start"], span["end"])
+            for span in example.meta.get("spans", ())
+            if "start" in span
+        ]
+        for phrase in self.protected:
+            pattern = rf"(?<!\w){re.escape(phrase)}(?!\w)"
+            locked += [m.span() for m in re.finditer(pattern, text, re.IGNORECASE)]
+        return [
+            _Token(m.group(), any(s < m.end() and m.start() < e for s, e in locked))
+            for m in re.finditer(r"\S+", text)
+        ]
+
+    def _variant(
+        self, tokens: list[_Token], rng: np.random.Generator
+    ) -> tuple[list[str], list[str]]:
+        p = self.params
+        ops: list[str] = []
+        words = [t.text for t in tokens]
+        free = [not t.locked for t in tokens]
+        for i, word in enumerate(words):
+            if free[i] and p.synonym and rng.random() < p.synonym:
+                replaced = self._synonym(word, rng)
+                if replaced != word:
+                    words[i] = replaced
+                    ops.append("synonym")
+            if free[i] and p.typo and len(word) > 3 and rng.random() < p.typo:
+                words[i] = _typo(words[i], rng)
+                ops.append("typo")
+        for i in range(len(words) - 1):
+            if free[i] and free[i + 1] and p.swap and rng.random() < p.swap:
+                words[i], words[i + 1] = words[i + 1], words[i]
+                ops.append("swap")
+        if p.word_drop and len(words) > 2:
+            keep = [not (free[i] and rng.random() < p.word_drop) for i in range(len(words))]
+            if sum(keep) >= 2 and not all(keep):
+                words = [w for w, k in zip(words, keep, strict=True) if k]
+                ops.append("drop")
+        return words, ops
+
+    def _synonym(self, word: str, rng: np.random.Generator) -> str:
+        core = word.strip(string.punctuation)
+        if not core or core.lower() in self.protected:
+            return word
+        options = self.lexicon.synonyms(core.lower())
+        if not options:
+            return word
+        choice = options[int(rng.integers(len(options)))]
+        if core[0].isupper():
+            choice = choice[0].upper() + choice[1:]
+        return word.replace(core, choice, 1)
+
+
+def _typo(word: str, rng: np.random.Generator) -> str:
+    """One keyboard slip inside ``word``: a neighbouring key, a dropped or a doubled letter."""
+    letters = [i for i, ch in enumerate(word) if ch.lower() in _NEIGHBOURS]
+    if not letters:
+        return word
+    i = letters[int(rng.integers(len(letters)))]
+    kind = int(rng.integers(3))
+    if kind == 0:
+        near = _NEIGHBOURS[word[i].lower()]
+        return word[:i] + near[int(rng.integers(len(near)))] + word[i + 1 :]
+    if kind == 1:
+        return word[:i] + word[i + 1 :]
+    return word[:i] + word[i] + word[i:]
+
+
+def _spans(example: Example, text: str) -> dict[str, Any]:
+    """The original's entity spans, found again in ``text`` (locked words are unchanged)."""
+    spans = []
+    for span in example.meta.get("spans", ()):
+        surface = example.text[span["start"] : span["end"]]
+        start = text.find(surface)
+        if start >= 0:
+            spans.append({**span, "start": start, "end": start + len(surface)})
+    return {"spans": spans} if spans else {}
+
+
+def _build(params: Any, context: GenerationContext) -> Augmenter:
+    protected = context.protected | {w.lower() for w in params.protected}
+    return Augmenter(params, get_lexicon(params.lexicon), frozenset(protected))
+
+
+GENERATORS = {NAME: GeneratorType(NAME, AugmentParams, _build)}
