@@ -60,6 +60,12 @@ class FittedModel:
     train_seconds: float
 
 
+MergeTrain = Callable[[Sequence[Example], Sequence[Example]], tuple[Example, ...]]
+"""``(training examples, held-out examples) -> training examples``: adds examples that may
+only ever be trained on (reviewed feedback, see ``intently.loop.feedback``). The held-out
+examples are what the model will be scored on, so a merge must keep their texts out."""
+
+
 @dataclass(frozen=True)
 class TrainingRun:
     """What ``train`` produced: the stored version, its evaluation and gate verdicts."""
@@ -200,6 +206,7 @@ def train(
     write_reports: bool = True,
     export: bool = True,
     finetune: bool = False,
+    merge_train: MergeTrain | None = None,
 ) -> TrainingRun:
     """Train, evaluate and store a new version of ``task``'s classifier.
 
@@ -211,11 +218,17 @@ def train(
     backend that can export is also written as ONNX (fp32 + int8, see ``intently.export``)
     before the version appears; an export that fails its parity check raises ExportError and
     leaves no version. With ``finetune`` a ``transformer`` task continues from its active
-    version (``init_from``).
+    version (``init_from``). ``merge_train`` changes the training part only (of the split, and
+    of every cross-validation fold); what the model is scored on stays the project's own data.
     """
     progress = progress or _silent
     progress("building dataset", 0.0)
     dataset = build_dataset(project, task)
+    own_examples = dataset.all  # what cross-validation scores: never merged-in examples
+    method = evaluation_method(dataset)  # decided on the project's own data, before merging
+    if merge_train is not None:
+        train_part = merge_train(dataset.train, (*dataset.valid, *dataset.test))
+        dataset = replace(dataset, train=train_part, fingerprint="")
     training = with_descriptions(project.training_for(task), project, task)
     if finetune:
         training = from_active_version(training, project, task)
@@ -226,13 +239,12 @@ def train(
     )
     progress("evaluating", 0.88)
     labels = defined_labels(project, task) or dataset.labels
-    method = evaluation_method(dataset)
     cross_validation: CrossValidation | None = None
     if method.folds is None:
         evaluation_set = dataset.test or dataset.valid
         report = evaluate_model(fitted.model, fitted.rule, evaluation_set, defined=labels)
     else:
-        evaluation_set = (*dataset.train, *dataset.valid, *dataset.test)
+        evaluation_set = own_examples
         cross_validation = _cross_validate_examples(
             evaluation_set,
             training,
@@ -241,6 +253,7 @@ def train(
             defined=labels,
             folds=method.folds,
             on_fold=lambda f: progress(f"cross-validating: fold {f}/{method.folds}", 0.88),
+            merge_train=merge_train,
         )
         report = cross_validation.pooled
     results = check_gates(report, gates)
@@ -392,8 +405,12 @@ def _cross_validate_examples(
     defined: Sequence[str],
     folds: int,
     on_fold: Callable[[int], None] | None = None,
+    merge_train: MergeTrain | None = None,
 ) -> CrossValidation:
     def predictor(dataset: Dataset, held: Sequence[Example]) -> tuple[list[str], np.ndarray]:
+        if merge_train is not None:
+            held_out = (*dataset.valid, *held)
+            dataset = replace(dataset, train=merge_train(dataset.train, held_out), fingerprint="")
         fitted = fit_dataset(dataset, training, fallback)
         texts = [e.text for e in held]
         proba = fitted.model.predict_proba(texts)

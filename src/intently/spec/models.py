@@ -86,6 +86,35 @@ class Gates(StrictModel):
     coverage: float = Field(default=1.0, ge=0, le=1)
 
 
+class AlertRules(StrictModel):
+    """Thresholds of the monitoring alerts (``GET /v1/alerts``, ``intently_alert`` gauges).
+
+    Rules that read reviews fire only with at least ``min_reviews`` reviewed answers behind
+    them (per intent for ``intent_f1`` and ``misclassification``).
+    """
+
+    accuracy: float = Field(default=0.70, ge=0, le=1, description="Fires below it.")
+    fallback_rate: float = Field(default=0.30, ge=0, le=1, description="Fires above it.")
+    intent_f1: float = Field(default=0.70, ge=0, le=1, description="Fires below it.")
+    misclassification: float = Field(
+        default=0.15, ge=0, le=1, description="Share of an intent answered as one other intent."
+    )
+    min_reviews: int = Field(default=20, ge=1)
+
+
+class LearningSpec(StrictModel):
+    """The learning loop: when reviewed feedback retrains a task, and what monitoring watches.
+
+    A retrain starts once ``retrain_after`` reviewed answers are new since the last run
+    (``intently retrain --if-needed``, or the service's check every ``check_every_minutes``;
+    0 turns that off) and deploys only if the new model is not worse (deploy-if-improved).
+    """
+
+    retrain_after: int = Field(default=100, ge=1, description="New reviewed labels per retrain.")
+    check_every_minutes: float = Field(default=60.0, ge=0)
+    alerts: AlertRules = AlertRules()
+
+
 class FallbackSpec(StrictModel):
     """Out-of-scope handling, after Rasa's FallbackClassifier.
 
@@ -136,38 +165,6 @@ class TaskSpec(StrictModel):
     deploy: DeploySpec | None = None
 
 
-class GeneratorEntry(StrictModel):
-    """One entry of ``generation:``: a registered generator run on the train split only.
-
-    ``params`` are checked against the generator's own table when generators are built
-    (``intently.generate.registry``); ``per_intent`` caps the new examples per intent.
-    """
-
-    name: str = Field(min_length=1, description="A registered generator (templates, augment, ...).")
-    params: dict[str, Any] = Field(default_factory=dict)
-    per_intent: int | None = Field(default=None, ge=0)
-    weight: float | None = Field(default=None, gt=0, description="Overrides the source's weight.")
-    task: TaskName = DEFAULT_TASK
-
-
-class GenerationFilters(StrictModel):
-    """Filters every generated set passes before it joins the training data."""
-
-    min_words: int = Field(default=1, ge=1)
-    max_words: int = Field(default=64, ge=1)
-    near_duplicate: float = Field(
-        default=0.9, gt=0, le=1, description="Character 3-gram Jaccard at which two are one."
-    )
-    consistency: float | None = Field(
-        default=0.8,
-        gt=0,
-        le=1,
-        description="Drop a generated example a model of the originals gives another intent "
-        "with at least this confidence; null turns the filter off.",
-    )
-    consistency_backend: str = "linear"
-
-
 class Project(StrictModel):
     name: str = Field(min_length=1)
     description: str = ""
@@ -180,8 +177,7 @@ class Project(StrictModel):
     gates: Gates = Gates()
     fallback: FallbackSpec = FallbackSpec()
     deploy: DeploySpec = DeploySpec()
-    generation: tuple[GeneratorEntry, ...] = ()
-    generation_filters: GenerationFilters = GenerationFilters()
+    learning: LearningSpec = LearningSpec()
 
     _path: Path | None = PrivateAttr(default=None)
 
