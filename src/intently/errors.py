@@ -20,7 +20,10 @@
     │   └── ExportUnsupportedError  the backend has no ONNX export                 (E801)
     ├── GenerationError          a training-data generator cannot run              (E210)
     │   └── GeneratorModelError  its local model folder or torch is missing      (E211)
-    └── StorageError             disk full, permission denied, read-only filesystem (E900)
+    ├── StorageError             disk full, permission denied, read-only filesystem (E900)
+    └── ToolCallError            tool-call detection cannot run as asked           (E950)
+        ├── ToolSpecError        a tool definition is malformed                    (E951)
+        └── ToolSourceError      a tools file or MCP server cannot be read         (E952)
 
 The HTTP service also answers with codes that have no class here (``intently.server.errors``):
 E701 unauthorized, E702 forbidden, E703 body too large, E704 not found, E705 conflict,
@@ -179,6 +182,24 @@ class StorageError(IntentlyError):
     missing, or the filesystem is read-only. Nothing half-written is left behind."""
 
     code = "E900"
+
+
+class ToolCallError(IntentlyError):
+    """Tool-call detection cannot run as asked (bad corpus line, bad request)."""
+
+    code = "E950"
+
+
+class ToolSpecError(ToolCallError):
+    """A tool definition is malformed: no name, or parameters that are not a JSON Schema."""
+
+    code = "E951"
+
+
+class ToolSourceError(ToolCallError):
+    """A tools file or a live MCP server could not be read."""
+
+    code = "E952"
 
 
 class GenerationError(IntentlyError):

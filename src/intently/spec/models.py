@@ -154,6 +154,17 @@ class DeploySpec(StrictModel):
     max_macro_f1_drop: float = Field(default=0.05, ge=0, le=1)
 
 
+class ToolSpec(StrictModel):
+    """A tool the project offers to models (``tools:``), for tool-call detection.
+
+    ``parameters`` is the JSON Schema of the arguments object, as in OpenAI's and MCP's tools.
+    """
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z_][\w.\-]*$")
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
 class TaskSpec(StrictModel):
     """A classifier of its own; ``intent`` is built from agents, others from datasets."""
 
@@ -177,6 +188,7 @@ class Project(StrictModel):
     gates: Gates = Gates()
     fallback: FallbackSpec = FallbackSpec()
     deploy: DeploySpec = DeploySpec()
+    tools: tuple[ToolSpec, ...] = ()
     learning: LearningSpec = LearningSpec()
 
     _path: Path | None = PrivateAttr(default=None)

@@ -1,0 +1,229 @@
+"""The ``structure`` detector: calls written in a machine format, marked or not.
+
+Marked formats go first (:mod:`.formats`); a block they claim is not read again. Then the
+unmarked shapes: ReAct ``Action:``/``Action Input:``, XML functions outside a tag, JSON
+objects and arrays of calls (bare or in a code fence), and Python-style calls (a bracketed
+list anywhere; bare calls only when they are the whole output or fill a code fence). A
+candidate inside a code fence gets the ``fenced`` context, so the aggregator can tell a call
+from an example; a ``tool_code``/``tool_call`` fence is a marker itself (Gemma).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from intently.toolcalls.formats import (
+    TAG_OPEN,
+    _cand,
+    deepseek,
+    harmony,
+    invokes,
+    json_values,
+    kimi,
+    mistral,
+    python_block,
+    tag_blocks,
+    xml_functions,
+)
+from intently.toolcalls.records import Candidate, Span
+from intently.toolcalls.registry import ToolRegistry
+from intently.toolcalls.scan import balanced_end, fences
+from intently.toolcalls.values import CallArgs
+
+BARE = 0.85
+WHOLE = 0.95
+REACT = 0.93
+TOOL_FENCES = frozenset({"tool_code", "tool_call", "tool_calls", "function_call", "tool"})
+PYTHON_FENCES = frozenset({"", "python", "py", "python3", "tool_code", "tool_call"})
+
+_MARKED: tuple[tuple[str, Callable[[str, Sequence[str]], list[Candidate]]], ...] = (
+    ("tool▁call", deepseek),
+    ("tool_call▁", deepseek),
+    ("<|tool_call_begin|>", kimi),
+    ("<|message|>", harmony),
+    ("[TOOL_CALLS]", mistral),
+)
+_TRIGGERS = re.compile(r"[{\[<(]|Action|\|>")
+_JSON_START = re.compile(r"[\[{]\s*[\"'{]")
+_PY_LIST = re.compile(r"\[\s*[A-Za-z_][\w.]*\s*\(")
+_REACT = re.compile(
+    r"^[ \t]*Action[ \t]*\d*[ \t]*:[ \t]*[`*]*([A-Za-z_][\w.\-]*)[`*]*[ \t]*\n+"
+    r"[ \t]*Action[ \t]*Input[ \t]*\d*[ \t]*:[ \t]*",
+    re.M,
+)
+_REACT_END = re.compile(r"\n[ \t]*(?:Observation|Thought|Action|Final Answer)\b|\n\s*\n")
+
+
+class StructureDetector:
+    """Candidates from every machine format (see the module docstring)."""
+
+    name = "structure"
+
+    def candidates(self, text: str, registry: ToolRegistry) -> list[Candidate]:
+        if not _TRIGGERS.search(text):
+            return []
+        names = registry.names
+        claims = _Claims()
+        for trigger, extract in _MARKED:
+            if trigger in text:
+                claims.take(extract(text, names))
+        if "<|" in text or TAG_OPEN.search(text) or "functools[" in text:
+            claims.take(tag_blocks(text, names))
+        if "<function=" in text:
+            claims.take(xml_functions(text, 0, len(text), "", names))
+        if "invoke" in text:
+            claims.take(invokes(text, 0, len(text), ""))
+        if "Action" in text:
+            claims.take(_react(text))
+        blocks = fences(text)
+        whole = _whole_output_calls(text)
+        if whole:
+            claims.take(whole)
+        for fence in blocks:
+            if fence.lang in PYTHON_FENCES and claims.free(fence.body_start, fence.body_end):
+                claims.take(
+                    python_block(
+                        text,
+                        fence.body_start,
+                        fence.body_end,
+                        "tool_code" if fence.lang in TOOL_FENCES else "pythonic",
+                    )
+                )
+        claims.take(_bare_json(text, names, claims))
+        if "(" in text:
+            claims.take(_python_lists(text, claims))
+        return [_in_context(c, blocks, text) for c in claims.taken]
+
+
+class _Claims:
+    """Candidates kept so far, and the text they cover."""
+
+    def __init__(self) -> None:
+        self.taken: list[Candidate] = []
+
+    def free(self, start: int, end: int) -> bool:
+        return all(end <= c.span.start or start >= c.span.end for c in self.taken)
+
+    def take(self, candidates: list[Candidate]) -> None:
+        # Checked against earlier batches only: calls of one block may share its span.
+        fresh = [c for c in candidates if self.free(c.span.start, c.span.end)]
+        self.taken.extend(fresh)
+
+
+def _in_context(candidate: Candidate, blocks: list, text: str) -> Candidate:
+    for fence in blocks:
+        if fence.body_start <= candidate.span.start and candidate.span.end <= fence.body_end:
+            if fence.lang in TOOL_FENCES:
+                return candidate
+            return _with(candidate, context="fenced", score=min(candidate.score, BARE))
+    return candidate
+
+
+def _with(candidate: Candidate, **changes: object) -> Candidate:
+    from dataclasses import replace
+
+    return replace(candidate, **changes)  # type: ignore[arg-type]
+
+
+def _react(text: str) -> list[Candidate]:
+    out = []
+    for match in _REACT.finditer(text):
+        start = match.end()
+        if text.startswith(("{", "["), start):
+            end = balanced_end(text, start)
+            if end is None:
+                out.append(
+                    _cand(
+                        match.group(1),
+                        None,
+                        match.start(),
+                        len(text),
+                        "react",
+                        truncated=True,
+                        score=REACT,
+                    )
+                )
+                continue
+            raw: object = text[start:end]
+        else:
+            stop = _REACT_END.search(text, start)
+            end = len(text) if stop is None else stop.start()
+            line_end = text.find("\n", start)
+            end = min(end, len(text) if line_end < 0 else line_end)
+            value = text[start:end].strip().strip("`").strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+            raw = CallArgs({}, (value,)) if value else {}
+        out.append(_cand(match.group(1), raw, match.start(), end, "react", score=REACT))
+    return out
+
+
+def _whole_output_calls(text: str) -> list[Candidate]:
+    stripped = text.strip()
+    if not stripped or not (stripped[0].isalpha() or stripped[0] in "_[") or "(" not in stripped:
+        return []
+    start = text.index(stripped[0])
+    return [
+        _with(c, score=WHOLE, context="bare")
+        for c in python_block(text, start, start + len(stripped), "pythonic")
+    ]
+
+
+def _bare_json(text: str, names: Sequence[str], claims: _Claims) -> list[Candidate]:
+    out: list[Candidate] = []
+    position = 0
+    stripped = text.strip()
+    while (match := _JSON_START.search(text, position)) is not None:
+        start = match.start()
+        if not claims.free(start, start + 1):
+            position = start + 1
+            continue
+        found = list(json_values(text, start, _value_limit(text, start), closed=False, names=names))
+        if not found:
+            position = start + 1
+            continue
+        end = max(e for *_, e, _ in found)
+        whole = text[start:end].strip() == stripped
+        for name, args, s, e, truncated in found:
+            out.append(
+                _cand(
+                    name,
+                    args,
+                    s,
+                    e,
+                    "json",
+                    truncated=truncated,
+                    context="bare",
+                    score=WHOLE if whole else BARE,
+                )
+            )
+        position = end
+        if any(c.truncated for c in out):
+            break
+    return [c for c in out if claims.free(c.span.start, c.span.end)]
+
+
+def _value_limit(text: str, start: int) -> int:
+    end = balanced_end(text, start)
+    return len(text) if end is None else end
+
+
+def _python_lists(text: str, claims: _Claims) -> list[Candidate]:
+    out: list[Candidate] = []
+    for match in _PY_LIST.finditer(text):
+        start = match.start()
+        if not claims.free(start, start + 1) or any(
+            c.span.start <= start < c.span.end for c in out
+        ):
+            continue
+        end = balanced_end(text, start)
+        if end is None:
+            continue
+        calls = python_block(text, start, end, "pythonic")
+        if calls and claims.free(start, end):
+            out.extend(_with(c, context="bare", score=0.9) for c in calls)
+    return out
+
+
+__all__ = ["Span", "StructureDetector"]
