@@ -18,6 +18,10 @@ class Source(StrEnum):
     INTERACTION_CORRECT = "interaction_correct"
     INTERACTION_CORRECTION = "interaction_correction"
     IMPORTED = "imported"
+    SYNTHETIC = "synthetic"
+    """Written by an LLM from the intent's description and examples."""
+    LLM_LABELED = "llm_labeled"
+    """A real text whose label an LLM gave and the trained model agreed with."""
 
 
 # Trust in each source, used as the default sample weight. A human correction counts double.
@@ -31,6 +35,8 @@ DEFAULT_WEIGHT: Mapping[Source, float] = MappingProxyType(
         Source.INTERACTION_CORRECT: 0.9,
         Source.INTERACTION_CORRECTION: 1.9,
         Source.IMPORTED: 1.0,
+        Source.SYNTHETIC: 0.7,
+        Source.LLM_LABELED: 0.85,
     }
 )
 
