@@ -116,6 +116,11 @@ def test_verify_is_fast(keys):
         (Role.ADMIN, Role.PREDICT, True),
         (Role.PREDICT, Role.PREDICT, True),
         (Role.PREDICT, Role.ADMIN, False),
+        (Role.REVIEWER, Role.PREDICT, True),
+        (Role.REVIEWER, Role.REVIEWER, True),
+        (Role.REVIEWER, Role.ADMIN, False),
+        (Role.PREDICT, Role.REVIEWER, False),
+        (Role.ADMIN, Role.REVIEWER, True),
         (Role.PREDICT, "predict", True),
         (Role.PREDICT, "admin", False),
     ],
@@ -142,4 +147,4 @@ def test_creating_with_an_invalid_role_stores_nothing(keys):
 
 def test_roles_are_plain_strings():
     assert Role.ADMIN == "admin" and f"{Role.PREDICT}" == "predict"
-    assert [role.value for role in Role] == ["predict", "admin"]
+    assert [role.value for role in Role] == ["predict", "admin", "reviewer"]

@@ -24,7 +24,9 @@ def test_classify_answers_with_label_ranking_and_version(client, served_project)
         "runtime",
         "precision",
         "task",
+        "interaction_id",
     }
+    assert len(body["interaction_id"]) == 32
     assert body["runtime"] in {"onnx", "numpy"} and body["precision"] in {"fp32", "int8"}
     assert body["label"] == "order_status" and body["intent"] == "order_status"
     assert body["model_version"] == served_project.v1 and body["task"] == "intent"

@@ -32,6 +32,7 @@ class RoleChoice(StrEnum):
 
     PREDICT = "predict"
     ADMIN = "admin"
+    REVIEWER = "reviewer"
 
 
 keys_app = typer.Typer(
@@ -83,7 +84,10 @@ def keys_create(
     role: Annotated[
         RoleChoice,
         typer.Option(
-            "--role", case_sensitive=False, help="predict: predictions only; admin: everything."
+            "--role",
+            case_sensitive=False,
+            help="predict: predictions only; reviewer: predictions and the review queue; "
+            "admin: everything.",
         ),
     ],
     name: Annotated[str, typer.Option("--name", help="A label to recognise the key by.")] = "",

@@ -31,14 +31,18 @@ LAST_USED_EVERY_S = 60.0  # verify() records last_used_at at most this often per
 
 
 class Role(StrEnum):
-    """What a key may do; ``admin`` implies ``predict``."""
+    """What a key may do; ``admin`` implies the others, ``reviewer`` implies ``predict``."""
 
     PREDICT = "predict"
     ADMIN = "admin"
+    REVIEWER = "reviewer"
 
     def allows(self, required: Role | str) -> bool:
         """Whether a key with this role may call an endpoint that requires ``required``."""
-        return self is Role.ADMIN or self is Role.parse(required)
+        required = Role.parse(required)
+        if self is Role.REVIEWER:
+            return required in (Role.REVIEWER, Role.PREDICT)
+        return self is Role.ADMIN or self is required
 
     @classmethod
     def parse(cls, value: Role | str) -> Role:
@@ -52,7 +56,8 @@ class Role(StrEnum):
             valid = [role.value for role in cls]
             raise InvalidRole(
                 f"unknown role '{value}'; roles are {', '.join(valid)}.{did_you_mean(text, valid)}",
-                hint="use --role predict (predictions only) or --role admin (everything).",
+                hint="use --role predict (predictions only), --role reviewer (predictions and the "
+                "review queue) or --role admin (everything).",
             ) from None
 
 

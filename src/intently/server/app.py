@@ -22,7 +22,14 @@ from starlette.middleware import Middleware
 from starlette.responses import Response
 
 from intently._version import __version__
-from intently.db import ApiKeyStore, Database, RunConflict, TrainingRunStore, default_database_url
+from intently.db import (
+    ApiKeyStore,
+    Database,
+    InteractionStore,
+    RunConflict,
+    TrainingRunStore,
+    default_database_url,
+)
 from intently.deploy import registry_for
 from intently.errors import IntentlyError, ServerConfigError
 from intently.server.auth import Authenticator
@@ -31,6 +38,7 @@ from intently.server.errors import error_response, install_error_handlers
 from intently.server.limits import BodyLimitMiddleware
 from intently.server.metrics import MetricsMiddleware, ServerMetrics, flush_forever
 from intently.server.pool import ModelPool, poll_forever
+from intently.server.recording import Recording
 from intently.server.routes import ROUTERS
 from intently.server.routes._common import REQUEST_LIMITS, errors
 from intently.server.routes.classify import ClassifyShortcut
@@ -116,6 +124,8 @@ def build_state(settings: Settings) -> ServerState:
         database=database,
         runs=runs,
         training=TrainingService(runs, settings.project, pool, metrics),
+        interactions=InteractionStore(database),
+        recording=Recording.from_settings(settings, database, project.root),
     )
 
 
@@ -159,6 +169,8 @@ def preflight(settings: Settings) -> list[str]:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServerState = app.state.intently
     await asyncio.to_thread(state.pool.refresh)  # load every active model before serving
+    if state.recording is not None:  # replays answers spilled by a worker that died
+        await asyncio.to_thread(state.recording.start)
     for problem in state.pool.not_ready():
         logger.warning("not ready: %s", problem)
     # Everything loaded so far (libraries, models) lives as long as the worker. Freezing it
@@ -177,6 +189,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if state.recording is not None:  # after the last request: every answer is written
+            await asyncio.to_thread(state.recording.close)
         state.metrics.close()
         state.auth.close()
 

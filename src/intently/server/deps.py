@@ -24,9 +24,10 @@ from intently.server.settings import Settings
 from intently.spec import DEFAULT_TASK
 
 if TYPE_CHECKING:
-    from intently.db import Database, TrainingRunStore
+    from intently.db import Database, InteractionStore, TrainingRunStore
     from intently.registry import Registry
     from intently.server.auth import Authenticator
+    from intently.server.recording import Recording
     from intently.server.training import TrainingService
     from intently.spec import Project
 
@@ -44,6 +45,8 @@ class ServerState:
     database: Database
     runs: TrainingRunStore
     training: TrainingService
+    interactions: InteractionStore | None = None
+    recording: Recording | None = None  # None: recording is off
 
 
 async def get_state(request: Request) -> ServerState:
@@ -63,8 +66,9 @@ SettingsDep = Annotated[Settings, Depends(app_settings)]
 
 AUTH_DESCRIPTION = (
     "`Authorization: Bearer <key>`; keys come from INTENTLY_API_KEYS (`role:key,...`) or "
-    "`intently keys create`. Roles: predict (classify, read models and training runs) and "
-    "admin (everything, including deploy, rollback and training)."
+    "`intently keys create`. Roles: predict (classify, read models and training runs), "
+    "reviewer (predict plus the review queue, corrections and dataset export) and admin "
+    "(everything, including deploy, rollback and training)."
 )
 
 
@@ -108,6 +112,7 @@ async def authorize(state: ServerState, header: str | None, required: Role) -> N
 
 RequirePredict = Annotated[ServerState, Depends(RoleRequired(Role.PREDICT))]
 RequireAdmin = Annotated[ServerState, Depends(RoleRequired(Role.ADMIN))]
+RequireReviewer = Annotated[ServerState, Depends(RoleRequired(Role.REVIEWER))]
 
 
 async def known_task(

@@ -25,6 +25,16 @@ def _request(*items: dict[str, Any]) -> ConfigDict:
 # -- classification -------------------------------------------------------------------------
 
 
+_CONVERSATION = Field(
+    None,
+    max_length=200,
+    description="Recorded with the answer; keeps a conversation on one arm of an A/B test.",
+)
+_USER = Field(
+    None, max_length=200, description="Recorded with the answer; keeps a user on one A/B arm."
+)
+
+
 class ClassifyRequest(BaseModel):
     model_config = _request({"text": "where is my refund?", "task": "intent"})
 
@@ -33,6 +43,8 @@ class ClassifyRequest(BaseModel):
         "and not only whitespace."
     )
     task: str = Field(DEFAULT_TASK, description="Which classifier of the project answers.")
+    conversation_id: str | None = _CONVERSATION
+    user_id: str | None = _USER
 
 
 class BatchClassifyRequest(BaseModel):
@@ -42,6 +54,8 @@ class BatchClassifyRequest(BaseModel):
         min_length=1, description="Texts to classify; at most `max_batch` (default 1,000)."
     )
     task: str = Field(DEFAULT_TASK, description="Which classifier of the project answers.")
+    conversation_id: str | None = _CONVERSATION
+    user_id: str | None = _USER
 
 
 class RankedLabel(BaseModel):
@@ -62,6 +76,7 @@ _RESULT_EXAMPLE = {
     "runtime": "onnx",
     "precision": "int8",
     "task": "intent",
+    "interaction_id": "3f1c0e9a5b7d4c2e8a6f0b1d2c3e4f5a",
 }
 
 
@@ -82,6 +97,10 @@ class ClassifyResponse(BaseModel):
         description="Which exported graph answered; null for the native runtime."
     )
     task: str
+    interaction_id: str | None = Field(
+        description="Id of the recorded answer, for corrections (`POST /v1/corrections`); "
+        "null when recording is off for the task."
+    )
 
 
 class BatchClassifyResponse(BaseModel):

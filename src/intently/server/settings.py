@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     api_keys: str = Field(
         "",
         description="Comma-separated `role:key` pairs, e.g. `predict:k1,admin:k2`; roles are "
-        "predict and admin. Keys created with `intently keys create` are accepted as well.",
+        "predict, reviewer and admin. Keys created with `intently keys create` are accepted "
+        "as well.",
         repr=False,
     )
     insecure_no_auth: bool = Field(
@@ -80,10 +81,42 @@ class Settings(BaseSettings):
     metrics_public: bool = Field(
         True, description="Serve /metrics without a key; false requires the predict role."
     )
+    record: bool = Field(
+        True, description="Record every classify answer (text, label, ranking) for review."
+    )
+    record_skip_tasks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Tasks whose answers are not recorded (comma-separated or a JSON list).",
+    )
+    record_batch_size: int = Field(
+        256, ge=1, description="Recorded answers written to the database in one batch."
+    )
+    record_flush_interval_s: float = Field(
+        0.5,
+        gt=0,
+        description="Longest wait before buffered answers are written; a killed (-9) worker "
+        "loses at most this long of answers.",
+    )
+    record_max_buffer: int = Field(
+        50_000, ge=1, description="Answers buffered in memory before they go to the spill file."
+    )
+    record_spill_dir: Path | None = Field(
+        None,
+        description="Where answers wait while the database is unavailable; default "
+        "<project folder>/.intently/spill.",
+    )
+    redact: bool = Field(
+        False, description="Replace emails, phone and card numbers in recorded texts."
+    )
+    redact_patterns: dict[str, str] = Field(
+        default_factory=dict,
+        description="More redactions as a JSON object placeholder → regex, e.g. "
+        '{"<ORDER>": "ORD-\\d+"}; applied when `redact` is on.',
+    )
     log_level: str = "info"
     access_log: bool = Field(False, description="uvicorn's per-request log (costs throughput).")
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "record_skip_tasks", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -109,7 +142,7 @@ class Settings(BaseSettings):
         for name, value in self.model_dump().items():
             if value is None:
                 continue
-            if isinstance(value, list):
+            if isinstance(value, list | dict):
                 value = json.dumps(value)
             elif isinstance(value, bool):
                 value = "true" if value else "false"
@@ -117,7 +150,7 @@ class Settings(BaseSettings):
         return env
 
 
-ROLES = ("predict", "admin")
+ROLES = ("predict", "admin", "reviewer")
 
 
 def parse_api_keys(text: str) -> list[tuple[str, bytes]]:

@@ -19,6 +19,7 @@ the OpenAPI document still come from one place.
 from __future__ import annotations
 
 from collections import deque
+from time import perf_counter
 
 import orjson
 from fastapi import APIRouter, Request
@@ -54,15 +55,35 @@ def _result(prediction: Prediction, task: str) -> dict[str, object]:
 
 
 async def classify_one(state: ServerState, scope: Scope, body: ClassifyRequest) -> Response:
-    """The answer to one valid ``/v1/classify`` request, for the route and the shortcut."""
+    """The answer to one valid ``/v1/classify`` request, for the route and the shortcut.
+
+    The answer is recorded (see :mod:`intently.server.recording`) once its response is built,
+    so a request the shortcut hands back to the route is never recorded twice.
+    """
     classifier = state.pool.classifier(body.task)
+    started = perf_counter()
     if len(body.text) <= INLINE_CHARS:
         prediction = classifier.predict(body.text)
     else:
         prediction = await run_in_threadpool(classifier.predict, body.text)
+    latency_ms = (perf_counter() - started) * 1000
     scope[MODEL_VERSION_KEY] = prediction.model_version
     state.metrics.observe_predictions(body.task, (prediction,))
-    return json_response(_result(prediction, body.task))
+    result = _result(prediction, body.task)
+    recording = state.recording
+    interaction_id = result["interaction_id"] = recording and recording.new_id(body.task)
+    response = json_response(result)
+    if recording is not None:
+        recording.record(
+            interaction_id,
+            body.task,
+            body.text,
+            prediction,
+            latency_ms,
+            body.conversation_id,
+            body.user_id,
+        )
+    return response
 
 
 @router.post(
@@ -93,20 +114,32 @@ async def classify_batch(
             hint=f"split it into requests of at most {limit:,} texts.",
         )
     classifier = state.pool.classifier(body.task)
+    started = perf_counter()
     if len(body.texts) <= INLINE_BATCH and sum(map(len, body.texts)) <= INLINE_CHARS:
         predictions = classifier.predict_batch(body.texts)
     else:
         predictions = await run_in_threadpool(classifier.predict_batch, body.texts)
+    latency_ms = (perf_counter() - started) * 1000 / len(predictions)
     version = classifier.version.id
     request.scope[MODEL_VERSION_KEY] = version
     state.metrics.observe_predictions(body.task, predictions)
-    return json_response(
-        {
-            "task": body.task,
-            "model_version": version,
-            "results": [_result(p, body.task) for p in predictions],
-        }
-    )
+    recording = state.recording
+    results = [_result(p, body.task) for p in predictions]
+    for result in results:
+        result["interaction_id"] = recording and recording.new_id(body.task)
+    response = json_response({"task": body.task, "model_version": version, "results": results})
+    if recording is not None:
+        for text, prediction, result in zip(body.texts, predictions, results, strict=True):
+            recording.record(
+                result["interaction_id"],
+                body.task,
+                text,
+                prediction,
+                latency_ms,
+                body.conversation_id,
+                body.user_id,
+            )
+    return response
 
 
 CLASSIFY_ROUTE = next(
