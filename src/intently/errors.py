@@ -2,14 +2,19 @@
 
     IntentlyError
     ├── SpecError                the project file is malformed or inconsistent     (E100)
+    │   └── SearchSpaceError     a tuning.space entry is malformed or out of range (E340)
     ├── DataError                a dataset file or the examples are unusable       (E200)
     ├── TrainingError            a backend could not fit                           (E300)
+    │   ├── SpacyPipelineError   a named base spaCy pipeline is not installed      (E310)
+    │   └── SpacyConfigError     a spaCy config cannot be read or used             (E311)
+    │   └── TuningError          a hyperparameter study cannot run or found nothing (E341)
     ├── ModelError               a model directory is missing, corrupt or foreign  (E400)
     ├── GateFailure              a trained model failed its quality gates          (E500)
     ├── InputError               a prediction request is unusable                  (E600)
     ├── ServerConfigError        the service cannot start as configured            (E700)
     ├── DatabaseError            unreachable, unmigratable or failing database     (E710)
-    │   └── RunNotFound          no training run has this id                       (E712)
+    │   ├── RunNotFound          no training run has this id                       (E712)
+    │   └── StudyStorageError    a study's Optuna storage is unreachable or empty  (E342)
     ├── RunConflict              a run of the task is already queued or running    (E711)
     ├── InvalidRole              an API-key role other than predict or admin       (E713)
     ├── InteractionNotFound      no recorded interaction has this id               (E720)
@@ -19,11 +24,21 @@
     ├── AbTestError              an A/B test cannot start or change as asked       (E740)
     │   ├── AbTestConflict       the task already runs an A/B test                 (E741)
     │   └── AbTestNotFound       no A/B test has this id, or the task runs none    (E742)
+    ├── AbTestError              an A/B test cannot start or change as asked       (E740)
+    │   ├── AbTestConflict       the task already runs an A/B test                 (E741)
+    │   └── AbTestNotFound       no A/B test has this id, or the task runs none    (E742)
     ├── ExportError              an export failed or did not answer like the model (E800)
     │   └── ExportUnsupportedError  the backend has no ONNX export                 (E801)
     ├── GenerationError          a training-data generator cannot run              (E210)
     │   └── GeneratorModelError  its local model folder or torch is missing      (E211)
-    └── StorageError             disk full, permission denied, read-only filesystem (E900)
+    ├── LLMError                 an LLM endpoint failed or answered unusably       (E230)
+    │   ├── LLMBudgetExceeded    a request/token/example cap of an LLM job is reached (E231)
+    │   └── LLMConfigError       no endpoint URL or model, or an unusable setting  (E232)
+    ├── UpstreamError            the proxy's upstream model server failed          (E970)
+    ├── StorageError             disk full, permission denied, read-only filesystem (E900)
+    └── ToolCallError            tool-call detection cannot run as asked           (E950)
+        ├── ToolSpecError        a tool definition is malformed                    (E951)
+        └── ToolSourceError      a tools file or MCP server cannot be read         (E952)
 
 The HTTP service also answers with codes that have no class here (``intently.server.errors``):
 E701 unauthorized, E702 forbidden, E703 body too large, E704 not found, E705 conflict,
@@ -183,6 +198,24 @@ class AbTestNotFound(AbTestError):
     code = "E742"
 
 
+class AbTestError(IntentlyError, ValueError):
+    """An A/B test that cannot start or change as asked: a bad share, mode or arm."""
+
+    code = "E740"
+
+
+class AbTestConflict(AbTestError):
+    """The task already runs an A/B test (one at a time per task; HTTP 409)."""
+
+    code = "E741"
+
+
+class AbTestNotFound(AbTestError):
+    """No A/B test has this id, or the task runs none (HTTP 404)."""
+
+    code = "E742"
+
+
 class ExportError(IntentlyError):
     """A model could not be exported, or its ONNX graphs failed the parity check."""
 
@@ -195,11 +228,80 @@ class ExportUnsupportedError(ExportError):
     code = "E801"
 
 
+class SpacyPipelineError(TrainingError):
+    """A base spaCy pipeline named in ``training.params.base_model`` is neither an installed
+    package nor a pipeline folder."""
+
+    code = "E310"
+
+
+class SpacyConfigError(TrainingError):
+    """A spaCy config (``training.spacy_config`` or a generated one) cannot be read, lacks the
+    component the backend trains, or does not build a pipeline."""
+
+    code = "E311"
+
+
+class SearchSpaceError(SpecError):
+    """A ``tuning.space`` entry is not a range, a list of choices or a value the parameter
+    takes."""
+
+    code = "E340"
+
+
+class TuningError(TrainingError):
+    """A hyperparameter study cannot run, or ended without one finished trial."""
+
+    code = "E341"
+
+
+class StudyStorageError(DatabaseError):
+    """The Optuna storage of a study is unreachable or holds no study of that name."""
+
+    code = "E342"
+
+
+class LLMError(IntentlyError):
+    """An OpenAI-compatible endpoint failed, or answered unusably, after every retry."""
+
+    code = "E230"
+
+
+class LLMBudgetExceeded(LLMError):
+    """A cap of an LLM job (requests, tokens from ``usage``, generated examples) is reached."""
+
+    code = "E231"
+
+
+class LLMConfigError(LLMError):
+    """No endpoint URL or model was given, or a setting of the LLM client is unusable."""
+
+    code = "E232"
+
+
 class StorageError(IntentlyError):
     """A file or folder could not be written or read: the disk is full, a permission is
     missing, or the filesystem is read-only. Nothing half-written is left behind."""
 
     code = "E900"
+
+
+class ToolCallError(IntentlyError):
+    """Tool-call detection cannot run as asked (bad corpus line, bad request)."""
+
+    code = "E950"
+
+
+class ToolSpecError(ToolCallError):
+    """A tool definition is malformed: no name, or parameters that are not a JSON Schema."""
+
+    code = "E951"
+
+
+class ToolSourceError(ToolCallError):
+    """A tools file or a live MCP server could not be read."""
+
+    code = "E952"
 
 
 class GenerationError(IntentlyError):
@@ -248,3 +350,14 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> 
     """A ' Did you mean ...?' suffix, or '' when nothing is close."""
     close = get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     return f" Did you mean '{close[0]}'?" if close else ""
+
+
+class UpstreamError(IntentlyError):
+    """The OpenAI-compatible server behind ``intently proxy`` is unreachable, timed out or
+    answered with an error; ``status`` is the HTTP status the proxy answers with."""
+
+    code = "E970"
+
+    def __init__(self, message: str, *, status: int = 502, hint: str | None = None):
+        self.status = status
+        super().__init__(message, hint=hint)
