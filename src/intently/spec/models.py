@@ -176,6 +176,38 @@ class TaskSpec(StrictModel):
     deploy: DeploySpec | None = None
 
 
+class GeneratorEntry(StrictModel):
+    """One entry of ``generation:``: a registered generator run on the train split only.
+
+    ``params`` are checked against the generator's own table when generators are built
+    (``intently.generate.registry``); ``per_intent`` caps the new examples per intent.
+    """
+
+    name: str = Field(min_length=1, description="A registered generator (templates, augment, ...).")
+    params: dict[str, Any] = Field(default_factory=dict)
+    per_intent: int | None = Field(default=None, ge=0)
+    weight: float | None = Field(default=None, gt=0, description="Overrides the source's weight.")
+    task: TaskName = DEFAULT_TASK
+
+
+class GenerationFilters(StrictModel):
+    """Filters every generated set passes before it joins the training data."""
+
+    min_words: int = Field(default=1, ge=1)
+    max_words: int = Field(default=64, ge=1)
+    near_duplicate: float = Field(
+        default=0.9, gt=0, le=1, description="Character 3-gram Jaccard at which two are one."
+    )
+    consistency: float | None = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Drop a generated example a model of the originals gives another intent "
+        "with at least this confidence; null turns the filter off.",
+    )
+    consistency_backend: str = "linear"
+
+
 class Project(StrictModel):
     name: str = Field(min_length=1)
     description: str = ""
@@ -188,6 +220,8 @@ class Project(StrictModel):
     gates: Gates = Gates()
     fallback: FallbackSpec = FallbackSpec()
     deploy: DeploySpec = DeploySpec()
+    generation: tuple[GeneratorEntry, ...] = ()
+    generation_filters: GenerationFilters = GenerationFilters()
     tools: tuple[ToolSpec, ...] = ()
     learning: LearningSpec = LearningSpec()
 
