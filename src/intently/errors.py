@@ -24,9 +24,6 @@
     ├── AbTestError              an A/B test cannot start or change as asked       (E740)
     │   ├── AbTestConflict       the task already runs an A/B test                 (E741)
     │   └── AbTestNotFound       no A/B test has this id, or the task runs none    (E742)
-    ├── AbTestError              an A/B test cannot start or change as asked       (E740)
-    │   ├── AbTestConflict       the task already runs an A/B test                 (E741)
-    │   └── AbTestNotFound       no A/B test has this id, or the task runs none    (E742)
     ├── ExportError              an export failed or did not answer like the model (E800)
     │   └── ExportUnsupportedError  the backend has no ONNX export                 (E801)
     ├── GenerationError          a training-data generator cannot run              (E210)
@@ -178,24 +175,6 @@ class LearningConfigError(IntentlyError, ValueError):
     that is not like ``90d``."""
 
     code = "E723"
-
-
-class AbTestError(IntentlyError, ValueError):
-    """An A/B test that cannot start or change as asked: a bad share, mode or arm."""
-
-    code = "E740"
-
-
-class AbTestConflict(AbTestError):
-    """The task already runs an A/B test (one at a time per task; HTTP 409)."""
-
-    code = "E741"
-
-
-class AbTestNotFound(AbTestError):
-    """No A/B test has this id, or the task runs none (HTTP 404)."""
-
-    code = "E742"
 
 
 class AbTestError(IntentlyError, ValueError):
