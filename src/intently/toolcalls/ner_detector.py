@@ -138,9 +138,11 @@ class NerDetector:
 class NerRetrainer:
     """Retrain ``detector``'s model in the background whenever ``registry`` changes.
 
-    >>> retrainer = NerRetrainer(registry, detector, models_root=Path("models")).start()  # doctest: +SKIP
-    >>> registry.add(new_tool)      # a retrain starts; the old model keeps serving  # doctest: +SKIP
-    >>> retrainer.wait()            # the new model is swapped in  # doctest: +SKIP
+    Example (not run: it trains)::
+
+        retrainer = NerRetrainer(registry, detector, models_root=Path("models")).start()
+        registry.add(new_tool)   # a retrain starts; the old model keeps serving
+        retrainer.wait()         # the new model is swapped in
     """
 
     def __init__(
