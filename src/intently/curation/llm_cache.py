@@ -41,10 +41,13 @@ class ResponseCache:
     def __init__(self, path: Path | None = None):
         self.path = path
         self._entries: dict[str, CachedAnswer] = {}
+        self._torn = False
+        """The file ends in the middle of a line: the next entry starts on a new one."""
         if path is not None and path.is_file():
             with os_errors_as_storage_errors(f"reading the LLM cache {path}"):
-                lines = path.read_text(encoding="utf-8").splitlines()
-            for line in lines:
+                text = path.read_text(encoding="utf-8")
+            self._torn = bool(text) and not text.endswith("\n")
+            for line in text.splitlines():
                 try:
                     row = json.loads(line)
                     self._entries[row["key"]] = CachedAnswer(row["content"], row.get("usage", {}))
@@ -65,4 +68,5 @@ class ResponseCache:
         with os_errors_as_storage_errors(f"writing the LLM cache {self.path}"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(row + "\n")
+                handle.write(("\n" if self._torn else "") + row + "\n")
+        self._torn = False
