@@ -13,6 +13,16 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from tiny_project import project_data
 
+WEATHER = {
+    "name": "get_weather",
+    "description": "Current weather in a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+CALL = 'Checking.\n<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'
 TOOLS = {"classify_intent", "detect_tool_calls", "train_model", "list_models", "deploy_model"}
 
 
@@ -34,12 +44,16 @@ async def _session_calls(project: Path) -> dict[str, Any]:
         seen["unknown_task"] = await session.call_tool(
             "classify_intent", {"text": "hi", "task": "nope"}
         )
+        seen["detect_project"] = await session.call_tool("detect_tool_calls", {"text": CALL})
+        seen["detect_given"] = await session.call_tool(
+            "detect_tool_calls", {"text": CALL, "tools": [{"name": "other_tool"}]}
+        )
     return seen
 
 
 def test_stdio_round_trip_trains_lists_classifies_and_deploys(tmp_path: Path) -> None:
     project = tmp_path / "intently.yaml"
-    project.write_text(yaml.safe_dump(project_data()), encoding="utf-8")
+    project.write_text(yaml.safe_dump(project_data(tools=[WEATHER])), encoding="utf-8")
 
     seen = anyio.run(_session_calls, project)
 
@@ -66,3 +80,11 @@ def test_stdio_round_trip_trains_lists_classifies_and_deploys(tmp_path: Path) ->
 
     assert seen["unknown_task"].is_error
     assert "[E600] task 'nope' is not defined" in seen["unknown_task"].content[0].text
+
+    detected = seen["detect_project"].structured_content  # the project file's tools
+    assert [(c["name"], c["arguments"]) for c in detected["calls"]] == [
+        ("get_weather", {"city": "Oslo"})
+    ]
+    assert detected["content"] == "Checking."
+    refused = seen["detect_given"].structured_content  # only the tools the call offered
+    assert refused["calls"] == [] and "unknown_tool" in refused["rejected"][0]["problems"][0]

@@ -28,6 +28,7 @@ from intently.spec import DEFAULT_TASK
 if TYPE_CHECKING:
     from intently.runtime import Classifier
     from intently.spec import Project
+    from intently.toolcalls.ner import ToolNer
 
 SERVER_NAME = "intently"
 INSTRUCTIONS = (
@@ -47,36 +48,34 @@ def _as_tool_errors() -> Iterator[None]:
         raise ToolError(str(error)) from None
 
 
-class _ClassifierCache:
-    """The active model of each task, reloaded when the task's active version changes."""
+class _ActiveModels:
+    """The active version of each task, loaded with ``load(path)`` and reloaded when the
+    task's active version changes (a deploy through this server or from elsewhere)."""
 
-    def __init__(self) -> None:
+    def __init__(self, load: Callable[[Path], Any]) -> None:
+        self._load = load
         self._lock = threading.Lock()
-        self._loaded: dict[tuple[str, str], Classifier] = {}
+        self._loaded: dict[tuple[Path, str], tuple[str, Any]] = {}
 
-    def get(self, project: Project, task: str) -> Classifier:
-        from intently.deploy import registry_for
-        from intently.runtime import Classifier
+    def get(self, models_root: Path, task: str) -> Any | None:
+        from intently.registry import Registry
 
-        active = registry_for(project).active(task)
+        active = Registry(models_root).active(task)
         if active is None:
-            raise ModelError(
-                f"task '{task}' has no deployed version.",
-                hint="call train_model (or run `intently train`) first.",
-            )
-        key = (str(project.model_root()), task)
+            return None
         with self._lock:
-            cached = self._loaded.get(key)
-            if cached is None or cached.version.id != active.id:
-                cached = Classifier.load(active.path)
-                self._loaded[key] = cached
-            return cached
+            cached = self._loaded.get((models_root, task))
+            if cached is None or cached[0] != active.id:
+                cached = (active.id, self._load(active.path))
+                self._loaded[(models_root, task)] = cached
+            return cached[1]
 
 
 def build_server(project_file: Path, *, name: str = SERVER_NAME) -> MCPServer[Any]:
     """An MCP server over the project at ``project_file`` (read anew by each tool call)."""
     server: MCPServer[Any] = MCPServer(name, instructions=INSTRUCTIONS)
-    classifiers = _ClassifierCache()
+    classifiers = _ActiveModels(_load_classifier)
+    tool_ner = _ActiveModels(_load_tool_ner)
 
     def project(task: str | None = None) -> Project:
         from intently.spec import load_project
@@ -93,22 +92,36 @@ def build_server(project_file: Path, *, name: str = SERVER_NAME) -> MCPServer[An
         """Classify one text with the deployed model of a task: the label (the fallback label
         when the model is unsure), its confidence, the ranking of intents and the version."""
         with _as_tool_errors():
-            answer = classifiers.get(project(task), task).predict(text).to_dict()
+            classifier = classifiers.get(project(task).model_root(), task)
+            if classifier is None:
+                raise ModelError(
+                    f"task '{task}' has no deployed version.",
+                    hint="call train_model (or run `intently train`) first.",
+                )
+            answer = classifier.predict(text).to_dict()
         return {"task": task, **answer}
 
     def detect_tool_calls(text: str, tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Find the tool calls in a text a language model wrote. ``tools`` are the offered
         tools (OpenAI or MCP shape: name, description, JSON Schema parameters); without them,
-        the project file's tools. Each call has name, arguments, confidence, span, detector
-        and problems (why it was rejected, ready to send back to the model)."""
+        the project file's tools. The project's deployed tool NER model, when there is one,
+        also reads natural-language requests. ``calls`` may be executed; ``rejected`` calls
+        carry their problems (unknown tool, missing parameter), ready to send to the model."""
         from intently.toolcalls import ToolCallDetector, ToolRegistry
+        from intently.toolcalls.ner import NER_TASK
+        from intently.toolcalls.ner_detector import NerDetector
 
         with _as_tool_errors():
-            registry = (
-                ToolRegistry(tools) if tools is not None else ToolRegistry.from_project(project())
-            )
-            calls = ToolCallDetector(registry).detect(text)
-        return {"calls": [call.to_dict() for call in calls]}
+            spec = project()
+            registry = ToolRegistry(tools) if tools is not None else ToolRegistry.from_project(spec)
+            ner = tool_ner.get(spec.model_root(), NER_TASK)
+            plugins = [NerDetector(ner)] if ner is not None else []
+            found = ToolCallDetector(registry, plugins=plugins).analyze(text)
+        return {
+            "calls": [call.to_dict() for call in found.calls],
+            "rejected": [call.to_dict() for call in found.rejected],
+            "content": found.content,
+        }
 
     def train_model(task: str = DEFAULT_TASK, deploy: bool = True) -> dict[str, Any]:
         """Train, evaluate and gate a new version of a task from the project file as it is now;
@@ -182,6 +195,18 @@ def build_server(project_file: Path, *, name: str = SERVER_NAME) -> MCPServer[An
     for fn in (classify_intent, detect_tool_calls, train_model, list_models, deploy_model):
         tool(fn)
     return server
+
+
+def _load_classifier(path: Path) -> Classifier:
+    from intently.runtime import Classifier
+
+    return Classifier.load(path)
+
+
+def _load_tool_ner(path: Path) -> ToolNer:
+    from intently.toolcalls.ner import load_tool_ner
+
+    return load_tool_ner(path)
 
 
 def serve(
