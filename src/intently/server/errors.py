@@ -39,10 +39,12 @@ from intently.errors import (
     GateFailure,
     InputError,
     IntentlyError,
+    InteractionNotFound,
     ModelError,
     SpecError,
     StorageError,
     TrainingError,
+    UnknownLabel,
 )
 
 logger = logging.getLogger("intently.server")
@@ -129,6 +131,8 @@ def error_response(
 STATUS: tuple[tuple[type[IntentlyError], int], ...] = (
     (RunConflict, 409),
     (RunNotFound, 404),
+    (InteractionNotFound, 404),
+    (UnknownLabel, 422),
     (DatabaseError, 503),
     (InputError, 422),
     (SpecError, 400),

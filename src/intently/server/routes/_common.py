@@ -15,12 +15,12 @@ ERROR_STATUSES: dict[int, str] = {
     400: "Malformed request body (E707): not JSON, not UTF-8, or nested too deeply.",
     401: "Missing, unknown or revoked API key (E701).",
     403: "The key's role may not call this route (E702).",
-    404: "No such version or training run (E704).",
+    404: "No such version, training run (E704) or recorded interaction (E720).",
     409: "Refused in the current state (E705, or E711 for a run already under way); the "
     "active version keeps serving.",
     413: "The request body is larger than `max_body_bytes` (E703).",
     422: "Unusable input (E600): empty or too long text, too many texts, unknown task, "
-    "a missing, mistyped or unknown field.",
+    "a missing, mistyped or unknown field; a review label the task does not know (E721).",
     431: "The request line and headers are larger than `max_header_bytes` (E708); the "
     "connection is closed.",
     503: "Unavailable: the task has no deployed model, or the database is unreachable or its "
