@@ -1,7 +1,8 @@
 """A tiny OpenAI-compatible model server for the proxy tests, served for real by uvicorn.
 
 It answers each chat request with the reply scripted for the last user message (whole, or as
-SSE chunks of a few characters) and remembers the bodies it received.
+SSE chunks of a few characters; ``cut:<message>`` streams it without a finish_reason, ``fail``
+answers 500) and remembers the bodies it received.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def _completion(text: str) -> dict[str, Any]:
     }
 
 
-def _chunks(text: str) -> Iterator[bytes]:
+def _chunks(text: str, *, finish: bool = True) -> Iterator[bytes]:
     base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1}
     base["model"] = "fake-model"
     deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
@@ -48,8 +49,10 @@ def _chunks(text: str) -> Iterator[bytes]:
     for delta in deltas:
         event = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
         yield f"data: {json.dumps(event)}\n\n".encode()
-    event = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-    yield f"data: {json.dumps(event)}\n\ndata: [DONE]\n\n".encode()
+    if finish:
+        event = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        yield f"data: {json.dumps(event)}\n\n".encode()
+    yield b"data: [DONE]\n\n"
 
 
 class FakeUpstream:
@@ -63,9 +66,11 @@ class FakeUpstream:
         last = next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
         if last == "fail":
             return JSONResponse({"error": {"message": "model exploded"}}, status_code=500)
-        text = self.replies[last]
+        cut = last.startswith("cut:")  # a stream that ends without a finish_reason
+        text = self.replies[last.removeprefix("cut:")]
         if body.get("stream"):
-            return StreamingResponse(_chunks(text), media_type="text/event-stream")
+            events = _chunks(text, finish=not cut)
+            return StreamingResponse(events, media_type="text/event-stream")
         return JSONResponse(_completion(text))
 
     async def models(self, request: Request) -> Response:

@@ -161,6 +161,24 @@ def test_upstream_error_and_unreachable_upstream(proxied: openai.OpenAI) -> None
             assert "cannot reach the upstream server" in str(unreachable.value)
 
 
+def test_a_stream_cut_before_its_finish_reason_still_reports_the_call(
+    proxied: openai.OpenAI,
+) -> None:
+    streamed = _streamed(proxied, "cut:weather?")
+    assert [c.function.name for c in streamed["calls"]] == ["get_weather"]
+    assert streamed["finish"] == "tool_calls" and streamed["content"] == "Let me check."
+
+
+def test_malformed_tools_are_a_bad_request(proxied: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        proxied.chat.completions.create(
+            model="fake-model",
+            messages=[{"role": "user", "content": "hi"}],
+            tools=[{"type": "function", "function": {"description": "no name"}}],
+        )
+    assert "E951" in str(refused.value) and "name" in str(refused.value)
+
+
 def test_render_tools_writes_them_into_the_prompt(upstream: tuple[FakeUpstream, str]) -> None:
     fake, url = upstream
     with serving(create_proxy_app(ProxySettings(upstream=url, render_tools=True))) as proxy:

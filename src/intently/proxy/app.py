@@ -163,6 +163,13 @@ async def relay_stream(
             out.append(_sse(chunk(template, index, delta)))
         return out
 
+    def finished(index: int, reason: str) -> list[bytes]:
+        out = pieces_out(index, streams.pop(index).finish())
+        return [
+            *out,
+            _sse(chunk(template, index, {}, "tool_calls" if counts.get(index) else reason)),
+        ]
+
     try:
         async for event in _upstream_events(response):
             template = template or event
@@ -173,23 +180,22 @@ async def relay_stream(
                 index = int(choice.get("index", 0))
                 if index not in streams:
                     streams[index] = ContentStream(detector.stream(), content_without)
-                stream = streams[index]
                 delta = dict(choice.get("delta") or {})
                 text = delta.pop("content", None)
                 if delta.get("role"):
                     yield _sse(chunk(event, index, {"role": delta["role"], "content": ""}))
                 if isinstance(text, str) and text:
-                    for data in pieces_out(index, stream.feed(text)):
+                    for data in pieces_out(index, streams[index].feed(text)):
                         yield data
-                finish = choice.get("finish_reason")
-                if finish is not None:
-                    for data in pieces_out(index, stream.finish()):
+                if choice.get("finish_reason") is not None:
+                    for data in finished(index, choice["finish_reason"]):
                         yield data
-                    if counts.get(index):
-                        finish = "tool_calls"
-                    yield _sse(chunk(event, index, {}, finish))
+        for index in list(streams):  # the upstream ended a choice without a finish_reason
+            for data in finished(index, "stop"):
+                yield data
     except (httpx.HTTPError, UpstreamError) as exc:
-        failure = exc if isinstance(exc, UpstreamError) else _transport_failure(exc, "")
+        url = str(response.request.url)
+        failure = exc if isinstance(exc, UpstreamError) else _transport_failure(exc, url)
         yield _sse(error_body(str(failure), code=failure.code))
     finally:
         await response.aclose()
