@@ -122,14 +122,43 @@ def data_split(
 
 @data_app.command("export")
 def data_export(
-    out_file: Annotated[Path, typer.Option("--out", help="A .jsonl or .csv file.")],
+    out_file: Annotated[Path, typer.Option("--out", help="A .jsonl or .csv file ('-': stdout).")],
     project: ProjectOption = Path(DEFAULT_PROJECT_FILE),
     task: TaskOption = DEFAULT_TASK,
+    recorded: Annotated[
+        str | None,
+        typer.Option(
+            "--recorded",
+            help="Export the service's recorded answers instead: reviewed, pending or all.",
+        ),
+    ] = None,
+    reviewed: Annotated[
+        bool, typer.Option("--reviewed", help="Same as --recorded reviewed (training data).")
+    ] = False,
+    fmt: Annotated[
+        str, typer.Option("--format", help="Recorded answers: jsonl, csv or label-studio.")
+    ] = "jsonl",
+    database: Annotated[
+        str | None,
+        typer.Option("--database-url", help="Recorded answers: the service's database."),
+    ] = None,
 ) -> None:
-    """Export a task's cleaned examples (definitions, templates and datasets) to one file.
+    """Export a task's cleaned examples (definitions, templates and datasets) to one file,
+    or, with --reviewed / --recorded, the answers the service recorded.
 
     Example: intently data export --out all.jsonl
+    Example: intently data export --reviewed --format label-studio --out reviewed.json
     """
+    which = "reviewed" if reviewed else recorded
+    if which is not None:
+        from intently.cli.feedback import STATUSES, export_recorded
+
+        if which not in STATUSES:
+            raise typer.BadParameter(
+                f"'{which}': use reviewed, pending or all.", param_hint="--recorded"
+            )
+        export_recorded(out_file, which, fmt, project=project, database=database, task=task)
+        return
     from intently.collect import validate_task
     from intently.data import write_examples
 
