@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from intently.pipeline import TrainingRun, train
     from intently.runtime import Classifier, Prediction
     from intently.spec import Project, load_project
+    from intently.toolcalls import ToolCall, ToolCallDetector, ToolRegistry
 
 _EXPORTS = {
     "Classifier": "intently.runtime",
@@ -37,6 +38,9 @@ _EXPORTS = {
     "Prediction": "intently.runtime",
     "Project": "intently.spec",
     "SpecError": "intently.errors",
+    "ToolCall": "intently.toolcalls",
+    "ToolCallDetector": "intently.toolcalls",
+    "ToolRegistry": "intently.toolcalls",
     "TrainingError": "intently.errors",
     "TrainingRun": "intently.pipeline",
     "load_project": "intently.spec",
@@ -53,6 +57,9 @@ __all__ = [
     "Prediction",
     "Project",
     "SpecError",
+    "ToolCall",
+    "ToolCallDetector",
+    "ToolRegistry",
     "TrainingError",
     "TrainingRun",
     "__version__",

@@ -40,8 +40,9 @@ _EXAMPLE_BEFORE = re.compile(
     r"\b(?:for example|for instance|e\.g\.|an example|example(?:s)? (?:of|call|output|"
     r"request|usage|payload|response)|sample|such as|like this|like so|in this format|"
     r"the format|(?:a|the) (?:json )?format|syntax|schema (?:is|looks)|template|looks? like|"
-    r"would look|should look|could look|might look|would be|you (?:can|could|should|would|"
-    r"may|might|need to|must|will)|to call (?:a|the|this|any) tool|(?:the )?model (?:should|"
+    r"would look|should look|could look|might look|usage|for reference|as shown|"
+    r"you (?:can|could|should|would|may|might|need to|must|will)|"
+    r"to call (?:a|the|this|any) tool|(?:the )?model (?:should|"
     r"would|will|must|can)|assistant (?:should|would|can|will)|if (?:you|i|we|the)|"
     r"hypothetical|illustrat\w*|demonstrat\w*|don'?t|do not|never|instead of|incorrect|"
     r"wrong|invalid|avoid|not valid|expects? (?:a |an )?\w* ?like|such a call|documentation|"
@@ -122,7 +123,7 @@ class Aggregator:
                 name=name,
             )
         checked = check_arguments(candidate.raw_arguments, tool)
-        confidence -= 0.05 * checked.repaired + 0.02 * checked.coerced
+        confidence -= 0.05 * (checked.repaired or candidate.repaired) + 0.02 * checked.coerced
         return ToolCall(
             name=name,
             arguments=checked.arguments,
@@ -159,6 +160,8 @@ class Aggregator:
         for prefix in _PREFIXES:
             if name.startswith(prefix) and (tool := registry.get(name[len(prefix) :])):
                 return tool, 1.0
+        if name.endswith(".call") and (tool := registry.get(name[:-5])):
+            return tool, 1.0  # Llama 3.1 built-in style: brave_search.call(query=...)
         if not len(registry):
             return None, 1.0
         if self._normal_version != registry.version or len(self._normal) != len(registry):

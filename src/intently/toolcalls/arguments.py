@@ -53,6 +53,10 @@ def read_arguments(raw: Any, tool: Tool | None) -> tuple[dict[str, Any] | None, 
         if isinstance(raw, str):  # doubly encoded
             return read_arguments(raw, tool)
     if isinstance(raw, CallArgs):
+        if tool is not None and not raw.keywords and len(raw.positional) == 1:
+            pairs = _pairs(raw.positional[0], tool)
+            if pairs:
+                return pairs, False, None
         args = dict(raw.keywords)
         if raw.positional:
             names = [n for n in (tool.properties if tool else {}) if n not in args]
@@ -72,6 +76,26 @@ def read_arguments(raw: Any, tool: Tool | None) -> tuple[dict[str, Any] | None, 
     if not isinstance(raw, Mapping):
         return None, False, f"the arguments must be an object, got {type(raw).__name__}"
     return dict(raw), repaired, None
+
+
+_PAIR = re.compile(r"\s*([A-Za-z_][\w\-]*)\s*[=:]\s*(\"[^\"]*\"|'[^']*'|[^,;&\n]*)\s*[,;&]?")
+
+
+def _pairs(value: Any, tool: Tool) -> dict[str, Any] | None:
+    """``city=Paris, unit=celsius`` (a ReAct input written as pairs) when every key is one
+    of the tool's parameters."""
+    if not isinstance(value, str) or ("=" not in value and ":" not in value):
+        return None
+    out: dict[str, Any] = {}
+    position = 0
+    while position < len(value):
+        match = _PAIR.match(value, position)
+        if match is None or match.group(1) not in tool.properties or match.end() == position:
+            return None
+        raw = match.group(2).strip()
+        out[match.group(1)] = raw[1:-1] if len(raw) > 1 and raw[0] == raw[-1] in "\"'" else raw
+        position = match.end()
+    return out or None
 
 
 def check_arguments(raw: Any, tool: Tool | None) -> Checked:

@@ -19,6 +19,7 @@ each with the reasons, ready to be sent back to the model.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -158,12 +159,30 @@ class ToolCallDetector:
 
 
 def _without(text: str, calls: Sequence[ToolCall]) -> str:
+    """``text`` less the calls, and less what only wrapped them: the brackets and commas of a
+    call array, a code fence or a marker token left with nothing inside."""
     if not calls:
         return text
     parts: list[str] = []
     position = 0
     for call in sorted(calls, key=lambda c: c.span.start):
         parts.append(text[position : call.span.start])
+        parts.append(_CUT)
         position = max(position, call.span.end)
     parts.append(text[position:])
-    return "".join(parts).strip()
+    content = _BETWEEN_CUTS.sub(_CUT, "".join(parts))
+    content = _WRAPPER_TOKENS.sub(_CUT, content)
+    content = _EMPTY_FENCE.sub(_CUT, content)
+    return content.replace(_CUT, "").strip()
+
+
+_CUT = "\x00"
+_BETWEEN_CUTS = re.compile(r"[\[\s]*\x00(?:[\s,;]*\x00)*[\s,;]*\]?")
+_WRAPPER_TOKENS = re.compile(
+    r"(?:\[TOOL_CALLS\]|<\|python_tag\|>|<\|python_start\|>|functools|<\|tool_call\|>|"
+    r"<[｜|]tool[▁_ ]calls[▁_ ]begin[｜|]>|<\|tool_calls_section_begin\|>|"
+    r"<tool_calls>|<function_calls>|<\|start\|>assistant|<\|channel\|>\w+)?\s*\x00\s*"
+    r"(?:<[｜|]tool[▁_ ]calls[▁_ ]end[｜|]>|<\|tool_calls_section_end\|>|</tool_calls>|"
+    r"</function_calls>|<\|python_end\|>|<\|eom_id\|>|<\|eot_id\|>)?"
+)
+_EMPTY_FENCE = re.compile(r"(```+|~~~+)[\w+.\-]*[ \t]*\n?\s*\x00\s*\1")

@@ -84,6 +84,7 @@ def _cand(
     truncated: bool = False,
     context: str = "tagged",
     score: float = TAGGED,
+    state: str = "ok",
 ) -> Candidate:
     return Candidate(
         name=name,
@@ -93,16 +94,18 @@ def _cand(
         detector="structure",
         context=context,
         format=fmt,
-        truncated=truncated,
+        truncated=truncated or state == "truncated",
+        repaired=state == "repaired",
     )
 
 
 def json_values(
     text: str, start: int, end: int, *, closed: bool, names: Sequence[str]
-) -> Iterator[tuple[str, Any, int, int, bool]]:
-    """``(name, args, start, end, truncated)`` for each call in the JSON values of
-    ``text[start:end]``; ``closed`` says the block's end marker was seen (then a value that
-    does not balance is repaired; otherwise it is a truncated call)."""
+) -> Iterator[tuple[str, Any, int, int, str]]:
+    """``(name, args, start, end, state)`` for each call in the JSON values of
+    ``text[start:end]``; ``state`` is ``ok``, ``repaired`` or ``truncated``. ``closed`` says
+    the block's end marker was seen (then a value that does not balance is repaired;
+    otherwise it is a truncated call)."""
     position = start
     while True:
         match = _VALUE_START.search(text, position, end)
@@ -118,30 +121,31 @@ def json_values(
                 except Unreadable:
                     value = None
                 if value is not None:
-                    yield from _calls_with_spans(text, value, value_start, end, names)
+                    yield from _calls_with_spans(text, value, value_start, end, names, "repaired")
                     return
             found = _NAME_IN_PARTIAL.search(partial)
             if found:
-                yield found.group(1), None, value_start, end, True
+                yield found.group(1), None, value_start, end, "truncated"
             return
         try:
-            value, _ = load_value(text[value_start:value_end], closed=True)
+            value, repaired = load_value(text[value_start:value_end], closed=True)
         except Unreadable:
             position = value_start + 1
             continue
-        yield from _calls_with_spans(text, value, value_start, value_end, names)
+        state = "repaired" if repaired else "ok"
+        yield from _calls_with_spans(text, value, value_start, value_end, names, state)
         position = value_end
 
 
 def _calls_with_spans(
-    text: str, value: Any, start: int, end: int, names: Sequence[str]
-) -> Iterator[tuple[str, Any, int, int, bool]]:
+    text: str, value: Any, start: int, end: int, names: Sequence[str], state: str
+) -> Iterator[tuple[str, Any, int, int, str]]:
     calls = list(calls_in_value(value, names))
     spans = _element_spans(text, start, end) if isinstance(value, list) else []
     if len(spans) != len(calls):
         spans = [(start + i, end) for i in range(len(calls))]  # distinct starts, shared end
     for (name, args), (s, e) in zip(calls, spans, strict=True):
-        yield name, args, s, e, False
+        yield name, args, s, e, state
 
 
 def _element_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -204,10 +208,10 @@ def block_calls(
     found = list(json_values(text, start, end, closed=closed, names=names))
     if found:
         out = []
-        for index, (name, args, s, e, truncated) in enumerate(found):
+        for index, (name, args, s, e, state) in enumerate(found):
             s = block_start if index == 0 else s
             e = block_end if index == len(found) - 1 and closed else e
-            out.append(_cand(name, args, s, e, fmt, truncated=truncated))
+            out.append(_cand(name, args, s, e, fmt, state=state))
         return out
     if _PY_START.match(body):
         calls = python_block(text, start, end, fmt)

@@ -24,16 +24,17 @@ _VERBS = (
     r"triggering|query|querying|hit|hitting)"
 )
 _MENTION = re.compile(
-    r"\b(?:you|your|could|can|cannot|can't|would|should|might|may|if|whether|not|n't|never|"
+    r"\b(?:you|your|could|can|cannot|would|should|might|may|if|whether|not|never|"
     r"able|how|what|which|when|why|once|after|before|instead|example|e\.g|such as|shall|"
-    r"supposed|to be)\b|\?",
+    r"supposed|to be|do|does|did)\b|n't\b|\?",
     re.I,
 )
 _LEAD = re.compile(r"\s*(?:with|using|passing|where|and|:|,|-|—)?\s*", re.I)
 _PAIR = re.compile(
     r"[`'\"*]*(?P<key>[A-Za-z_][\w\-]*)[`'\"*]*\s*(?:=|:|\s(?:is|set to|of|as|equal to|equals|"
     r"to)\s)\s*(?P<value>\"[^\"\n]*\"|'[^'\n]*'|`[^`\n]*`|\[[^\]\n]*\]|\{[^}\n]*\}|[^,;\n]+?)"
-    r"(?=\s*(?:,|;|\band\b|\.\s|\.$|\n|$|\)))",
+    r"(?=\s*(?:,|;|\band\b|\.\s|\.$|\n|$|\)|\s(?:since|because|so|but|then|which|to "
+    r"(?:get|find|see|check)|for (?:you|the)|now|please)\b))",
     re.I,
 )
 _SEPARATOR = re.compile(r"\s*(?:,|;|\band\b|&)?\s*(?:and\s+)?", re.I)

@@ -127,3 +127,4 @@ class Candidate:
     context: str = "tagged"
     format: str = ""
     truncated: bool = False
+    repaired: bool = False

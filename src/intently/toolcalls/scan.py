@@ -6,7 +6,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_THINK = re.compile(r"<(think|thinking|reasoning)>.*?(?:</\1>|\Z)", re.S)
+_THINK = re.compile(
+    r"<(think|thinking|reasoning)>.*?(?:</\1>|\Z)|\[THINK\].*?(?:\[/THINK\]|\Z)"
+    r"|<\|channel\|>analysis<\|message\|>.*?(?:<\|end\|>|(?=<\|start\|>)|\Z)",
+    re.S,
+)
 _THINK_END = re.compile(r"</(?:think|thinking|reasoning)>")
 _FENCE = re.compile(
     r"^[ \t]*(```+|~~~+)[ \t]*([\w+.\-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.S | re.M
@@ -21,7 +25,12 @@ def mask_reasoning(text: str) -> str:
     A ``</think>`` without its opening tag (chat templates put ``<think>`` in the prompt) hides
     everything before it; an unclosed ``<think>`` hides everything after it.
     """
-    if "think>" not in text and "reasoning>" not in text:
+    if (
+        "think>" not in text
+        and "reasoning>" not in text
+        and "THINK]" not in text
+        and ("analysis<|message|>" not in text)
+    ):
         return text
     first_close = _THINK_END.search(text)
     first_open = _THINK.search(text)

@@ -3,7 +3,8 @@
 A call is reported only when the text already holds ``HOLDBACK`` characters after its end
 (or the stream is finished): the aggregator reads a short window after a call (an "is an
 example" remark, the closing tag), so a call is reported only once nothing still to come can
-change it. The calls reported over a whole stream are exactly those of
+change it. A marked block that ends with its closing token, outside any code fence, is
+settled sooner, at the end of its line: for those the aggregator reads that line only. The calls reported over a whole stream are exactly those of
 :meth:`ToolCallDetector.detect` on the full text; the tests replay every corpus case in
 random chunks to check it.
 """
@@ -20,6 +21,23 @@ if TYPE_CHECKING:
 
 HOLDBACK = AFTER_WINDOW + 16  # the window, plus a closing fence before it
 _CLOSERS = frozenset("}])>\n|｜")
+_BLOCK_ENDS = (
+    "</tool_call>",
+    "</tool_calls>",
+    "<|call|>",
+    "<|tool_call_end|>",
+    "<｜tool▁call▁end｜>",
+    "<｜tool▁calls▁end｜>",
+    "<|tool_calls_section_end|>",
+    "</function>",
+    "<|python_end|>",
+    "<|action_end|>",
+    "</invoke>",
+    "</minimax:tool_call>",
+    "</seed:tool_call>",
+    "</function_call>",
+    "<|eom_id|>",
+)
 
 
 class StreamingDetector:
@@ -77,8 +95,20 @@ class StreamingDetector:
         new: list[ToolCall] = []
         for call in self._detector.detect(text):
             key = (call.span.start, call.name)
-            if call.span.end <= settled and key not in self._keys:
-                self._keys.add(key)
-                new.append(call)
+            if key in self._keys:
+                continue
+            if not (call.span.end <= settled or _closed_block(text, call)):
+                break  # calls are reported in order: a later one waits for this one
+            self._keys.add(key)
+            new.append(call)
         self._reported.extend(new)
         return new
+
+
+def _closed_block(text: str, call: ToolCall) -> bool:
+    """The call is a marked block, closed, outside a code fence, and its line has ended."""
+    return (
+        text.endswith(_BLOCK_ENDS, 0, call.span.end)
+        and "\n" in text[call.span.end :]
+        and text.count("```", 0, call.span.start) % 2 == 0
+    )

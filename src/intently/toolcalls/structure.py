@@ -28,7 +28,7 @@ from intently.toolcalls.formats import (
 )
 from intently.toolcalls.records import Candidate, Span
 from intently.toolcalls.registry import ToolRegistry
-from intently.toolcalls.scan import balanced_end, fences
+from intently.toolcalls.scan import Fence, balanced_end, fences
 from intently.toolcalls.values import CallArgs
 
 BARE = 0.85
@@ -52,6 +52,8 @@ _REACT = re.compile(
     r"[ \t]*Action[ \t]*Input[ \t]*\d*[ \t]*:[ \t]*",
     re.M,
 )
+_FUNCTIONARY = re.compile(r"(?:^|\n)>>>[ \t]*([A-Za-z_][\w.\-]*)[ \t]*\n\s*(?=[{\[])")
+_CALL_LINE = re.compile(r"^[ \t]*`?([A-Za-z_][\w.]*)[ \t]*\(.*\)`?[ \t]*$", re.M)
 _REACT_END = re.compile(r"\n[ \t]*(?:Observation|Thought|Action|Final Answer)\b|\n\s*\n")
 
 
@@ -76,10 +78,14 @@ class StructureDetector:
             claims.take(invokes(text, 0, len(text), ""))
         if "Action" in text:
             claims.take(_react(text))
+        if ">>>" in text:
+            claims.take(_functionary(text))
         blocks = fences(text)
         whole = _whole_output_calls(text)
         if whole:
             claims.take(whole)
+        elif "(" in text:
+            claims.take(_call_lines(text, set(names), claims, blocks))
         for fence in blocks:
             if fence.lang in PYTHON_FENCES and claims.free(fence.body_start, fence.body_end):
                 claims.take(
@@ -111,7 +117,7 @@ class _Claims:
         self.taken.extend(fresh)
 
 
-def _in_context(candidate: Candidate, blocks: list, text: str) -> Candidate:
+def _in_context(candidate: Candidate, blocks: list[Fence], text: str) -> Candidate:
     for fence in blocks:
         if fence.body_start <= candidate.span.start and candidate.span.end <= fence.body_end:
             if fence.lang in TOOL_FENCES:
@@ -159,6 +165,45 @@ def _react(text: str) -> list[Candidate]:
     return out
 
 
+def _functionary(text: str) -> list[Candidate]:
+    """Functionary v3.2: ``>>>name`` on its own line, the arguments object below it."""
+    out = []
+    for match in _FUNCTIONARY.finditer(text):
+        end = balanced_end(text, match.end())
+        if end is None:
+            out.append(
+                _cand(
+                    match.group(1), None, match.start(), len(text), "functionary_v3", truncated=True
+                )
+            )
+        else:
+            out.append(
+                _cand(match.group(1), text[match.end() : end], match.start(), end, "functionary_v3")
+            )
+    return out
+
+
+def _call_lines(
+    text: str, names: set[str], claims: _Claims, blocks: list[Fence]
+) -> list[Candidate]:
+    """A line that is nothing but a call of an offered tool (``get_weather(city="Oslo")``)
+    outside code fences, as pythonic models write after a sentence of prose."""
+    out: list[Candidate] = []
+    for match in _CALL_LINE.finditer(text):
+        name = match.group(1)
+        if name not in names and name.rsplit(".", 1)[-1] not in names:
+            continue
+        start, end = match.start(1), match.end()
+        if any(f.start <= start < f.end for f in blocks) or not claims.free(start, end):
+            continue
+        line = text[start:end].rstrip().rstrip("`")
+        out.extend(
+            _with(c, context="bare", score=BARE)
+            for c in python_block(text, start, start + len(line), "pythonic")
+        )
+    return out
+
+
 def _whole_output_calls(text: str) -> list[Candidate]:
     stripped = text.strip()
     if not stripped or not (stripped[0].isalpha() or stripped[0] in "_[") or "(" not in stripped:
@@ -185,7 +230,7 @@ def _bare_json(text: str, names: Sequence[str], claims: _Claims) -> list[Candida
             continue
         end = max(e for *_, e, _ in found)
         whole = text[start:end].strip() == stripped
-        for name, args, s, e, truncated in found:
+        for name, args, s, e, state in found:
             out.append(
                 _cand(
                     name,
@@ -193,7 +238,7 @@ def _bare_json(text: str, names: Sequence[str], claims: _Claims) -> list[Candida
                     s,
                     e,
                     "json",
-                    truncated=truncated,
+                    state=state,
                     context="bare",
                     score=WHOLE if whole else BARE,
                 )

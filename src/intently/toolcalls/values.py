@@ -133,6 +133,16 @@ def python_calls(source: str) -> list[tuple[str, CallArgs]] | None:
         if not isinstance(statement, ast.Expr):
             return None
         node = statement.value
+        # Gemini's tool_code wraps calls in print(...): the call inside is the call.
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "print"
+            and len(node.args) == 1
+            and isinstance(node.args[0], ast.Call)
+            and not node.keywords
+        ):
+            node = node.args[0]
         nodes.extend(node.elts if isinstance(node, ast.List | ast.Tuple) else [node])
     calls = []
     for node in nodes:
