@@ -23,6 +23,15 @@ ROUTES = {
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
+    ("post", "/v1/ab/tests"),
+    ("get", "/v1/ab/tests"),
+    ("get", "/v1/ab/report"),
+    ("post", "/v1/ab/promote"),
+    ("post", "/v1/ab/stop"),
+    ("get", "/v1/metrics/live"),
+    ("get", "/v1/metrics/drift"),
+    ("get", "/v1/metrics/snapshots"),
+    ("get", "/v1/alerts"),
 }
 
 

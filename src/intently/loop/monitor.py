@@ -148,6 +148,16 @@ def live_metrics(
     }
 
 
+def recent_answers(db: Database, task: str, *, since: datetime) -> tuple[list[str], list[float]]:
+    """Labels and confidences of ``task``'s answers since ``since`` (for drift)."""
+    query = select(Interaction.label, Interaction.confidence).where(
+        Interaction.task == task, Interaction.created_at >= since
+    )
+    with db.connection() as connection:
+        rows = connection.execute(query).all()
+    return [row[0] for row in rows], [float(row[1]) for row in rows]
+
+
 # -- snapshots -------------------------------------------------------------------------------
 
 

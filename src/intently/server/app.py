@@ -35,6 +35,7 @@ from intently.errors import IntentlyError, ServerConfigError
 from intently.server.auth import Authenticator
 from intently.server.deps import ServerState
 from intently.server.errors import error_response, install_error_handlers
+from intently.server.learning import learning_state, start_learning, stop_learning
 from intently.server.limits import BodyLimitMiddleware
 from intently.server.metrics import MetricsMiddleware, ServerMetrics, flush_forever
 from intently.server.pool import ModelPool, poll_forever
@@ -126,6 +127,7 @@ def build_state(settings: Settings) -> ServerState:
         training=TrainingService(runs, settings.project, pool, metrics),
         interactions=InteractionStore(database),
         recording=Recording.from_settings(settings, database, project.root),
+        **learning_state(settings, project, database, pool, metrics),
     )
 
 
@@ -181,6 +183,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(poll_forever(state.pool, state.settings.reload_interval_s)),
         asyncio.create_task(flush_forever(state.metrics)),
+        *await start_learning(state),
     ]
     try:
         yield
@@ -189,6 +192,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        stop_learning(state)
         if state.recording is not None:  # after the last request: every answer is written
             await asyncio.to_thread(state.recording.close)
         state.metrics.close()

@@ -25,8 +25,11 @@ from intently.spec import DEFAULT_TASK
 
 if TYPE_CHECKING:
     from intently.db import Database, InteractionStore, TrainingRunStore
+    from intently.loop.scheduler import LearningScheduler
     from intently.registry import Registry
     from intently.server.auth import Authenticator
+    from intently.server.experiments import Experiments
+    from intently.server.monitoring import Monitoring
     from intently.server.recording import Recording
     from intently.server.training import TrainingService
     from intently.spec import Project
@@ -47,6 +50,9 @@ class ServerState:
     training: TrainingService
     interactions: InteractionStore | None = None
     recording: Recording | None = None  # None: recording is off
+    experiments: Experiments | None = None  # the running A/B tests
+    monitoring: Monitoring | None = None
+    learning: LearningScheduler | None = None  # retrain checks, snapshots, gauges
 
 
 async def get_state(request: Request) -> ServerState:

@@ -158,6 +158,11 @@ class ModelPool:
             self.on_swap(task, previous, classifier.version.id)
         return True
 
+    def load_version(self, task: str, version: str) -> Classifier:
+        """Load ``version`` of ``task`` the way the active one is loaded (an A/B challenger);
+        the pool does not keep it."""
+        return self._load(self.registry.get(task, version).path)
+
     def _load(self, path: Path) -> Classifier:
         classifier = Classifier.load(
             path,

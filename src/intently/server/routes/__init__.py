@@ -1,6 +1,16 @@
 """One router per resource; ``create_app`` includes them all."""
 
-from intently.server.routes import classify, health, metrics, models, review, toolcalls, training
+from intently.server.routes import (
+    ab,
+    classify,
+    health,
+    metrics,
+    models,
+    monitoring,
+    review,
+    toolcalls,
+    training,
+)
 
 ROUTERS = (
     classify.router,
@@ -10,6 +20,8 @@ ROUTERS = (
     health.router,
     metrics.router,
     toolcalls.router,
+    ab.router,
+    monitoring.router,
 )
 
 __all__ = ["ROUTERS"]

@@ -32,6 +32,7 @@ from intently.db import Role
 from intently.errors import InputError
 from intently.runtime import Prediction
 from intently.server.deps import RequirePredict, ServerState, authorize
+from intently.server.experiments import LiveTest
 from intently.server.metrics import MODEL_VERSION_KEY
 from intently.server.routes._common import AUTH, errors, json_response
 from intently.server.schemas import (
@@ -61,12 +62,18 @@ async def classify_one(state: ServerState, scope: Scope, body: ClassifyRequest) 
     so a request the shortcut hands back to the route is never recorded twice.
     """
     classifier = state.pool.classifier(body.task)
+    live = state.experiments.get(body.task) if state.experiments is not None else None
+    extra = None
+    if live is not None:  # an A/B test runs: its arm answers, and is recorded
+        classifier, extra = live.pick(classifier, body.user_id, body.conversation_id)
     started = perf_counter()
     if len(body.text) <= INLINE_CHARS:
         prediction = classifier.predict(body.text)
     else:
         prediction = await run_in_threadpool(classifier.predict, body.text)
     latency_ms = (perf_counter() - started) * 1000
+    if live is not None and extra is not None and live.shadows:
+        extra["shadow"] = (await _shadow(live, [body.text]))[0]
     scope[MODEL_VERSION_KEY] = prediction.model_version
     state.metrics.observe_predictions(body.task, (prediction,))
     result = _result(prediction, body.task)
@@ -82,8 +89,16 @@ async def classify_one(state: ServerState, scope: Scope, body: ClassifyRequest) 
             latency_ms,
             body.conversation_id,
             body.user_id,
+            extra,
         )
     return response
+
+
+async def _shadow(live: LiveTest, texts: list[str]) -> list[dict[str, object]]:
+    """The challenger's answers in shadow mode (inline when short, like the answer itself)."""
+    if len(texts) <= INLINE_BATCH and sum(map(len, texts)) <= INLINE_CHARS:
+        return live.shadow(texts)
+    return await run_in_threadpool(live.shadow, texts)
 
 
 @router.post(
@@ -114,6 +129,10 @@ async def classify_batch(
             hint=f"split it into requests of at most {limit:,} texts.",
         )
     classifier = state.pool.classifier(body.task)
+    live = state.experiments.get(body.task) if state.experiments is not None else None
+    extra = None
+    if live is not None:  # one arm answers the whole batch (one user, one conversation)
+        classifier, extra = live.pick(classifier, body.user_id, body.conversation_id)
     started = perf_counter()
     if len(body.texts) <= INLINE_BATCH and sum(map(len, body.texts)) <= INLINE_CHARS:
         predictions = classifier.predict_batch(body.texts)
@@ -128,8 +147,11 @@ async def classify_batch(
     for result in results:
         result["interaction_id"] = recording and recording.new_id(body.task)
     response = json_response({"task": body.task, "model_version": version, "results": results})
+    shadows = await _shadow(live, body.texts) if live is not None and live.shadows else None
     if recording is not None:
-        for text, prediction, result in zip(body.texts, predictions, results, strict=True):
+        for i, (text, prediction, result) in enumerate(
+            zip(body.texts, predictions, results, strict=True)
+        ):
             recording.record(
                 result["interaction_id"],
                 body.task,
@@ -138,6 +160,7 @@ async def classify_batch(
                 latency_ms,
                 body.conversation_id,
                 body.user_id,
+                extra if shadows is None else {**(extra or {}), "shadow": shadows[i]},
             )
     return response
 
