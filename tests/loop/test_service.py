@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from conftest import Deployed
 from fastapi.testclient import TestClient
 
 import intently
+from conftest import Deployed
 from intently.db import Database
 from intently.db.interactions import InteractionStore
 from intently.server import Settings, create_app
@@ -70,9 +70,9 @@ def test_split_test_answers_with_the_sticky_arm_and_records_it(deployed: Deploye
         assert set(versions.values()) == {deployed.weak, challenger}
         client.app.state.intently.recording.recorder.flush()  # type: ignore[attr-defined]
         report = client.get("/v1/ab/report", headers=ADMIN).json()
-        assert report["arms"]["champion"]["answered"] + report["arms"]["challenger"][
-            "answered"
-        ] == 80
+        assert (
+            report["arms"]["champion"]["answered"] + report["arms"]["challenger"]["answered"] == 80
+        )
         stopped = client.post("/v1/ab/stop", json={"task": "intent"}, headers=ADMIN)
         assert stopped.status_code == 200 and stopped.json()["status"] == "stopped"
         assert _classify(client, "hello", "u0")["model_version"] == deployed.weak
