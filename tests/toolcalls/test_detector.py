@@ -84,7 +84,8 @@ PARIS = ("get_weather", {"city": "Paris", "unit": "celsius"})
         "<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json"
         '<|message|>{"city": "Paris"}<|call|>',
         "<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\n</tool_call>",
-        '<minimax:tool_call>\n<invoke name="get_weather">\n<parameter name="city">Paris</parameter>\n'
+        '<minimax:tool_call>\n<invoke name="get_weather">\n'
+        '<parameter name="city">Paris</parameter>\n'
         "</invoke>\n</minimax:tool_call>",
         '<function=get_weather>{"city": "Paris"}</function>',
         '>>>get_weather\n{"city": "Paris"}',
@@ -205,7 +206,10 @@ def test_broken_json_is_repaired_but_quotes_are_never_blindly_swapped() -> None:
     assert calls(
         '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris",}}</tool_call>'
     ) == [PARIS]
-    text = "<tool_call>{'name': 'search_web', 'arguments': {'query': \"it's \\\"big\\\"\"}}</tool_call>"
+    text = (
+        "<tool_call>{'name': 'search_web', 'arguments': "
+        '{\'query\': "it\'s \\"big\\""}}</tool_call>'
+    )
     assert calls(text) == [("search_web", {"query": 'it\'s "big"'})]
     repaired = DETECTOR.detect(
         '<tool_call>{"name": "get_weather", arguments: {"city": "Paris"}}</tool_call>'

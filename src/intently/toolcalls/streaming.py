@@ -4,9 +4,10 @@ A call is reported only when the text already holds ``HOLDBACK`` characters afte
 (or the stream is finished): the aggregator reads a short window after a call (an "is an
 example" remark, the closing tag), so a call is reported only once nothing still to come can
 change it. A marked block that ends with its closing token, outside any code fence, is
-settled sooner, at the end of its line: for those the aggregator reads that line only. The calls reported over a whole stream are exactly those of
-:meth:`ToolCallDetector.detect` on the full text; the tests replay every corpus case in
-random chunks to check it.
+settled sooner, at the end of its line: for those the aggregator reads that line only.
+Calls are reported in order of appearance. The calls reported over a whole stream are
+exactly those of :meth:`ToolCallDetector.detect` on the full text; the tests replay every
+corpus case in random chunks to check it.
 """
 
 from __future__ import annotations
