@@ -24,6 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from intently.db import Database
 from intently.db.tables import Interaction, Snapshot, utcnow
 from intently.evaluation.metrics import evaluate_predictions
+from intently.loop.alerts import evaluate_alerts
+from intently.spec import Project
 
 TOP = 10
 PERIODS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
@@ -146,6 +148,22 @@ def live_metrics(
             for task in tasks
         },
     }
+
+
+def live_report(
+    db: Database, project: Project, *, hours: float = 24, task: str | None = None
+) -> dict[str, Any]:
+    """:func:`live_metrics` of the project's tasks (or one) with the alerts they fire (the
+    answer of ``GET /v1/metrics/live`` and ``intently monitor``)."""
+    tasks = project.task_names if task is None else (task,)
+    labels = {name: project.fallback_for(name).label for name in tasks}
+    data = live_metrics(db, tasks, hours=hours, fallback_labels=labels)
+    data["alerts"] = [
+        alert.to_json()
+        for metrics in data["tasks"].values()
+        for alert in evaluate_alerts(metrics, project.learning.alerts)
+    ]
+    return data
 
 
 def recent_answers(db: Database, task: str, *, since: datetime) -> tuple[list[str], list[float]]:

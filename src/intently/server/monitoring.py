@@ -21,9 +21,8 @@ from prometheus_client import Gauge
 
 from intently.db import Database
 from intently.db.tables import utcnow
-from intently.loop.alerts import evaluate_alerts
 from intently.loop.drift import task_drift, version_reference
-from intently.loop.monitor import live_metrics, recent_answers, snapshots
+from intently.loop.monitor import live_report, recent_answers, snapshots
 from intently.server.metrics import ServerMetrics
 from intently.server.pool import ModelPool
 from intently.spec import Project
@@ -62,23 +61,9 @@ class Monitoring:
             multiprocess_mode="livemax",
         )
 
-    @property
-    def _fallback_labels(self) -> dict[str, str]:
-        return {task: self.project.fallback_for(task).label for task in self.project.task_names}
-
     def live(self, hours: float, task: str | None = None) -> dict[str, Any]:
         """Live metrics of every task (or one), with the alerts they fire."""
-        tasks = self.project.task_names if task is None else (task,)
-        data = live_metrics(
-            self.database, tasks, hours=hours, fallback_labels=self._fallback_labels
-        )
-        rules = self.project.learning.alerts
-        data["alerts"] = [
-            alert.to_json()
-            for metrics in data["tasks"].values()
-            for alert in evaluate_alerts(metrics, rules)
-        ]
-        return data
+        return live_report(self.database, self.project, hours=hours, task=task)
 
     def drift(self, task: str, hours: float) -> dict[str, Any]:
         """Label and confidence PSI of ``task``'s answers of the last ``hours`` against its
