@@ -40,18 +40,19 @@ from typing import IO, Any
 
 import orjson
 
-from intently.db.interactions import InteractionRecord, InteractionStore
+from intently.db.interactions import ROW_COLUMNS, InteractionRecord, InteractionStore
 from intently.errors import DatabaseError
 
 logger = logging.getLogger("intently.recorder")
 
 SPILL_GLOB = "interactions-*.jsonl"
 REPLAY_CHUNK = 5_000
+MAX_WRITE = 10_000  # answers per transaction: bigger batches cost less per row
 
 
 @dataclass(frozen=True)
 class RecorderSettings:
-    batch_size: int = 256
+    batch_size: int = 1_000
     interval_s: float = 0.5
     max_buffer: int = 50_000
     retry_s: float = 2.0
@@ -61,6 +62,7 @@ class RecorderSettings:
 # conversation_id, user_id, extra columns or None). The prediction is any object with the
 # attributes of intently.runtime.Prediction (the db layer does not import the runtime).
 Pending = tuple[str, str, str, Any, float, float, str | None, str | None, dict[str, Any] | None]
+Row = tuple[Any, ...]  # a database row in ROW_COLUMNS order
 
 
 class Recorder:
@@ -173,7 +175,7 @@ class Recorder:
         with self._flush_lock:
             written = 0
             while self._buffer:
-                rows = self._drain(self.settings.batch_size * 8)
+                rows = self._drain(MAX_WRITE)
                 written += self._write(rows, retry_now=retry_now)
             if retry_now or time.monotonic() >= self._down_until:
                 self._replay_own()
@@ -181,18 +183,18 @@ class Recorder:
                     self._replay_orphans()
             return written
 
-    def _drain(self, limit: int) -> list[InteractionRecord]:
+    def _drain(self, limit: int) -> list[Row]:
         buffer, rows = self._buffer, []
         while buffer and len(rows) < limit:
             rows.append(self._row(buffer.popleft()))
         return rows
 
-    def _write(self, rows: list[InteractionRecord], *, retry_now: bool) -> int:
+    def _write(self, rows: list[Row], *, retry_now: bool) -> int:
         if not retry_now and time.monotonic() < self._down_until:
             self._spill_rows(rows)
             return 0
         try:
-            self.store.add_many(rows)
+            self.store.add_rows(rows)
         except DatabaseError as error:
             if self._down_until == 0.0:
                 logger.warning("recording to the spill file while the database fails: %s", error)
@@ -203,28 +205,34 @@ class Recorder:
         self.counts["written"] += len(rows)
         return len(rows)
 
-    def _row(self, item: Pending | InteractionRecord) -> InteractionRecord:
+    def _row(self, item: Pending | InteractionRecord) -> Row:
+        """The database row of a buffered answer (the flush thread's work, not the request's)."""
         redact = self.redact
         if isinstance(item, InteractionRecord):
-            if redact is None:
-                return item
-            return replace(item, text=redact(item.text))
+            return (item if redact is None else replace(item, text=redact(item.text))).to_tuple()
         iid, task, text, p, latency_ms, when, conversation_id, user_id, extra = item
-        return InteractionRecord(
-            id=iid,
-            task=task,
-            text=text if redact is None else redact(text),
-            label=p.label,
-            confidence=float(p.confidence),
-            ranking=tuple((label, float(score)) for label, score in p.ranking),
-            model_version=p.model_version,
-            runtime=p.runtime,
-            fallback=bool(p.fallback),
-            conversation_id=conversation_id,
-            user_id=user_id,
-            latency_ms=round(latency_ms, 4),
-            created_at=datetime.fromtimestamp(when, UTC),
-            **(extra or {}),
+        extra = extra or {}
+        return (
+            iid,
+            task,
+            text if redact is None else redact(text),
+            p.label,
+            float(p.confidence),
+            [[label, float(score)] for label, score in p.ranking],
+            p.model_version,
+            p.runtime,
+            bool(p.fallback),
+            conversation_id,
+            user_id,
+            round(latency_ms, 4),
+            datetime.fromtimestamp(when, UTC),
+            "pending",
+            None,
+            None,
+            None,
+            extra.get("arm"),
+            extra.get("ab_test_id"),
+            extra.get("shadow"),
         )
 
     # -- the spill file ------------------------------------------------------------------------
@@ -236,10 +244,13 @@ class Recorder:
         fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._spill, self._spill_path = stream, path
 
-    def _spill_rows(self, rows: list[InteractionRecord]) -> None:
+    def _spill_rows(self, rows: list[Row]) -> None:
         if not rows:
             return
-        data = b"".join(orjson.dumps(row.to_json()) + b"\n" for row in rows)
+        # orjson writes datetimes as RFC 3339, which datetime.fromisoformat reads back
+        data = b"".join(
+            orjson.dumps(dict(zip(ROW_COLUMNS, row, strict=True))) + b"\n" for row in rows
+        )
         with self._spill_lock:
             if self._spill is None:
                 self._open_spill()
@@ -296,25 +307,25 @@ class Recorder:
     def _replay_file(self, path: Path) -> int:
         added = 0
         for chunk in _chunks(_read_spill(path), REPLAY_CHUNK):
-            added += self.store.add_many(chunk)
+            added += self.store.add_rows(chunk)
         return added
 
     def stats(self) -> dict[str, Any]:
         return {**self.counts, "buffered": len(self._buffer), "spill_file": str(self._spill_path)}
 
 
-def _read_spill(path: Path) -> Iterator[InteractionRecord]:
+def _read_spill(path: Path) -> Iterator[Row]:
     with path.open("rb") as stream:
         for number, line in enumerate(stream, start=1):
             try:
-                yield InteractionRecord.from_json(orjson.loads(line))
+                yield InteractionRecord.from_json(orjson.loads(line)).to_tuple()
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 # only the line a killed process was writing can be torn
                 logger.warning("skipping unreadable line %d of %s", number, path)
 
 
-def _chunks(items: Iterator[InteractionRecord], size: int) -> Iterator[list[InteractionRecord]]:
-    chunk: list[InteractionRecord] = []
+def _chunks(items: Iterator[Row], size: int) -> Iterator[list[Row]]:
+    chunk: list[Row] = []
     for item in items:
         chunk.append(item)
         if len(chunk) >= size:

@@ -89,7 +89,9 @@ class Settings(BaseSettings):
         description="Tasks whose answers are not recorded (comma-separated or a JSON list).",
     )
     record_batch_size: int = Field(
-        256, ge=1, description="Recorded answers written to the database in one batch."
+        1_000,
+        ge=1,
+        description="Buffered answers that trigger a write before the flush interval ends.",
     )
     record_flush_interval_s: float = Field(
         0.5,
