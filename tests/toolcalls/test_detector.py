@@ -320,3 +320,33 @@ def test_stream_reports_a_call_only_once_complete() -> None:
     assert [c.name for c in stream.calls] == ["get_weather", "search_web"]
     with pytest.raises(RuntimeError):
         stream.feed("more")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'Sure! Here is a sample tool call in Hermes format:\n<tool_call>\n{"name": "get_weather", '
+        '"arguments": {"city": "Oslo"}}\n</tool_call>',
+        'Yesterday you called:\n```json\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n```',
+        'def get_weather(city):\n    return 1\n\nget_weather("Oslo")',
+        'const get_weather = async (city) => fetch(city);\nget_weather("Oslo");',
+    ],
+)
+def test_introduced_examples_and_defined_functions_are_not_calls(text: str) -> None:
+    assert calls(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<|start|>assistant to=functions.get_weather<|channel|>commentary json<|message|>"
+        '{"city": "Paris"}<|call|>',
+        'I\'ll check: get_weather(city="Paris")',
+        "I will now call get_weather, passing city = 'Paris'.",
+        'Let me check the weather:\n<tool_call>\n{"name": "get_weather", "arguments": '
+        '{"city": "Paris"}}\n</tool_call>',
+        '<function_calls>\nget_weather(city="Paris")\n</function_calls>',
+    ],
+)
+def test_more_ways_of_writing_a_call(text: str) -> None:
+    assert calls(text) == [PARIS]

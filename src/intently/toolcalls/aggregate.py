@@ -39,7 +39,9 @@ _PREFIXES = ("functions.", "default_api.", "tools.", "tool.", "api.", "function.
 _EXAMPLE_BEFORE = re.compile(
     r"\b(?:for example|for instance|e\.g\.|an example|example(?:s)? (?:of|call|output|"
     r"request|usage|payload|response)|sample|such as|like this|like so|in this format|"
-    r"the format|(?:a|the) (?:json )?format|syntax|schema (?:is|looks)|template|looks? like|"
+    r"the format (?:is|looks|should)|format (?:is|looks) like|syntax|schema (?:is|looks)|"
+    r"template|looks? like|(?:you|i|we|it) (?:called|used|ran|sent)|previously|last time|"
+    r"in the logs?|was called|were called|"
     r"would look|should look|could look|might look|usage|for reference|as shown|"
     r"you (?:can|could|should|would|may|might|need to|must|will)|"
     r"to call (?:a|the|this|any) tool|(?:the )?model (?:should|"
@@ -91,6 +93,8 @@ class Aggregator:
         for candidate in sorted([*hard, *leftover], key=lambda c: c.span.start):
             if _framed_as_example(text, candidate, inline):
                 continue
+            if candidate.context != "tagged" and _defines(text, candidate.name):
+                continue  # code that defines the function shows it; it does not call the tool
             boost = max(support.get(id(candidate), 0.0), semantic.get(candidate.name, 0.0) * 0.5)
             call = self._call(candidate, boost)
             if call is not None:
@@ -201,7 +205,8 @@ def _framed_as_example(text: str, candidate: Candidate, inline: list[tuple[int, 
         # prose) or the prose right before it on its line says it is an example.
         if before_on_line and after_on_line and after_on_line[:1].isalpha():
             return True
-        return bool(before_on_line) and bool(_EXAMPLE_BEFORE.search(_last_sentence(before_on_line)))
+        intro = before_on_line or _introducing_line(text, line_start)
+        return bool(intro) and bool(_EXAMPLE_BEFORE.search(_last_sentence(intro)))
     if candidate.context == "phrase":
         return False  # the phrase detector reads its own sentence
     lead = text[max(0, start - BEFORE_WINDOW) : start]
@@ -221,6 +226,21 @@ def _framed_as_example(text: str, candidate: Candidate, inline: list[tuple[int, 
     if _EXAMPLE_BEFORE.search(_last_sentence(lead)):
         return True
     return bool(_EXAMPLE_AFTER.search(tail))
+
+
+def _introducing_line(text: str, line_start: int) -> str:
+    """The previous non-empty line when it ends with a colon ("Here is a sample call:")."""
+    previous = text[:line_start].rstrip()
+    line = previous[previous.rfind("\n") + 1 :].strip()
+    return line if line.endswith(":") else ""
+
+
+def _defines(text: str, name: str) -> bool:
+    """``text`` holds code that defines a function called ``name``."""
+    short = re.escape(name.rsplit(".", 1)[-1])
+    return bool(re.search(
+        rf"\b(?:def|function|func|fn|fun|sub)\s+{short}\s*[(<]|\b{short}\s*=\s*(?:lambda|"
+        rf"function|async|\()", text))
 
 
 def _last_sentence(lead: str) -> str:

@@ -293,7 +293,8 @@ def bfcl_cases(directory: str | Path, *, formats: Iterable[str] = FORMATS) -> li
             truth = answers.get(item["id"])
             question = str(item["question"][0][-1]["content"])[:160] if item["question"] else ""
             if truth is None:
-                text = rng.choice(BFCL_REFUSALS).format(name=tools[0].name, question=question)
+                name = tools[0].name if tools else "the tools"
+                text = rng.choice(BFCL_REFUSALS).format(name=name, question=question)
                 cases.append(Case(item["id"], "bfcl_irrelevance", tools, text, ()))
                 continue
             calls = [

@@ -65,8 +65,8 @@ _KIMI = re.compile(
     re.S,
 )
 _HARMONY = re.compile(
-    r"to=(?:functions\.)?([\w.\-]+)[^<\n]*?(?:\s*<\|channel\|>\s*\w+)?"
-    r"(?:\s*<\|constrain\|>\s*\w+)?\s*<\|message\|>(.*?)(<\|call\|>|<\|end\|>|(?=<\|start\|>)|\Z)",
+    r"to=(?:functions\.)?([\w.\-]+)[^<\n]*?(?:\s*<\|channel\|>[^<]*)?"
+    r"(?:\s*<\|constrain\|>[^<]*)?\s*<\|message\|>(.*?)(<\|call\|>|<\|end\|>|(?=<\|start\|>)|\Z)",
     re.S,
 )
 _MISTRAL_NAMED = re.compile(

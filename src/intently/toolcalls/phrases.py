@@ -29,7 +29,11 @@ _MENTION = re.compile(
     r"supposed|to be|do|does|did)\b|n't\b|\?",
     re.I,
 )
-_LEAD = re.compile(r"\s*(?:with|using|passing|where|and|:|,|-|—)?\s*", re.I)
+_LEAD = re.compile(
+    r"(?:\s*(?:with|using|passing|where|for|and|:|,|-|—|→|(?:the )?(?:arguments?|parameters?|"
+    r"args|inputs?)(?: of)?)\s*)*",
+    re.I,
+)
 _PAIR = re.compile(
     r"[`'\"*]*(?P<key>[A-Za-z_][\w\-]*)[`'\"*]*\s*(?:=|:|\s(?:is|set to|of|as|equal to|equals|"
     r"to)\s)\s*(?P<value>\"[^\"\n]*\"|'[^'\n]*'|`[^`\n]*`|\[[^\]\n]*\]|\{[^}\n]*\}|[^,;\n]+?)"

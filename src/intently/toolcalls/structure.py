@@ -53,7 +53,9 @@ _REACT = re.compile(
     re.M,
 )
 _FUNCTIONARY = re.compile(r"(?:^|\n)>>>[ \t]*([A-Za-z_][\w.\-]*)[ \t]*\n\s*(?=[{\[])")
-_CALL_LINE = re.compile(r"^[ \t]*`?([A-Za-z_][\w.]*)[ \t]*\(.*\)`?[ \t]*$", re.M)
+_CALL_LINE = re.compile(
+    r"^(?:[^\n`]*?:[ \t]*)?[ \t]*`?([A-Za-z_][\w.]*)[ \t]*\(.*\)`?[ \t]*[.;]?[ \t]*$", re.M
+)
 _REACT_END = re.compile(r"\n[ \t]*(?:Observation|Thought|Action|Final Answer)\b|\n\s*\n")
 
 
@@ -196,7 +198,7 @@ def _call_lines(
         start, end = match.start(1), match.end()
         if any(f.start <= start < f.end for f in blocks) or not claims.free(start, end):
             continue
-        line = text[start:end].rstrip().rstrip("`")
+        line = text[start:end].rstrip().rstrip(".;").rstrip().rstrip("`")
         out.extend(
             _with(c, context="bare", score=BARE)
             for c in python_block(text, start, start + len(line), "pythonic")
