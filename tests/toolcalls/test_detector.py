@@ -327,7 +327,8 @@ def test_stream_reports_a_call_only_once_complete() -> None:
     [
         'Sure! Here is a sample tool call in Hermes format:\n<tool_call>\n{"name": "get_weather", '
         '"arguments": {"city": "Oslo"}}\n</tool_call>',
-        'Yesterday you called:\n```json\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n```',
+        'Yesterday you called:\n```json\n{"name": "get_weather", '
+        '"arguments": {"city": "Oslo"}}\n```',
         'def get_weather(city):\n    return 1\n\nget_weather("Oslo")',
         'const get_weather = async (city) => fetch(city);\nget_weather("Oslo");',
     ],
