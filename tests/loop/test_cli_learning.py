@@ -77,6 +77,13 @@ def test_ab_commands_start_report_and_stop(
     assert code == 0 and json.loads(printed)["tasks"]["intent"]["volume"] == 0
 
 
+def test_sticky_choices_of_the_cli_are_the_library_s() -> None:
+    from intently.cli.learning import StickyChoice
+    from intently.loop.ab import StickyBy
+
+    assert {c.value for c in StickyChoice} == {s.value for s in StickyBy}
+
+
 def test_scheduler_tick_retrains_when_due_and_stores_snapshots(deployed: Deployed) -> None:
     deployed.write(learning={"retrain_after": 5, "check_every_minutes": 1})
     database = _project_database(deployed)

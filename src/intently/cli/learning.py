@@ -89,12 +89,10 @@ ab_app = typer.Typer(
 app.add_typer(ab_app, name="ab")
 
 
-class ModeChoice(StrEnum):
-    SPLIT = "split"
-    SHADOW = "shadow"
-
-
 class StickyChoice(StrEnum):
+    """The values of intently.loop.ab.StickyBy (a test keeps them equal), without importing
+    SQLAlchemy at start-up."""
+
     USER = "user"
     CONVERSATION = "conversation"
 
