@@ -5,19 +5,21 @@ module decides which text may be streamed as ``content`` before the reply ends: 
 that cannot become part of a call. It holds back
 
 * the last ``HOLDBACK`` characters (what the call detector itself has not settled yet);
-* everything from an opener that is not closed and settled: ``{``, ``[`` or ``(`` until its
-  match (strings skipped) lies ``HOLDBACK`` characters back, a code fence until its closing
-  fence does, and a tag or special token (``<tool_call>``, ``<|python_tag|>``,
-  ``<function=…>``) or a ReAct ``Action:`` line until a reported call covers it or the reply
-  ends;
+* everything from the first call on: more calls may follow that the detector reads only as a
+  sequence (``;``-joined JSON, a Mistral array), and the text between and after calls is
+  short;
+* everything from the first opener that may start a call: ``{``, ``[``, a code fence, a tag or
+  special token (``<tool_call>``, ``<|python_tag|>``, ``<function=…>``), a ReAct ``Action:``
+  line, or a name followed by ``(``; a parenthesis in prose holds only until it closes;
 * the current sentence, because a call's name may stand before its opener
-  (``get_weather(city="Paris")``, ``[TOOL_CALLS]name{…}``) and phrase calls ("call the
-  weather tool with city=Paris") span a sentence.
+  (``[TOOL_CALLS]name{…}``) and phrase calls ("call the weather tool with city=Paris") span a
+  sentence.
 
-The content streamed is always the growing prefix of what the non-streaming path answers for
-the text seen so far (calls and their wrappers cut, whitespace trimmed), and at the end the
-rest of the non-streaming content goes out, so a client assembles the same content either
-way.
+So prose before any call streams as it comes (about ``HOLDBACK`` characters behind), and a
+reply that writes brackets early streams its content at the end. The content streamed is
+always the growing prefix of what the non-streaming path answers for the text seen so far
+(calls and their wrappers cut, whitespace trimmed), and at the end the rest of the
+non-streaming content goes out, so a client assembles the same content either way.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from intently.toolcalls import StreamingDetector, ToolCall
 from intently.toolcalls.streaming import HOLDBACK
 
 _PAIRS = {"{": "}", "[": "]", "(": ")"}
-_OPENERS = re.compile(r"[{\[(]|```|<[|/A-Za-z｜]|^[ \t]*Action\s*:", re.MULTILINE)
+_OPENERS = re.compile(r"\w\(|[{\[(]|```|~~~|<[|/A-Za-z｜]|^[ \t]*Action\s*:", re.MULTILINE)
 _BOUNDARY = re.compile(r"\n|[.!?:;](?=\s)")
 
 Piece = str | ToolCall
@@ -108,41 +110,34 @@ class ContentStream:
         new, self._sent = content[len(self._sent) :], content
         return [new] if new else []
 
-    def _skip_spans(self, position: int) -> int:
-        for call in self._found:
-            if call.span.start <= position < call.span.end:
-                return call.span.end
-        return position
-
     def _safe_limit(self) -> int:
+        """How far content may go: the settled text before the first call and before the first
+        opener that may start one, cut back to a sentence or line boundary that is not inside
+        a parenthesis."""
         text, limit = self._text, len(self._text) - HOLDBACK
-        position = self._skip_spans(self._limit)
+        if self._found:
+            # More calls may follow that the detector reads only as a sequence (``;``-joined
+            # JSON, a Mistral array): from the first call on, text waits for the end.
+            limit = min(limit, self._found[0].span.start)
+        regions: list[tuple[int, int]] = []
+        position = self._limit
         while position < limit:
             opener = _OPENERS.search(text, position, limit)
             if opener is None:
                 break
             start = opener.start()
-            covered = self._skip_spans(start)
-            if covered != start:  # inside a reported call: its text is settled
-                position = covered
-                continue
-            token = opener.group()
-            if token in _PAIRS:
-                end = _match(text, start)
-            elif token == "```":
-                close = text.find("```", opener.end())
-                end = None if close < 0 else close + 3
-            else:
-                end = None  # a tag or an Action line: held until a call covers it
+            if opener.group() != "(":  # may start a call: held until the end
+                limit = start
+                break
+            end = _match(text, start)  # a parenthesis in prose: settled once closed
             if end is None or end > limit:
                 limit = start
                 break
+            regions.append((start, end))
             position = end
-        for call in self._found:  # never cut through a reported call
-            if call.span.start < limit < call.span.end:
-                limit = call.span.start
-        # back to the last sentence or line boundary before the limit
         boundary = self._limit
         for found in _BOUNDARY.finditer(text, self._limit, max(limit, self._limit)):
-            boundary = found.end()
+            cut = found.end()
+            if not any(begin < cut < end for begin, end in regions):
+                boundary = cut
         return boundary
