@@ -48,6 +48,7 @@ from intently.registry import (
 )
 from intently.runtime.fallback import FallbackRule, ThresholdChoice, tune_threshold
 from intently.spec import DEFAULT_TASK, FallbackSpec, Project, TrainingSpec
+from intently.tuning import StudyResult
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class TrainingRun:
     evaluation: EvaluationMethod
     report_files: list[Path] = field(default_factory=list)
     export: ExportReport | None = None
+    study: StudyResult | None = None
+    tuned_from: str | None = None  # the rejected version whose gate failure started tuning
 
     @property
     def passed(self) -> bool:
@@ -206,6 +209,9 @@ def train(
     write_reports: bool = True,
     export: bool = True,
     finetune: bool = False,
+    params: dict[str, Any] | None = None,
+    study: StudyResult | None = None,
+    auto_tune: bool = True,
     merge_train: MergeTrain | None = None,
 ) -> TrainingRun:
     """Train, evaluate and store a new version of ``task``'s classifier.
@@ -220,6 +226,11 @@ def train(
     leaves no version. With ``finetune`` a ``transformer`` task continues from its active
     version (``init_from``). ``merge_train`` changes the training part only (of the split, and
     of every cross-validation fold); what the model is scored on stays the project's own data.
+    ``params`` replace ``training.params``; ``study`` (the study they came from) adds its
+    files to the report. When a gate fails and ``tuning.auto`` is on (and ``auto_tune``), a
+    study runs within ``tuning.budget_minutes``, a second version is trained with its best
+    parameters, and that run is returned (``tuned_from`` names the first); if it still fails,
+    its report holds the error analysis of the weak intents.
     """
     progress = progress or _silent
     progress("building dataset", 0.0)
@@ -230,6 +241,8 @@ def train(
         train_part = merge_train(dataset.train, (*dataset.valid, *dataset.test))
         dataset = replace(dataset, train=train_part, fingerprint="")
     training = with_descriptions(project.training_for(task), project, task)
+    if params is not None:
+        training = training.model_copy(update={"params": dict(params)})
     if finetune:
         training = from_active_version(training, project, task)
     fallback = project.fallback_for(task)
@@ -328,11 +341,21 @@ def train(
             if method.folds is not None:
                 title += f" · {method.folds}-fold cross-validation"
             written.extend(write_report_files(report, directory, title=title, gates=results))
+        if study is not None:
+            from intently.tuning.report import write_error_analysis, write_study_files
+
+            written.extend(write_study_files(study, directory, seed=training.seed))
+            if not passed:
+                threshold = gates.min_intent_f1
+                where = method.describe()
+                written.extend(
+                    write_error_analysis(weak, directory, threshold=threshold, evaluated_on=where)
+                )
 
     task_dir = models_dir or _registry(project).task_dir(task)  # a safe name, under the root
     model_dir = write_version(task_dir, version, write_files)
     progress("done", 1.0)
-    return TrainingRun(
+    run = TrainingRun(
         task,
         version,
         model_dir,
@@ -344,7 +367,61 @@ def train(
         method,
         [model_dir / path.name for path in written],
         replace(exported[0], model_dir=model_dir) if exported else None,
+        study,
     )
+    if run.passed or not auto_tune or study is not None or not project.tuning_for(task).auto:
+        return run
+    return _tune_and_retrain(
+        project,
+        task,
+        run,
+        progress=progress,
+        models_dir=models_dir,
+        write_reports=write_reports,
+        export=export,
+    )
+
+
+def _tune_and_retrain(
+    project: Project,
+    task: str,
+    failed: TrainingRun,
+    *,
+    progress: ProgressFn,
+    models_dir: Path | None,
+    write_reports: bool,
+    export: bool,
+) -> TrainingRun:
+    """The automatic path: tune within the budget, retrain with the best parameters."""
+    from intently.tuning import run_study
+
+    tuning = project.tuning_for(task)
+    budget = tuning.budget_minutes * 60
+
+    def on_trial(done: Any) -> None:
+        best = done.best.value if done.best is not None and done.best.value is not None else 0.0
+        progress(f"tuning: trial {done.trial.number} (best {best:.4f})", 0.5)
+
+    study = run_study(
+        project,
+        task,
+        trials=tuning.trials,
+        timeout=budget,
+        study_name=f"{project.name}-{task}-auto-{failed.version.id}",
+        on_trial=on_trial,
+    )
+    retrained = train(
+        project,
+        task,
+        progress=progress,
+        models_dir=models_dir,
+        write_reports=write_reports,
+        export=export,
+        params=study.best_params,
+        study=study,
+        auto_tune=False,
+    )
+    return replace(retrained, tuned_from=failed.version.id)
 
 
 def _registry(project: Project) -> Registry:

@@ -14,6 +14,16 @@ from intently.errors import SpecError, did_you_mean
 ProgressFn = Callable[[str, float], None]
 """Called with a step description and the fraction of the fit done (0..1)."""
 
+
+def notify_epoch(progress: ProgressFn, epoch: int, score: float) -> None:
+    """Pass an iterative backend's validation score after ``epoch`` to a progress function
+    that listens for one (an ``epoch_score(epoch, score)`` method): ``intently tune`` reports
+    it to Optuna's pruner, which may stop the fit by raising ``optuna.TrialPruned``."""
+    listener = getattr(progress, "epoch_score", None)
+    if listener is not None:
+        listener(epoch, score)
+
+
 ONNX_OPSET = 17
 """The default ONNX opset of exported graphs (``ai.onnx`` domain)."""
 ONNX_MODEL_FILE = "model.onnx"

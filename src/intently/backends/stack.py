@@ -1,8 +1,13 @@
 """``stack``: a weighted average of the probabilities of several backends.
 
-Each member is fitted on the same data; the weights are either given or learned on the
-validation probabilities of members that did not train on them (``validation_proba_``), by a
-grid search over the weight simplex that maximises validation log-likelihood. Members are saved
+Each member is fitted on the same data; the weights are either given or learned by a grid
+search over the weight simplex that maximises the log-likelihood of *cross-fitted*
+probabilities: each member is refitted on ``folds`` folds of train + valid and predicts the
+fold it did not see (:func:`intently.evaluation.crossval.out_of_fold_proba`). A member's own
+``validation_proba_`` would not do: a transformer early-stops on the validation split, so its
+probabilities there are better than they will be on new data, and weights learned on them
+favour it. The stack's ``validation_proba_`` are the mixed out-of-fold rows of the validation
+texts, so the out-of-scope threshold is tuned on cross-fitted predictions too. Members are saved
 in ``member_<i>/`` subfolders with their own (pickle-free) files; ``intently export`` exports
 each member there and the ONNX runtime averages the members' graphs with the same weights.
 """
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -18,7 +24,9 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from intently.backends.base import Backend, ProgressFn, backend_class, make_backend
+from intently.data import Example, columns
 from intently.errors import ModelError, TrainingError
+from intently.evaluation.crossval import out_of_fold_proba
 from intently.spec.params import check_backend_params
 
 FORMAT = "intently.stack.v1"
@@ -39,7 +47,9 @@ class StackBackend:
     members : list of {"backend": name, "params": {...}}
         At least two; default linear + embedding.
     weights : "auto" or list of float
-        "auto" learns them on validation data (equal weights without validation data).
+        "auto" learns them on out-of-fold probabilities of train + valid.
+    folds : int, default 5
+        Folds of that cross-fitting (each member is fitted ``folds + 1`` times).
     seed : int
     """
 
@@ -53,16 +63,19 @@ class StackBackend:
             {"backend": "embedding", "params": {}},
         ),
         weights: str | Sequence[float] = "auto",
+        folds: int = 5,
         seed: int = 13,
     ):
         self.members = members
         self.weights = weights
+        self.folds = folds
         self.seed = seed
 
     def get_params(self) -> dict[str, Any]:
         return {
             "members": [dict(m) for m in self.members],
             "weights": self.weights if isinstance(self.weights, str) else list(self.weights),
+            "folds": self.folds,
             "seed": self.seed,
         }
 
@@ -99,19 +112,24 @@ class StackBackend:
                 raise TrainingError("stack members disagree on the label set.")
         self.members_ = fitted
         self.classes_ = classes
-        validation = [m.validation_proba_ for m in fitted]
         self.validation_proba_: np.ndarray | None = None
         if isinstance(self.weights, str):
-            if valid is not None and all(v is not None for v in validation):
-                targets = np.searchsorted(classes, list(valid[1]))
-                self.weights_ = _learn_weights([np.asarray(v) for v in validation], targets)
-            else:
-                self.weights_ = np.full(len(fitted), 1 / len(fitted))
+            examples, n_valid = _examples(texts, labels, weights, valid, classes)
+            report("cross-fitting the members for their weights", 0.95)
+            crossed = [
+                _cross_fitted(name, params, examples, classes, folds=self.folds, seed=self.seed)
+                for name, params in specs
+            ]
+            targets = np.searchsorted(classes, [e.label for e in examples])
+            self.weights_ = _learn_weights(crossed, targets)
+            if n_valid:
+                self.validation_proba_ = _mix([p[-n_valid:] for p in crossed], self.weights_)
         else:
             given = np.asarray(self.weights, dtype=float)
             self.weights_ = given / given.sum()
-        if all(v is not None for v in validation):
-            self.validation_proba_ = _mix([np.asarray(v) for v in validation], self.weights_)
+            validation = [m.validation_proba_ for m in fitted]
+            if all(v is not None for v in validation):
+                self.validation_proba_ = _mix([np.asarray(v) for v in validation], self.weights_)
         report("done", 1.0)
         return self
 
@@ -174,6 +192,63 @@ class StackBackend:
             )
         model.validation_proba_ = None
         return model
+
+
+def _examples(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    weights: np.ndarray | None,
+    valid: tuple[Sequence[str], Sequence[str]] | None,
+    classes: tuple[str, ...],
+) -> tuple[list[Example], int]:
+    """Train then valid texts (those of known labels) as examples, and how many are valid."""
+    train_weights = np.ones(len(texts)) if weights is None else np.asarray(weights, dtype=float)
+    examples = [
+        Example(text, label, weight=float(w))
+        for text, label, w in zip(texts, labels, train_weights, strict=True)
+    ]
+    known = set(classes)
+    held = (
+        []
+        if valid is None
+        else [
+            Example(text, label, weight=1.0)
+            for text, label in zip(*valid, strict=True)
+            if label in known
+        ]
+    )
+    return examples + held, len(held)
+
+
+def _cross_fitted(
+    name: str,
+    params: dict[str, Any],
+    examples: Sequence[Example],
+    classes: tuple[str, ...],
+    *,
+    folds: int,
+    seed: int,
+) -> np.ndarray:
+    """Out-of-fold probabilities of member ``name`` for ``examples``, columns in ``classes``."""
+
+    def fit_proba(dataset: Any, held: Sequence[Example]) -> tuple[Sequence[str], np.ndarray]:
+        texts, labels, weights = columns(dataset.train)
+        valid_texts, valid_labels, _ = columns(dataset.valid)
+        model = make_backend(name, params, seed=seed).fit(
+            texts, labels, weights, valid=(valid_texts, valid_labels) if valid_texts else None
+        )
+        return model.classes_, model.predict_proba([e.text for e in held])
+
+    k = min(folds, min(Counter(e.label for e in examples).values()))
+    if k < 2:  # a label with one example: no fold can hold it out and still learn it
+        raise TrainingError(
+            "the stack learns its weights on cross-fitted predictions, which needs every label "
+            "to have at least 2 examples.",
+            hint="add examples, or give fixed weights (params.weights: [0.5, 0.5]).",
+        )
+    crossed = out_of_fold_proba(examples, fit_proba, k=k, seed=seed)
+    order = [crossed.classes.index(label) for label in classes]
+    return crossed.proba[:, order]
 
 
 def _mix(probas: list[np.ndarray], weights: np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from intently.backends import encoder as enc
-from intently.backends.base import ProgressFn
+from intently.backends.base import ProgressFn, notify_epoch
 from intently.backends.bodies import resolve_body
 from intently.backends.encoder_export import export_onnx
 from intently.backends.fitting import check_fit_inputs, holdout_split, usable_valid
@@ -236,6 +236,7 @@ class TransformerBackend:
                 proba = predict_ids(encoder, head, select_ids, self.eval_batch_size)
                 score = macro_f1(select_targets, proba.argmax(axis=1))
                 entry["valid_macro_f1"] = round(score, 4)
+                notify_epoch(report, epoch, score)
                 if score > best.score:
                     best.keep(score, epoch, encoder, head)
             history.append(entry)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -79,6 +79,78 @@ def evaluation_method(dataset: Dataset, *, folds: int = CV_FOLDS) -> EvaluationM
     return EvaluationMethod("cross-validation", total, min(folds, total), reason)
 
 
+def fold_datasets(
+    examples: Sequence[Example],
+    k: int,
+    *,
+    seed: int,
+    task: str = "intent",
+    valid_share: float = 0.15,
+) -> Iterator[tuple[list[int], Dataset]]:
+    """For each of ``k`` stratified folds: the held-out example indices, and a Dataset of the
+    other examples split again into train and valid (what early stopping, calibration and
+    threshold tuning see, so none of them ever touches the held-out fold)."""
+    if k < 2:
+        raise DataError(f"cross-validation needs at least 2 folds; got {k}.")
+    if len(examples) < k:
+        raise DataError(
+            f"{len(examples)} examples cannot be split into {k} folds.",
+            hint="use fewer folds or add examples.",
+        )
+    fold = fold_assignment(examples, k, seed=seed)
+    labels = tuple(sorted({e.label for e in examples}))
+    for f in range(k):
+        held = [i for i in range(len(examples)) if fold[i] == f]
+        rest = [examples[i] for i in range(len(examples)) if fold[i] != f]
+        train, valid, _ = stratified_split(rest, (1 - valid_share, valid_share, 0.0), seed=seed)
+        yield held, Dataset(task=task, train=train, valid=valid, test=(), labels=labels)
+
+
+FoldProba = Callable[[Dataset, Sequence[Example]], tuple[Sequence[str], np.ndarray]]
+"""Fits on a fold's Dataset; returns the model's classes and the probabilities of the held-out
+examples (one row each, columns in the order of those classes)."""
+
+
+@dataclass(frozen=True)
+class OutOfFold:
+    """Cross-fitted probabilities: row ``i`` comes from a model that never saw example ``i``,
+    nor tuned anything (early stopping, temperature) on it. Columns follow ``classes``; a
+    class a fold's model never saw gets probability 0 there."""
+
+    classes: tuple[str, ...]
+    proba: np.ndarray
+
+
+def out_of_fold_proba(
+    examples: Sequence[Example],
+    fit_proba: FoldProba,
+    *,
+    k: int = CV_FOLDS,
+    seed: int = 13,
+    task: str = "intent",
+    valid_share: float = 0.15,
+    on_fold: Callable[[int, np.ndarray, OutOfFold], None] | None = None,
+) -> OutOfFold:
+    """Out-of-fold probabilities of every example (``k``-fold, stratified, deterministic).
+
+    ``on_fold(f, done, partial)`` runs after fold ``f`` with the indices predicted so far and
+    the probabilities filled in so far, so a caller can score the partial result (a tuner
+    prunes a poor trial there by raising)."""
+    classes = tuple(sorted({e.label for e in examples}))
+    column = {label: j for j, label in enumerate(classes)}
+    result = OutOfFold(classes, np.zeros((len(examples), len(classes))))
+    done: list[int] = []
+    folds = fold_datasets(examples, k, seed=seed, task=task, valid_share=valid_share)
+    for f, (held, dataset) in enumerate(folds):
+        model_classes, held_proba = fit_proba(dataset, [examples[i] for i in held])
+        columns = [column[label] for label in model_classes]
+        result.proba[np.ix_(held, columns)] = held_proba
+        done.extend(held)
+        if on_fold:
+            on_fold(f + 1, np.asarray(sorted(done)), result)
+    return result
+
+
 FoldPredictor = Callable[[Dataset, Sequence[Example]], tuple[list[str], np.ndarray]]
 """Fits on a training Dataset and returns (final labels, top confidences) for held-out examples."""
 
@@ -111,23 +183,12 @@ def cross_validate(
     on_fold: Callable[[int], None] | None = None,
 ) -> CrossValidation:
     """Run ``k`` folds; each fold's training part is split again to give a validation set."""
-    if k < 2:
-        raise DataError(f"cross-validation needs at least 2 folds; got {k}.")
-    if len(examples) < k:
-        raise DataError(
-            f"{len(examples)} examples cannot be split into {k} folds.",
-            hint="use fewer folds or add examples.",
-        )
-    fold = fold_assignment(examples, k, seed=seed)
     predicted: list[str] = [""] * len(examples)
     confidence = np.zeros(len(examples))
     scores = []
     labels = tuple(sorted({e.label for e in examples}))
-    for f in range(k):
-        held = [i for i in range(len(examples)) if fold[i] == f]
-        rest = [examples[i] for i in range(len(examples)) if fold[i] != f]
-        train, valid, _ = stratified_split(rest, (1 - valid_share, valid_share, 0.0), seed=seed)
-        dataset = Dataset(task=task, train=train, valid=valid, test=(), labels=labels)
+    folds = fold_datasets(examples, k, seed=seed, task=task, valid_share=valid_share)
+    for f, (held, dataset) in enumerate(folds):
         fold_labels, fold_conf = predictor(dataset, [examples[i] for i in held])
         for i, label, c in zip(held, fold_labels, fold_conf, strict=True):
             predicted[i] = label

@@ -7,10 +7,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from intently.errors import Location, SpecError, did_you_mean
+from intently.errors import Location, SearchSpaceError, SpecError, did_you_mean
 from intently.spec._yaml import KeyPath, load_with_lines, locate
 from intently.spec.models import DEFAULT_TASK, SLOT, Project, TrainingSpec
 from intently.spec.params import find_param_problem
+from intently.spec.search_space import space_problem
 
 DEFAULT_PROJECT_FILE = "intently.yaml"
 
@@ -180,8 +181,9 @@ def _cross_check(project: Project, path: Path, lines: dict[KeyPath, int]) -> Non
 
 
 def _check_params(project: Project, path: Path, lines: dict[KeyPath, int]) -> None:
-    """Each ``training.params`` against its backend's table (``intently.spec.params``), so a
-    bad value stops the run before any data is read."""
+    """Each ``training.params`` against its backend's table (``intently.spec.params``), and
+    each ``tuning.space`` against the same table, so a bad value stops the run before any data
+    is read."""
     trainings: list[tuple[KeyPath, TrainingSpec]] = [(("training",), project.training)]
     trainings += [
         (("tasks", name, "training"), task.training)
@@ -194,5 +196,15 @@ def _check_params(project: Project, path: Path, lines: dict[KeyPath, int]) -> No
             raise SpecError(
                 problem.message,
                 where=locate(path, lines, (*here, "params", *problem.key)),
+                hint=problem.hint,
+            )
+    for name in project.task_names:
+        tuning = project.tuning_for(name)
+        problem = space_problem(project.training_for(name).backend, tuning.space)
+        if problem is not None:
+            owner: KeyPath = ("tasks", name) if project.task(name).tuning is not None else ()
+            raise SearchSpaceError(
+                problem.message,
+                where=locate(path, lines, (*owner, "tuning", "space", *problem.key)),
                 hint=problem.hint,
             )

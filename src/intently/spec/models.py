@@ -165,6 +165,33 @@ class ToolSpec(StrictModel):
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
 
 
+class TuningSpec(StrictModel):
+    """Hyperparameter search (``intently tune``, and ``train`` when a gate fails and ``auto``).
+
+    Each trial is scored on out-of-fold predictions of the train and validation splits (never
+    the test split): ``folds``-fold cross-validation, ``auto`` meaning 5 folds up to 3,000
+    examples and 3 above. ``space`` overrides the backend's declared search space
+    (``intently.spec.search_space``); ``storage`` is an Optuna storage URL (default
+    ``sqlite:///<project>/.intently/optuna.db``; a PostgreSQL URL lets several machines join).
+    """
+
+    auto: bool = Field(default=False, description="Tune when `intently train` fails a gate.")
+    budget_minutes: float = Field(default=10.0, gt=0)
+    trials: int | None = Field(default=None, ge=1)
+    metric: Literal["macro_f1", "accuracy", "weighted_f1"] = "macro_f1"
+    folds: int | Literal["auto"] = "auto"
+    pruning: bool = True
+    storage: str | None = None
+    space: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("folds")
+    @classmethod
+    def _at_least_two(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 2:
+            raise ValueError(f"folds must be 'auto' or at least 2; got {value}")
+        return value
+
+
 class TaskSpec(StrictModel):
     """A classifier of its own; ``intent`` is built from agents, others from datasets."""
 
@@ -174,6 +201,7 @@ class TaskSpec(StrictModel):
     gates: Gates | None = None
     fallback: FallbackSpec | None = None
     deploy: DeploySpec | None = None
+    tuning: TuningSpec | None = None
 
 
 class GeneratorEntry(StrictModel):
@@ -220,6 +248,7 @@ class Project(StrictModel):
     gates: Gates = Gates()
     fallback: FallbackSpec = FallbackSpec()
     deploy: DeploySpec = DeploySpec()
+    tuning: TuningSpec = TuningSpec()
     generation: tuple[GeneratorEntry, ...] = ()
     generation_filters: GenerationFilters = GenerationFilters()
     tools: tuple[ToolSpec, ...] = ()
@@ -267,6 +296,9 @@ class Project(StrictModel):
 
     def deploy_for(self, task: str) -> DeploySpec:
         return self.task(task).deploy or self.deploy
+
+    def tuning_for(self, task: str) -> TuningSpec:
+        return self.task(task).tuning or self.tuning
 
     def model_root(self) -> Path:
         return self.root / "models"

@@ -307,6 +307,7 @@ _TABLES: dict[str, dict[str, Constraints]] = {
     "stack": {
         "members": (Members(),),
         "weights": (Options("auto"), ListOf((Interval(float, 0, None),))),
+        "folds": (Interval(int, 2, 20),),
         "seed": _SEED,
     },
 }
