@@ -8,7 +8,7 @@ label of the most trusted source, and equal trust drops every copy. Trust is the
 weight, by default::
 
     correction 1.9 > definition 1.0 = imported 1.0 > variation 0.95 > approved answer 0.9
-      > template 0.85 > paraphrase 0.8 > augmentation 0.75
+      > template 0.85 = LLM-labeled 0.85 > paraphrase 0.8 > augmentation 0.75 > synthetic 0.7
 
 so a reviewer's correction overrules a definition, and an approved answer never does.
 
