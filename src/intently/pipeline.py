@@ -14,6 +14,7 @@ import numpy as np
 
 from intently.backends import Backend, ProgressFn, make_backend
 from intently.collect import build_dataset, defined_labels
+from intently.curation.grow import GrowingMerge, grower_for
 from intently.data import Dataset, Example, columns
 from intently.errors import IntentlyError, TrainingError
 from intently.evaluation.crossval import (
@@ -237,6 +238,9 @@ def train(
     dataset = build_dataset(project, task)
     own_examples = dataset.all  # what cross-validation scores: never merged-in examples
     method = evaluation_method(dataset)  # decided on the project's own data, before merging
+    grower = grower_for(project, task)  # the configured generators, on the train part only
+    generation = GrowingMerge(grower, merge_train) if grower is not None else None
+    merge_train = generation or merge_train
     if merge_train is not None:
         train_part = merge_train(dataset.train, (*dataset.valid, *dataset.test))
         dataset = replace(dataset, train=train_part, fingerprint="")
@@ -308,6 +312,7 @@ def train(
                 ),
             },
             "gates": [vars(result) for result in results],
+            "generation": generation.growths[0].to_json() if generation else None,
             "weak_intents": [vars(item) for item in weak],
             "fit_info": getattr(fitted.model, "fit_info_", None),
         },
@@ -456,12 +461,14 @@ def cross_validate_task(
     folds: int = 5,
     on_fold: Callable[[int], None] | None = None,
 ) -> CrossValidation:
-    """k-fold cross-validation of ``task`` with the project's backend and fallback settings."""
+    """k-fold cross-validation of ``task`` with the project's backend and fallback settings
+    (and its generators, run on each fold's training part)."""
     from intently.collect import validate_task
 
     report, examples = validate_task(project, task)
     if report.errors:
         build_dataset(project, task)  # raises the same DataError `train` would
+    grower = grower_for(project, task)
     return _cross_validate_examples(
         examples,
         project.training_for(task),
@@ -470,6 +477,7 @@ def cross_validate_task(
         defined=defined_labels(project, task) or (),
         folds=folds,
         on_fold=on_fold,
+        merge_train=GrowingMerge(grower) if grower is not None else None,
     )
 
 

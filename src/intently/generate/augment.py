@@ -6,8 +6,10 @@ entities) and the entry's ``protected`` words are locked: no operation touches t
 
 from __future__ import annotations
 
+import math
 import re
 import string
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +51,11 @@ class AugmentParams(GeneratorParams):
     typo: float = Field(default=0.03, ge=0, le=1)
     protected: tuple[str, ...] = Field(default=(), description="Words never altered.")
     lexicon: LexiconChoice = "auto"
+    keep_salient: int = Field(
+        default=0,
+        ge=0,
+        description="Also lock each example's N words most specific to its intent.",
+    )
 
 
 @dataclass(frozen=True)
@@ -66,9 +73,10 @@ class Augmenter:
 
     def generate(self, examples: Sequence[Example], rng: np.random.Generator) -> list[Example]:
         out: list[Example] = []
+        salience = _salience(examples) if self.params.keep_salient else {}
         for example in examples:
             made = {example.text.lower()}
-            tokens = self._tokens(example)
+            tokens = self._tokens(example, salience)
             for _ in range(self.params.copies):
                 for _ in range(ATTEMPTS):
                     words, ops = self._variant(tokens, rng)
@@ -83,8 +91,9 @@ class Augmenter:
                 )
         return out
 
-    def _tokens(self, example: Example) -> list[_Token]:
-        """Whitespace tokens of ``example``, those inside an entity or protected phrase locked."""
+    def _tokens(self, example: Example, salience: dict[tuple[str, str], float]) -> list[_Token]:
+        """Whitespace tokens of ``example``; those inside an entity or protected phrase, and
+        its ``keep_salient`` words most specific to its label, are locked."""
         text = example.text
         locked = [
             (span["start"], span["end"])
@@ -94,9 +103,15 @@ class Augmenter:
         for phrase in self.protected:
             pattern = rf"(?<!\w){re.escape(phrase)}(?!\w)"
             locked += [m.span() for m in re.finditer(pattern, text, re.IGNORECASE)]
+        matches = list(re.finditer(r"\S+", text))
+        ranked = sorted(
+            range(len(matches)),
+            key=lambda i: -salience.get((example.label, _word(matches[i].group())), 0.0),
+        )
+        salient = set(ranked[: self.params.keep_salient]) if salience else set()
         return [
-            _Token(m.group(), any(s < m.end() and m.start() < e for s, e in locked))
-            for m in re.finditer(r"\S+", text)
+            _Token(m.group(), i in salient or any(s < m.end() and m.start() < e for s, e in locked))
+            for i, m in enumerate(matches)
         ]
 
     def _variant(
@@ -137,6 +152,28 @@ class Augmenter:
         if core[0].isupper():
             choice = choice[0].upper() + choice[1:]
         return word.replace(core, choice, 1)
+
+
+def _word(token: str) -> str:
+    return token.strip(string.punctuation).lower()
+
+
+def _salience(examples: Sequence[Example]) -> dict[tuple[str, str], float]:
+    """(label, word) → how specific the word is to the label: P(label | word) smoothed over
+    the labels, times log(1 + its count in the label), so a word seen once in one label and
+    nowhere else does not outrank a word the whole label shares."""
+    in_label: Counter[tuple[str, str]] = Counter()
+    for example in examples:
+        for word in {_word(t) for t in example.text.split()}:
+            in_label[example.label, word] += 1
+    overall: Counter[str] = Counter()
+    for (_, word), count in in_label.items():
+        overall[word] += count
+    labels = len({e.label for e in examples})
+    return {
+        (label, word): (count + 0.1) / (overall[word] + 0.1 * labels) * math.log1p(count)
+        for (label, word), count in in_label.items()
+    }
 
 
 def _typo(word: str, rng: np.random.Generator) -> str:

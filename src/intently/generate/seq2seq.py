@@ -60,11 +60,14 @@ class Seq2Seq:
             batch = list(texts[start : start + params.batch_size])
             encoded = self.tokenizer(batch, return_tensors="pt", padding=True, truncation=True)
             with torch.no_grad():
+                sampling = (
+                    {"do_sample": True, "top_p": params.top_p, "temperature": params.temperature}
+                    if copies > 1
+                    else {"do_sample": False}
+                )
                 generated = self.model.generate(
                     **encoded,
-                    do_sample=copies > 1,
-                    top_p=params.top_p,
-                    temperature=params.temperature,
+                    **sampling,
                     num_return_sequences=copies,
                     max_new_tokens=params.max_new_tokens,
                 )
@@ -136,12 +139,14 @@ class BackTranslator:
             seed=int(rng.integers(2**31)),
             copies=self.params.copies,
         )
-        flat = [pivot for pivots in there for pivot in pivots]
-        back = load_seq2seq(self.back).rewrite(flat, self.params, seed=0, copies=1)
-        per_example = [
-            [b[0] for b in back[i * self.params.copies : (i + 1) * self.params.copies]]
-            for i in range(len(examples))
-        ]
+        # An empty pivot has nothing to translate back (and no tokens to encode).
+        pivots = [(i, pivot) for i, found in enumerate(there) for pivot in found if pivot]
+        back = load_seq2seq(self.back).rewrite(
+            [pivot for _, pivot in pivots], self.params, seed=0, copies=1
+        )
+        per_example: list[list[str]] = [[] for _ in examples]
+        for (i, _), texts in zip(pivots, back, strict=True):
+            per_example[i] += texts
         return _new_examples(examples, per_example, self.source, "backtranslate")
 
 
