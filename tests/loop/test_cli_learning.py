@@ -52,7 +52,7 @@ def test_retrain_if_needed_from_the_command_line(
     assert code == 0
     assert json.loads(printed)[0]["started"] is False
     _reviewed(database, 6)
-    code, printed = _run(capsys, "retrain", "-p", deployed.path, "--json")
+    code, printed = _run(capsys, "retrain", "-p", deployed.path, "--json", "--no-export")
     (outcome,) = json.loads(printed)
     assert code == 0 and outcome["started"] and outcome["deployed"]
     assert outcome["feedback"]["added"] == 6
@@ -97,6 +97,7 @@ def test_scheduler_tick_retrains_when_due_and_stores_snapshots(deployed: Deploye
         on_deploy=deployed_tasks.append,
         on_tick=lambda: ticks.append(1),
         clock=lambda: now[0],
+        export=False,
     )
     assert scheduler.tick() == []  # not due yet: a minute has not passed
     assert TrainingRunStore(database).list() == []

@@ -43,6 +43,9 @@ def retrain(
     task: Annotated[
         str | None, typer.Option("--task", "-t", help="One task (default: every task).")
     ] = None,
+    no_export: Annotated[
+        bool, typer.Option("--no-export", help="Skip the ONNX export of the new version.")
+    ] = False,
     project: ProjectOption = Path(DEFAULT_PROJECT_FILE),
     database: DatabaseUrlOption = None,
     as_json: JsonOption = False,
@@ -61,7 +64,11 @@ def retrain(
         project_from(project, task)
     with interaction_store(project, database) as store:
         outcomes = retrain_tasks(
-            project, store.db, None if task is None else [task], force=force or not if_needed
+            project,
+            store.db,
+            None if task is None else [task],
+            force=force or not if_needed,
+            export=not no_export,
         )
     if as_json:
         out().print_json(json.dumps([o.to_json() for o in outcomes]))

@@ -222,11 +222,12 @@ def retrain_tasks(
     tasks: Sequence[str] | None = None,
     *,
     force: bool = False,
+    export: bool = True,
     on_deploy: Callable[[str], None] | None = None,
 ) -> list[RetrainOutcome]:
     """:func:`retrain_task` for each of ``tasks`` (default: every task of the project)."""
     names = tasks or load_project(project_path).task_names
     return [
-        retrain_task(project_path, task, database, force=force, on_deploy=on_deploy)
+        retrain_task(project_path, task, database, force=force, export=export, on_deploy=on_deploy)
         for task in names
     ]

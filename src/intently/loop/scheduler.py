@@ -38,6 +38,7 @@ class LearningScheduler:
         on_tick: Callable[[], None] | None = None,
         tick_s: float = TICK_S,
         clock: Callable[[], float] = time.monotonic,
+        export: bool = True,
     ):
         self.project_path = project_path
         self.database = database
@@ -45,6 +46,7 @@ class LearningScheduler:
         self.on_tick = on_tick
         self.tick_s = tick_s
         self.clock = clock
+        self.export = export  # retrained versions get their ONNX export, as `intently train`
         self._last_check = clock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -77,7 +79,9 @@ class LearningScheduler:
         if every <= 0 or now - self._last_check < every:
             return []
         self._last_check = now
-        outcomes = retrain_tasks(self.project_path, self.database, on_deploy=self.on_deploy)
+        outcomes = retrain_tasks(
+            self.project_path, self.database, export=self.export, on_deploy=self.on_deploy
+        )
         for outcome in outcomes:
             if outcome.started:
                 logger.info("retrain of task %s: %s", outcome.task, outcome.reason)
