@@ -182,6 +182,15 @@ def with_descriptions(training: TrainingSpec, project: Project, task: str) -> Tr
     return training.model_copy(update={"params": {**training.params, "descriptions": described}})
 
 
+def with_spacy_config(training: TrainingSpec, project: Project) -> TrainingSpec:
+    """``training`` with ``spacy_config`` (resolved from the project folder) passed to the
+    spacy backend as its ``config`` parameter."""
+    if training.spacy_config is None:
+        return training
+    path = str(project.resolve(training.spacy_config))
+    return training.model_copy(update={"params": {**training.params, "config": path}})
+
+
 def from_active_version(training: TrainingSpec, project: Project, task: str) -> TrainingSpec:
     """``training`` continuing from the task's active version (like Rasa's ``--finetune``)."""
     if training.backend != "transformer":
@@ -247,6 +256,7 @@ def train(
     training = with_descriptions(project.training_for(task), project, task)
     if params is not None:
         training = training.model_copy(update={"params": dict(params)})
+    training = with_spacy_config(training, project)
     if finetune:
         training = from_active_version(training, project, task)
     fallback = project.fallback_for(task)

@@ -34,6 +34,12 @@ def _transformer() -> type[Backend]:
     return TransformerBackend
 
 
+def _spacy() -> type[Backend]:
+    from intently.backends.spacy_textcat import SpacyBackend
+
+    return SpacyBackend
+
+
 def _stack() -> type[Backend]:
     from intently.backends.stack import StackBackend
 
@@ -44,6 +50,7 @@ register_backend("linear", _linear)
 register_backend("embedding", _embedding)
 register_backend("zeroshot", _zeroshot)
 register_backend("transformer", _transformer)
+register_backend("spacy", _spacy)
 register_backend("stack", _stack)
 
 __all__ = [

@@ -13,13 +13,17 @@
      "sha256": {"model.onnx": "...", ...},          # every file the runtime reads, checked
      "created_at": "...", "versions": {...},
      "max_length": 128, "tokenizer": "tokenizer.json",                   # kind "encoder"
-     "featurizer": {"vocabulary": "...json", "arrays": "...npz"}}         # kind "linear"
+     "featurizer": {"vocabulary": "...json", "arrays": "...npz"},         # kind "linear"
+     "preprocessor": "spacy_bow.json"}                                    # kind "spacy_bow"
 
 Inputs per kind: ``linear`` graphs take ``indices`` (int64) and ``values`` (float32), each
 ``[batch, L]``: the TF-IDF vector of each text from the Python featurizer, padded with index
 ``n_features`` and value 0. ``encoder`` graphs take ``input_ids`` and ``attention_mask``
 (int64, ``[batch, seq]``; optionally ``token_type_ids``) from ``tokenizers``, truncated at
-``max_length`` and padded to the longest text of each batch.
+``max_length`` and padded to the longest text of each batch. ``spacy_bow`` graphs (a spaCy
+``TextCatBOW``) take ``rows`` (int64) and ``counts`` (float32), ``[batch, L]``: the hashed
+n-gram rows of each text from :mod:`intently.runtime.spacy_features`, padded with row
+``length`` and count 0 (docs/SPACY_ONNX.md).
 
 Loading imports only NumPy, onnxruntime and (for encoders) tokenizers: no scikit-learn, SciPy,
 torch or transformers.
@@ -38,7 +42,7 @@ MANIFEST_FILE = "onnx.json"
 MANIFEST_FORMAT = "intently.onnx.v1"
 PRECISIONS = ("fp32", "int8")
 ENGINES = ("onnxruntime", "numpy")
-KINDS = ("linear", "encoder")
+KINDS = ("linear", "encoder", "spacy_bow")
 """Kinds of a single exported graph; a ``stack`` manifest names member folders instead."""
 STACK_KIND = "stack"
 OUTPUT = "probabilities"
@@ -78,6 +82,8 @@ def check_manifest(manifest: Any, where: Path | str) -> None:
         required += ["tokenizer", "max_length"]
     elif manifest.get("kind") == "linear":
         required += ["featurizer"]
+    elif manifest.get("kind") == "spacy_bow":
+        required += ["preprocessor"]
     else:
         raise ModelError(
             f"{where} has ONNX kind {manifest.get('kind')!r}; known kinds: "
@@ -100,6 +106,8 @@ def manifest_files(manifest: dict[str, Any]) -> list[str]:
         names += [manifest["featurizer"]["vocabulary"], manifest["featurizer"]["arrays"]]
     elif manifest.get("kind") == "encoder":
         names.append(manifest["tokenizer"])
+    elif manifest.get("kind") == "spacy_bow":
+        names.append(manifest["preprocessor"])
     return names
 
 

@@ -38,6 +38,7 @@ from intently.runtime.manifest import (
     read_manifest,
     serving_choice,
 )
+from intently.runtime.spacy_features import spacy_bow_encoder
 
 __all__ = [
     "BATCH_SIZE",
@@ -163,9 +164,9 @@ class OnnxModel:
     ) -> OnnxModel:
         """Build from a manifest whose files lie in the first of ``directories`` that has them.
 
-        ``threads`` sets onnxruntime's intra-op threads; None means 1 for ``linear`` graphs
-        (a few thousand multiply-adds per text: threads only add overhead) and onnxruntime's
-        default (one per physical core) for ``encoder`` graphs.
+        ``threads`` sets onnxruntime's intra-op threads; None means 1 for ``linear``
+        and ``spacy_bow`` graphs (a few thousand multiply-adds per text: threads only add
+        overhead) and onnxruntime's default (one per physical core) for ``encoder`` graphs.
         """
         if precision not in PRECISIONS:
             raise InputError(
@@ -212,12 +213,14 @@ class OnnxModel:
                 None, classes, None, kind=kind, precision=precision, engine=engine, scores=scores
             )
         if threads is None:
-            threads = 1 if kind == "linear" else 0
+            threads = 0 if kind == "encoder" else 1
         graph = locate_checked(manifest[precision])
         session = _session(graph, threads)
         _check_signature(session, manifest, graph, len(classes))
         if kind == "linear":
             encode = linear_encoder(manifest, locate_checked, batch_size)
+        elif kind == "spacy_bow":
+            encode = spacy_bow_encoder(manifest, locate_checked, batch_size)
         else:
             encode = token_encoder(manifest, locate_checked, batch_size)
         return cls(session, classes, encode, kind=kind, precision=precision)

@@ -67,6 +67,21 @@ class TrainingSpec(StrictModel):
     params: dict[str, Any] = Field(default_factory=dict)
     seed: int = 13
     split: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    spacy_config: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A spaCy config.cfg the spacy backend trains with verbatim (relative "
+        "paths resolve from the project folder).",
+    )
+
+    @model_validator(mode="after")
+    def _spacy_config_needs_spacy(self) -> TrainingSpec:
+        if self.spacy_config is not None and self.backend != "spacy":
+            raise ValueError(
+                f"spacy_config is read by the spacy backend only; this training uses "
+                f"backend '{self.backend}' (set backend: spacy, or remove spacy_config)"
+            )
+        return self
 
     @field_validator("split")
     @classmethod

@@ -304,6 +304,27 @@ _TABLES: dict[str, dict[str, Constraints]] = {
         "batch_size": (_COUNT,),
         "seed": _SEED,
     },
+    "spacy": {
+        # a spaCy config file used verbatim (training.spacy_config sets it); the other
+        # parameters then only pick the base pipeline, the hold-out and the seed
+        "config": (FolderPath(), None),
+        "architecture": (Options("bow", "cnn", "reduce", "ensemble"),),
+        "base_model": (Text(), None),  # an installed pipeline (en_core_web_sm) or a folder
+        "language": (Text(),),
+        "ngram_size": (Interval(int, 1, 4),),
+        "length": (Interval(int, 2**10, 2**24),),  # BOW hash table rows (a power of 2)
+        "width": (Interval(int, 8, 1024),),
+        "depth": (_COUNT,),
+        "embed_size": (Interval(int, 100, None),),
+        "dropout": (_SHARE,),
+        "learn_rate": (Interval(float, 0, 1, closed="neither"),),
+        "batch_size": (Pair(_COUNT),),  # compounding from low to high
+        "batch_compound": (Interval(float, 1, 2),),
+        "max_epochs": (_COUNT,),
+        "patience": (Interval(int, 0, None),),  # epochs without a better validation score
+        "holdout": (Interval(float, 0, 0.5, closed="left"),),
+        "seed": _SEED,
+    },
     "stack": {
         "members": (Members(),),
         "weights": (Options("auto"), ListOf((Interval(float, 0, None),))),

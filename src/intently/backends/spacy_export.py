@@ -1,0 +1,168 @@
+"""ONNX export of a spaCy ``TextCatBOW.v3`` textcat: the weight table as a graph, the
+tokenizer rules as JSON for :mod:`intently.runtime.spacy_features`.
+
+``TextCatBOW.v3`` is ``extract_ngrams(ORTH) >> SparseLinear_v2 >> softmax``: a text's score for
+class c is ``b[c] + Σ count·(W[c·length + i0] + W[c·length + i1])`` over its distinct n-gram
+keys, rows ``i0``/``i1`` hashed from each key. Rows no training key ever reached keep their
+initial zeros (thinc initialises ``W`` to zero and no gradient reaches them), so the graph
+stores only the rows in use, plus ``row_map`` from a hashed row to its stored one (unused
+rows map to an all-zero row). The runtime hashes every token, seen or not, as spaCy does;
+an unseen key lands on rows that are zero or shared with a seen key, as in spaCy.
+
+Inputs ``rows`` (int64) and ``counts`` (float32), ``[batch, L]``: two entries per key,
+padded with row ``length`` and count 0. The stored rows are divided by their largest magnitude
+(multiplied back through ``counts``) as the linear export does, so that int8 quantization of
+the table loses as little as one scale per row.
+
+Other architectures (``TextCatCNN``, ``TextCatReduce``, the ensemble) embed tokens with
+``HashEmbed`` over NORM/PREFIX/SUFFIX/SHAPE features and run maxout CNN layers; their export
+is not written, and :func:`export_bow` refuses them with ExportUnsupportedError.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from intently.backends.base import ONNX_MODEL_FILE, ONNX_OPSET, ONNX_OUTPUT
+from intently.errors import ExportUnsupportedError
+from intently.runtime.spacy_features import PREPROCESSOR_FORMAT
+
+PREPROCESSOR_FILE = "spacy_bow.json"
+BOW_ARCHITECTURES = ("spacy.TextCatBOW.v3",)
+
+
+def _pattern(search: Any) -> dict[str, Any] | None:
+    """A tokenizer regex method (``prefix_search``, ...) as ``{"pattern", "flags"}``."""
+    compiled = getattr(search, "__self__", None)
+    if search is None or compiled is None:
+        return None
+    return {"pattern": compiled.pattern, "flags": int(compiled.flags)}
+
+
+def tokenizer_rules(tokenizer: Any) -> dict[str, Any]:
+    """The rules of a spaCy ``Tokenizer`` as :class:`~intently.runtime.spacy_features.
+    SpacyTokenizer` reads them (see docs/SPACY_ONNX.md)."""
+    from spacy.attrs import ORTH
+
+    specials = {
+        key: [piece[ORTH] for piece in pieces] for key, pieces in sorted(tokenizer.rules.items())
+    }
+    return {
+        "prefix": _pattern(tokenizer.prefix_search),
+        "suffix": _pattern(tokenizer.suffix_search),
+        "infix": _pattern(tokenizer.infix_finditer),
+        "token_match": _pattern(tokenizer.token_match),
+        "url_match": _pattern(tokenizer.url_match),
+        "special_cases": specials,
+        "faster_heuristics": bool(tokenizer.faster_heuristics),
+    }
+
+
+def bow_weights(textcat: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """``(W as [length, n_labels], b, length, ngram_size)`` of a ``TextCatBOW.v3`` textcat;
+    ExportUnsupportedError naming any other architecture."""
+    from spacy.attrs import ORTH
+
+    architecture = textcat.model.name
+    linear = extract = None
+    for node in textcat.model.walk():
+        if node.name == "sparse_linear" and node.attrs.get("v1_indexing") is False:
+            linear = node
+        elif node.name == "extract_ngrams":
+            extract = node
+    if linear is None or extract is None or extract.attrs.get("attr") != ORTH:
+        raise ExportUnsupportedError(
+            f"the spaCy textcat model {architecture!r} has no ONNX export: only "
+            f"{', '.join(BOW_ARCHITECTURES)} (bag of ORTH n-grams) is exported; TextCatCNN, "
+            "TextCatReduce and TextCatEnsemble embed tokens with HashEmbed + CNN layers, "
+            "which Intently does not export yet.",
+            hint="serve it with the native runtime (Classifier.load(..., runtime='native')), "
+            "or train with architecture: bow.",
+        )
+    length = int(linear.get_dim("length"))
+    n_labels = int(linear.get_dim("nO"))
+    weights = np.asarray(linear.get_param("W"), dtype=np.float32).reshape(n_labels, length).T
+    bias = np.asarray(linear.get_param("b"), dtype=np.float32)
+    return weights, bias, length, int(extract.attrs["ngram_size"])
+
+
+def export_bow(nlp: Any, component: str, classes: Sequence[str], directory: Path) -> dict[str, Any]:
+    """Write ``model.onnx`` and ``spacy_bow.json`` for the textcat ``component`` of ``nlp``
+    (columns in ``classes`` order); the export description for ``onnx.json``."""
+    import onnx
+    import spacy
+    from onnx import TensorProto, helper, numpy_helper
+    from spacy.symbols import IDS
+
+    textcat = nlp.get_pipe(component)
+    weights, bias, length, ngram_size = bow_weights(textcat)
+    order = [list(textcat.labels).index(label) for label in classes]
+    weights, bias = weights[:, order], bias[order]
+    used = np.flatnonzero(np.any(weights != 0, axis=1))
+    table = np.vstack([weights[used], np.zeros((1, len(classes)), np.float32)])
+    scale = np.abs(table).max(axis=1)
+    scale[scale == 0] = 1.0
+    row_map = np.full(length + 1, len(used), dtype=np.int64)  # the padding row: length
+    row_map[used] = np.arange(len(used))
+    initializers = [
+        numpy_helper.from_array(row_map, "row_map"),
+        numpy_helper.from_array((table / scale[:, None]).astype(np.float32), "table"),
+        numpy_helper.from_array(scale.astype(np.float32), "row_scale"),
+        numpy_helper.from_array(bias, "bias"),
+        numpy_helper.from_array(np.asarray([1], np.int64), "length_axis"),
+    ]
+    node = helper.make_node
+    nodes = [
+        node("Gather", ["row_map", "rows"], ["stored"], axis=0, name="map_rows"),
+        node("Gather", ["row_scale", "stored"], ["scales"], axis=0, name="gather_scale"),
+        node("Mul", ["counts", "scales"], ["weights"], name="scale_counts"),
+        node("Unsqueeze", ["weights", "length_axis"], ["weights_3d"], name="unsqueeze"),
+        node("Gather", ["table", "stored"], ["gathered"], axis=0, name="gather_rows"),
+        node("MatMul", ["weights_3d", "gathered"], ["summed"], name="weigh_rows"),
+        node("Squeeze", ["summed", "length_axis"], ["margins"], name="squeeze"),
+        node("Add", ["margins", "bias"], ["scores"], name="add_bias"),
+        node("Softmax", ["scores"], [ONNX_OUTPUT], axis=-1, name="softmax"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "intently_spacy_bow",
+        [
+            helper.make_tensor_value_info("rows", TensorProto.INT64, ["batch", "length"]),
+            helper.make_tensor_value_info("counts", TensorProto.FLOAT, ["batch", "length"]),
+        ],
+        [helper.make_tensor_value_info(ONNX_OUTPUT, TensorProto.FLOAT, ["batch", len(classes)])],
+        initializers,
+    )
+    opset = [helper.make_opsetid("", ONNX_OPSET)]
+    model = helper.make_model(
+        graph,
+        opset_imports=opset,
+        ir_version=helper.find_min_ir_version_for(opset),
+        producer_name="intently",
+        doc_string=f"spaCy TextCatBOW.v3: {len(used)} of {length} rows -> {len(classes)} classes",
+    )
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, Path(directory) / ONNX_MODEL_FILE)
+    preprocessor = {
+        "format": PREPROCESSOR_FORMAT,
+        "spacy_version": spacy.__version__,
+        "ngram_size": ngram_size,
+        "length": length,
+        "tokenizer": tokenizer_rules(nlp.tokenizer),
+        "symbols": dict(IDS),
+    }
+    (Path(directory) / PREPROCESSOR_FILE).write_text(
+        json.dumps(preprocessor, ensure_ascii=False), encoding="utf-8"
+    )
+    return {
+        "kind": "spacy_bow",
+        "inputs": ["rows", "counts"],
+        "output": ONNX_OUTPUT,
+        "opset": ONNX_OPSET,
+        "preprocessor": PREPROCESSOR_FILE,
+    }

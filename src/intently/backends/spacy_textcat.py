@@ -1,0 +1,336 @@
+"""``spacy``: an exclusive spaCy ``textcat`` trained by spaCy's own loop, saved as a normal
+spaCy pipeline folder.
+
+The config is generated from the backend's parameters (:mod:`intently.backends.spacy_config`:
+``bow``, ``cnn``, ``reduce`` or spaCy's default ``ensemble``; a blank ``language`` pipeline or
+a ``base_model`` whose components are kept frozen) or read verbatim from ``config``
+(``training.spacy_config`` in the project file). Training (:mod:`intently.backends.spacy_train`)
+keeps the components of the best validation score; without a validation split a stratified
+``holdout`` of the training data plays that part. ``patience`` counts epochs without a better
+validation score and is converted to spaCy's update steps.
+
+Saved as ``spacy_pipeline/`` (``spacy.load`` reads it; ``nlp(text).cats`` are the
+probabilities) plus ``spacy_model.json`` (labels, parameters, the spaCy version). Loading a
+model saved under another spaCy version warns (:class:`SpacyVersionWarning`); nothing is
+unpickled (spaCy stores msgpack and JSON). ``export_onnx`` exports ``TextCatBOW`` exactly
+(:mod:`intently.backends.spacy_export`, preprocessor spec in docs/SPACY_ONNX.md); the other
+architectures refuse with ExportUnsupportedError.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from intently.backends.base import ProgressFn
+from intently.backends.fitting import check_fit_inputs, holdout_split, usable_valid
+from intently.backends.spacy_config import (
+    LoopSettings,
+    build_config,
+    component_of,
+    read_config,
+    steps_per_epoch,
+    textcat_model,
+)
+from intently.backends.spacy_train import WEIGHT_KEY, init_pipeline, train_pipeline
+from intently.errors import ModelError
+from intently.runtime.model_files import check_classes, check_format
+from intently.spec.params import check_backend_params
+
+FORMAT = "intently.spacy.v1"
+PIPELINE_DIR = "spacy_pipeline"
+STATE_FILE = "spacy_model.json"
+_BATCH = 256
+
+
+class SpacyVersionWarning(UserWarning):
+    """A spaCy model saved by another spaCy version than the one loading it."""
+
+
+class SpacyBackend:
+    """Exclusive spaCy text classifier.
+
+    Parameters
+    ----------
+    config : str, optional
+        A spaCy ``config.cfg`` used verbatim (its pipeline must have one ``textcat``); the
+        architecture and loop parameters below are then ignored.
+    architecture : {"bow", "cnn", "reduce", "ensemble"}, default "bow"
+    base_model : str, optional
+        An installed pipeline (``en_core_web_sm``) or a pipeline folder to build on.
+    language : str, default "en"
+        Language of the blank pipeline when there is no ``base_model``.
+    ngram_size, length : int
+        BOW n-gram order and hash table rows.
+    width, depth, embed_size : int
+        Tok2vec size of the cnn, reduce and ensemble architectures.
+    dropout, learn_rate : float
+    batch_size : (int, int), batch_compound : float
+        Compounding batch sizes: from the first to the second, times ``batch_compound`` a step.
+    max_epochs, patience : int
+        Passes over the data; epochs without a better validation score before stopping (0:
+        never stop early).
+    holdout : float
+        Share of the training data held out for early stopping when no validation split is
+        given (0: keep the last epoch).
+    seed : int
+    """
+
+    name: ClassVar[str] = "spacy"
+
+    def __init__(
+        self,
+        *,
+        config: str | None = None,
+        architecture: str = "bow",
+        base_model: str | None = None,
+        language: str = "en",
+        ngram_size: int = 2,
+        length: int = 262144,
+        width: int = 64,
+        depth: int = 2,
+        embed_size: int = 2000,
+        dropout: float = 0.2,
+        learn_rate: float = 0.001,
+        batch_size: Sequence[int] = (16, 128),
+        batch_compound: float = 1.001,
+        max_epochs: int = 10,
+        patience: int = 2,
+        holdout: float = 0.1,
+        seed: int = 13,
+    ):
+        self.config = config
+        self.architecture = architecture
+        self.base_model = base_model
+        self.language = language
+        self.ngram_size = ngram_size
+        self.length = length
+        self.width = width
+        self.depth = depth
+        self.embed_size = embed_size
+        self.dropout = dropout
+        self.learn_rate = learn_rate
+        self.batch_size = batch_size
+        self.batch_compound = batch_compound
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.holdout = holdout
+        self.seed = seed
+
+    def get_params(self) -> dict[str, Any]:
+        params = {key: getattr(self, key) for key in _PARAM_NAMES}
+        params["batch_size"] = list(self.batch_size)
+        return params
+
+    def spacy_config(self, n_train: int) -> Any:
+        """The spaCy config ``fit`` trains with on ``n_train`` examples: ``config`` read
+        verbatim, or one generated from the parameters (``eval_frequency`` one epoch)."""
+        if self.config is not None:
+            config = read_config(self.config)
+            config.setdefault("training", {})["seed"] = self.seed  # the project's seed rules
+            return config
+        settings = LoopSettings(
+            dropout=self.dropout,
+            learn_rate=self.learn_rate,
+            batch_start=int(self.batch_size[0]),
+            batch_stop=int(self.batch_size[1]),
+            batch_compound=self.batch_compound,
+            max_epochs=self.max_epochs,
+            seed=self.seed,
+        )
+        epoch = steps_per_epoch(settings, n_train)
+        settings = LoopSettings(
+            **{**vars(settings), "eval_frequency": epoch, "patience": self.patience * epoch}
+        )
+        model = textcat_model(
+            self.architecture,
+            ngram_size=self.ngram_size,
+            length=self.length,
+            width=self.width,
+            embed_size=self.embed_size,
+            depth=self.depth,
+        )
+        return build_config(
+            component="textcat",
+            factory="textcat",
+            model=model,
+            settings=settings,
+            language=self.language,
+            base_model=self.base_model,
+            component_config={"threshold": 0.0},
+            score_weights={"cats_score": 1.0},
+        )
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        weights: np.ndarray | None = None,
+        *,
+        valid: tuple[Sequence[str], Sequence[str]] | None = None,
+        progress: ProgressFn | None = None,
+    ) -> Self:
+        check_backend_params(self)
+        texts, labels, weights, classes = check_fit_inputs(texts, labels, weights)
+        valid_texts, valid_labels = usable_valid(valid, classes)
+        if not valid_texts and self.holdout > 0:
+            train_rows, held_rows = holdout_split(labels, self.holdout, self.seed)
+            valid_texts = [texts[i] for i in held_rows]
+            valid_labels = [labels[i] for i in held_rows]
+            texts = [texts[i] for i in train_rows]
+            labels = [labels[i] for i in train_rows]
+            weights = weights[train_rows]
+        config = self.spacy_config(len(texts))
+        component = component_of(config, "textcat", self.config or "the generated config")
+        report = progress or (lambda _step, _done: None)
+        report("building the spaCy pipeline", 0.0)
+
+        def make_examples(nlp: Any) -> list[Any]:
+            return _examples(nlp, texts, labels, classes, weights)
+
+        nlp, train_examples = init_pipeline(config, make_examples)
+        valid_examples = _examples(nlp, valid_texts, valid_labels, classes, None)
+        outcome = train_pipeline(
+            nlp,
+            train_examples,
+            valid_examples,
+            progress=report,
+            weighted=bool(np.any(weights != 1.0)),
+        )
+        self.nlp_ = nlp
+        self.component_ = component
+        self.classes_ = classes
+        self.validation_proba_ = self.predict_proba(valid_texts) if valid_texts else None
+        self.fit_info_ = {
+            "component": component,
+            "architecture": self.architecture_,
+            "pipeline": list(nlp.pipe_names),
+            **outcome.to_json(),
+        }
+        report("done", 1.0)
+        return self
+
+    @property
+    def architecture_(self) -> str:
+        """The registered name of the fitted textcat's model (``spacy.TextCatBOW.v3``, ...)."""
+        return str(self.nlp_.config["components"][self.component_]["model"]["@architectures"])
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """``nlp(text).cats`` for each text, columns in ``classes_`` order; only the
+        components the textcat needs run (frozen base components do not)."""
+        out = np.zeros((len(texts), len(self.classes_)))
+        if not len(texts):
+            return out
+        with self.nlp_.select_pipes(disable=self._idle_components()):
+            for row, doc in enumerate(self.nlp_.pipe(list(texts), batch_size=_BATCH)):
+                cats = doc.cats
+                out[row] = [cats.get(label, 0.0) for label in self.classes_]
+        return out
+
+    def _idle_components(self) -> list[str]:
+        """Frozen components nothing listens to: they do not change the textcat's answer."""
+        training = self.nlp_.config.get("training", {})
+        annotating = set(training.get("annotating_components", []))
+        return [
+            name
+            for name in training.get("frozen_components", [])
+            if name not in annotating and name in self.nlp_.pipe_names
+        ]
+
+    def save(self, directory: Path) -> None:
+        import spacy
+
+        directory = Path(directory)
+        self.nlp_.to_disk(directory / PIPELINE_DIR)
+        state = {
+            "format": FORMAT,
+            "classes": list(self.classes_),
+            "component": self.component_,
+            "spacy_version": spacy.__version__,
+            "params": self.get_params(),
+            "fit_info": self.fit_info_,
+        }
+        (directory / STATE_FILE).write_text(json.dumps(state, ensure_ascii=False), "utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        import spacy
+
+        directory = Path(directory)
+        try:
+            state = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelError(
+                f"spacy model file missing: {STATE_FILE} in {directory}.",
+                hint="re-train the model; the directory is incomplete.",
+            ) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{directory / STATE_FILE} is corrupt ({exc}).") from None
+        check_format(state, FORMAT, "spacy")
+        check_classes(state.get("classes"), directory, "spacy")
+        saved = state.get("spacy_version")
+        if saved != spacy.__version__:
+            warnings.warn(
+                f"the spaCy model in {directory} was saved with spaCy {saved}; this is "
+                f"spaCy {spacy.__version__}. Its predictions may differ: re-train it, or "
+                f"install spacy=={saved}.",
+                SpacyVersionWarning,
+                stacklevel=2,
+            )
+        params = {k: v for k, v in state.get("params", {}).items() if k in _PARAM_NAMES}
+        model = cls(**params)
+        try:
+            model.nlp_ = spacy.load(directory / PIPELINE_DIR)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(
+                f"cannot load the spaCy pipeline in {directory / PIPELINE_DIR}: {exc}.",
+                hint="re-train the model or deploy another version.",
+            ) from None
+        model.component_ = str(state["component"])
+        model.classes_ = tuple(state["classes"])
+        model.validation_proba_ = None
+        model.fit_info_ = state.get("fit_info")
+        if set(model.nlp_.get_pipe(model.component_).labels) != set(model.classes_):
+            raise ModelError(
+                f"the textcat in {directory / PIPELINE_DIR} has labels that differ from "
+                f"{STATE_FILE}'s.",
+                hint="re-train the model.",
+            )
+        return model
+
+    def export_onnx(self, directory: Path) -> dict[str, Any]:
+        """``TextCatBOW`` as a sparse linear graph fed by the spaCy preprocessor (see
+        :func:`intently.backends.spacy_export.export_bow`)."""
+        from intently.backends.spacy_export import export_bow
+
+        return export_bow(self.nlp_, self.component_, self.classes_, Path(directory))
+
+
+_PARAM_NAMES = tuple(inspect.signature(SpacyBackend.__init__).parameters)[1:]
+
+
+def _examples(
+    nlp: Any,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    classes: Sequence[str],
+    weights: np.ndarray | None,
+) -> list[Any]:
+    """spaCy ``Example``\\ s with one-hot ``cats`` (label order: ``classes``) and, when given,
+    each text's weight in ``user_data``."""
+    from spacy.training import Example
+
+    examples = []
+    for i, (text, label) in enumerate(zip(texts, labels, strict=True)):
+        doc = nlp.make_doc(text)
+        example = Example.from_dict(doc, {"cats": {c: float(c == label) for c in classes}})
+        if weights is not None:
+            example.reference.user_data[WEIGHT_KEY] = float(weights[i])
+        examples.append(example)
+    return examples

@@ -1,0 +1,160 @@
+"""The spacy backend: config generation, training, save/load, errors (spaCy is installed)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tiny_project import INTENTS
+
+spacy = pytest.importorskip("spacy")
+
+from intently.backends import make_backend  # noqa: E402
+from intently.backends.spacy_config import (  # noqa: E402
+    LoopSettings,
+    build_config,
+    compounding_sizes,
+    textcat_model,
+)
+from intently.backends.spacy_textcat import (  # noqa: E402
+    PIPELINE_DIR,
+    STATE_FILE,
+    SpacyBackend,
+    SpacyVersionWarning,
+)
+from intently.errors import SpacyConfigError, SpacyPipelineError, TrainingError  # noqa: E402
+
+TEXTS = [text for texts in INTENTS.values() for text in texts]
+LABELS = [label for label, texts in INTENTS.items() for _ in texts]
+FAST = {"max_epochs": 8, "batch_size": [8, 16], "length": 4096, "learn_rate": 0.01}
+
+
+@pytest.fixture(scope="module")
+def fitted() -> SpacyBackend:
+    return make_backend("spacy", FAST, seed=3).fit(TEXTS, LABELS)  # type: ignore[return-value]
+
+
+def test_generated_config_is_a_spacy_config_with_the_params() -> None:
+    settings = LoopSettings(dropout=0.3, batch_start=4, batch_stop=64, max_epochs=7, seed=5)
+    config = build_config(
+        component="textcat",
+        factory="textcat",
+        model=textcat_model("bow", ngram_size=3, length=2048),
+        settings=settings,
+    )
+    assert config["nlp"]["pipeline"] == ["textcat"]
+    assert config["components"]["textcat"]["model"]["@architectures"] == "spacy.TextCatBOW.v3"
+    assert config["components"]["textcat"]["model"]["ngram_size"] == 3
+    training = config["training"]
+    assert (training["dropout"], training["max_epochs"], training["seed"]) == (0.3, 7, 5)
+    assert training["batcher"]["size"] == {
+        "@schedules": "compounding.v1",
+        "start": 4,
+        "stop": 64,
+        "compound": 1.001,
+    }
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    assert nlp.pipe_names == ["textcat"]
+
+
+@pytest.mark.parametrize(
+    ("architecture", "registered"),
+    [
+        ("cnn", "spacy.TextCatCNN.v2"),
+        ("reduce", "spacy.TextCatReduce.v1"),
+        ("ensemble", "spacy.TextCatEnsemble.v2"),
+    ],
+)
+def test_every_architecture_builds(architecture: str, registered: str) -> None:
+    config = build_config(
+        component="textcat",
+        factory="textcat",
+        model=textcat_model(architecture, width=16, embed_size=500),
+        settings=LoopSettings(),
+    )
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    assert nlp.config["components"]["textcat"]["model"]["@architectures"] == registered
+
+
+def test_compounding_sizes_cover_the_data() -> None:
+    sizes = compounding_sizes(4, 10, 1.5, 40)
+    assert sizes[:4] == [4, 6, 9, 10] and sum(sizes) >= 40 and sum(sizes[:-1]) < 40
+
+
+def test_fits_the_tiny_project_and_is_deterministic(fitted: SpacyBackend) -> None:
+    proba = fitted.predict_proba(["where is my order", "hello there", "cancel my order"])
+    assert proba.shape == (3, len(INTENTS))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    predicted = [fitted.classes_[i] for i in proba.argmax(axis=1)]
+    assert predicted == ["order_status", "greeting", "cancel_order"]
+    train_accuracy = np.mean(
+        np.asarray(fitted.classes_)[fitted.predict_proba(TEXTS).argmax(axis=1)] == LABELS
+    )
+    assert train_accuracy > 0.9
+    again = make_backend("spacy", FAST, seed=3).fit(TEXTS, LABELS)
+    np.testing.assert_allclose(again.predict_proba(TEXTS), fitted.predict_proba(TEXTS))
+    assert fitted.fit_info_["architecture"] == "spacy.TextCatBOW.v3"
+
+
+def test_example_weights_change_the_model() -> None:
+    weights = np.where(np.asarray(LABELS) == "greeting", 5.0, 1.0)
+    plain = make_backend("spacy", FAST, seed=3).fit(TEXTS, LABELS)
+    heavy = make_backend("spacy", FAST, seed=3).fit(TEXTS, LABELS, weights)
+    column = plain.classes_.index("greeting")
+    probe = ["is anyone there"]
+    assert heavy.predict_proba(probe)[0, column] > plain.predict_proba(probe)[0, column]
+
+
+def test_save_load_round_trip_is_a_spacy_pipeline(fitted: SpacyBackend, tmp_path: Path) -> None:
+    fitted.save(tmp_path)
+    loaded = SpacyBackend.load(tmp_path)
+    np.testing.assert_allclose(loaded.predict_proba(TEXTS), fitted.predict_proba(TEXTS))
+    nlp = spacy.load(tmp_path / PIPELINE_DIR)
+    cats = nlp("track my order please").cats
+    assert max(cats, key=cats.get) == "order_status"
+
+
+def test_loading_under_another_spacy_version_warns(fitted: SpacyBackend, tmp_path: Path) -> None:
+    fitted.save(tmp_path)
+    state = json.loads((tmp_path / STATE_FILE).read_text())
+    (tmp_path / STATE_FILE).write_text(json.dumps(state | {"spacy_version": "3.0.0"}))
+    with pytest.warns(SpacyVersionWarning, match="saved with spaCy 3.0.0"):
+        SpacyBackend.load(tmp_path)
+    (tmp_path / STATE_FILE).write_text(json.dumps(state))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SpacyVersionWarning)
+        SpacyBackend.load(tmp_path)
+
+
+def test_missing_base_pipeline_says_how_to_install() -> None:
+    backend = make_backend("spacy", {**FAST, "base_model": "xx_no_such_pipeline_sm"})
+    with pytest.raises(SpacyPipelineError, match=r"xx_no_such_pipeline_sm.*not installed") as info:
+        backend.fit(TEXTS, LABELS)
+    assert "spacy download xx_no_such_pipeline_sm" in str(info.value)
+    assert info.value.code == "E310"
+
+
+def test_verbatim_config_file(tmp_path: Path) -> None:
+    config = build_config(
+        component="textcat",
+        factory="textcat",
+        model=textcat_model("bow", length=2048),
+        settings=LoopSettings(batch_start=8, batch_stop=8, max_epochs=3, eval_frequency=5),
+    )
+    path = tmp_path / "config.cfg"
+    config.to_disk(path)
+    backend = make_backend("spacy", {"config": str(path), "architecture": "ensemble"}).fit(
+        TEXTS, LABELS
+    )
+    assert backend.fit_info_["architecture"] == "spacy.TextCatBOW.v3"
+    with pytest.raises(SpacyConfigError, match="does not exist"):
+        make_backend("spacy", {"config": str(tmp_path / "nope.cfg")}).fit(TEXTS, LABELS)
+
+
+def test_bad_params_are_refused_before_training() -> None:
+    with pytest.raises(TrainingError, match="architecture"):
+        make_backend("spacy", {"architecture": "lstm"}).fit(TEXTS, LABELS)

@@ -1,0 +1,130 @@
+"""The spaCy TextCatBOW ONNX export: the pure-Python preprocessor against spaCy itself, the
+exported graph against ``nlp(text).cats``, and serving through ``Classifier.load``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tiny_project import INTENTS, project_data
+
+spacy = pytest.importorskip("spacy")
+
+import intently  # noqa: E402
+from intently.backends import make_backend  # noqa: E402
+from intently.backends.spacy_export import tokenizer_rules  # noqa: E402
+from intently.errors import ExportUnsupportedError  # noqa: E402
+from intently.export import export_backend  # noqa: E402
+from intently.runtime.spacy_features import (  # noqa: E402
+    SpacyTokenizer,
+    murmurhash3_32,
+    ngram_keys,
+    string_key,
+)
+
+TEXTS = [text for texts in INTENTS.values() for text in texts]
+LABELS = [label for label, texts in INTENTS.items() for _ in texts]
+EDGE_STRINGS = [
+    "",
+    "a",
+    "12345678",  # one 8-byte block, no tail
+    "123456789",
+    "ça va? 😀",
+    "Straße",
+    "\u00a0",
+    "!!!",
+    "x" * 100,
+    "don't",
+]
+EDGE_TEXTS = [
+    "",
+    "don't stop!",
+    "(don't)",
+    "I'm here... really?!",
+    "e.g. this, i.e. that",
+    "U.S.A. and the U.K.",
+    "$10.50 at 3:30pm",
+    "see https://example.com/a?b=1 now",
+    "mail x@y.com :) :-(",
+    "co-operate re-enter 10,000 A/B",
+    "ça va? 😀😀 “quoted” l'amour",
+    "Mr. Smith's 5km run",
+    "can't won't shouldn't've y'all",
+    "hello,world;again:done",
+]
+
+
+def test_string_keys_are_spacys() -> None:
+    strings = spacy.blank("en").vocab.strings
+    assert [string_key(s) for s in EDGE_STRINGS] == [strings[s] for s in EDGE_STRINGS]
+
+
+def test_ngram_and_row_hashes_are_thincs() -> None:
+    from murmurhash import hash_bytes
+    from thinc.api import NumpyOps
+
+    keys = np.asarray([string_key(s) for s in EDGE_STRINGS[1:]], dtype=np.uint64)
+    for n in (2, 3, 4):
+        np.testing.assert_array_equal(ngram_keys(keys, n), NumpyOps().ngrams(n, keys))
+    assert len(ngram_keys(keys[:1], 2)) == 0
+    for seed in (0, 1):
+        expected = [hash_bytes(int(k).to_bytes(8, "little"), seed) & 0xFFFFFFFF for k in keys]
+        assert murmurhash3_32(keys, seed).tolist() == expected
+
+
+@pytest.mark.parametrize("pipeline", ["blank", "base"])
+def test_tokenizer_matches_spacy(pipeline: str) -> None:
+    if pipeline == "blank":
+        nlp = spacy.blank("en")
+    else:
+        installed = spacy.util.get_installed_models()
+        if not installed:
+            pytest.skip("no trained spaCy pipeline installed")
+        nlp = spacy.load(sorted(installed)[0])
+    tokenizer = SpacyTokenizer(json.loads(json.dumps(tokenizer_rules(nlp.tokenizer))))
+    for text in [*EDGE_TEXTS, *TEXTS]:
+        assert tokenizer(text) == [t.text for t in nlp.make_doc(text)], text
+
+
+def test_bow_export_answers_like_spacy(tmp_path: Path) -> None:
+    params = {"max_epochs": 6, "batch_size": [8, 16], "length": 4096, "ngram_size": 2}
+    model = make_backend("spacy", params, seed=5).fit(TEXTS, LABELS)
+    model.save(tmp_path)
+    probes = [*TEXTS, *EDGE_TEXTS[1:], "an unseen wording of nothing in particular"]
+    report = export_backend(model, tmp_path, texts=probes, source="test")
+    assert report.kind == "spacy_bow"
+    assert report.parity.fp32.agreement == 1.0
+    from intently.runtime.onnx_model import OnnxModel
+
+    graph = OnnxModel.load(tmp_path)
+    cats = [model.nlp_(text).cats for text in probes]
+    expected = np.asarray([[c[label] for label in model.classes_] for c in cats])
+    np.testing.assert_allclose(graph.predict_proba(probes), expected, atol=1e-5)
+
+
+def test_non_bow_architectures_refuse_by_name() -> None:
+    params = {"architecture": "cnn", "max_epochs": 1, "width": 16, "embed_size": 500}
+    model = make_backend("spacy", params).fit(TEXTS, LABELS)
+    with pytest.raises(ExportUnsupportedError, match="TextCatCNN"):
+        model.export_onnx(Path("unused"))
+
+
+def test_trained_project_serves_the_export(tmp_path: Path) -> None:
+    data = project_data()
+    data["training"] = {
+        "backend": "spacy",
+        "params": {"max_epochs": 6, "batch_size": [8, 16], "length": 4096},
+    }
+    path = tmp_path / "intently.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    run = intently.train(intently.load_project(path), write_reports=False)
+    assert run.export is not None and run.export.kind == "spacy_bow"
+    served = intently.Classifier.load(run.model_dir)
+    native = intently.Classifier.load(run.model_dir, runtime="native")
+    assert served.runtime != "native"
+    for text in ["where is my order", "hello there", "I want a refund"]:
+        assert served.predict(text).label == native.predict(text).label
