@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import intently
 from conftest import Deployed, Record
 from intently.db import Database, RunStatus, TrainingRunStore
 from intently.db.interactions import USED, InteractionStore
@@ -119,3 +120,18 @@ def test_one_run_per_task_at_a_time(deployed: Deployed, database: Database, reco
     outcome = retrain_task(deployed.path, "intent", database, export=False)
     assert not outcome.started
     assert under_way.id in outcome.reason
+
+
+def test_no_deploy_while_an_ab_test_runs(
+    deployed: Deployed, database: Database, record: Record
+) -> None:
+    from intently.loop import ab
+
+    project = intently.load_project(deployed.path)
+    challenger = intently.train(project, write_reports=False, export=False).version.id
+    test = ab.start(project, database, "intent", challenger)
+    _review_all(database, record(GOOD_FEEDBACK))
+    outcome = retrain_task(deployed.path, "intent", database, export=False)
+    assert outcome.started and not outcome.deployed
+    assert test.id in outcome.reason
+    assert _active(deployed) == deployed.weak

@@ -13,7 +13,8 @@ check (:mod:`intently.loop.scheduler`) and the simulated-week benchmark:
 4. apply deploy-if-improved: the new version and the active one are re-measured on the same
    held-out split (:func:`intently.deploy.deploy_version`); a version that fails a gate, is
    worse, or cannot be served stays a candidate and the active one keeps serving
-   (``deploy.policy: manual`` keeps every retrained version a candidate);
+   (``deploy.policy: manual`` keeps every retrained version a candidate, and so does an A/B
+   test running on the task: the champion does not change under a test);
 5. store the run with its decision (macro-F1 before and after, the reason, what the feedback
    added) and mark the new reviewed answers ``used_in_training``.
 
@@ -35,6 +36,7 @@ from intently.db import Database, RunConflict, TrainingRunRecord, TrainingRunSto
 from intently.db.interactions import USED, InteractionStore
 from intently.deploy import DeployDecision, deploy_version
 from intently.errors import IntentlyError, ModelError
+from intently.loop.ab import AbTestStore
 from intently.loop.feedback import MergeResult, feedback_examples, merge_feedback
 from intently.pipeline import train
 from intently.spec import Project, load_project
@@ -148,7 +150,7 @@ def retrain_task(
         )
         merged = merge.first.to_json() if merge.first is not None else {}
         runs.append_log(run_id, f"feedback: {merged}")
-        decision = _decide(project, task, result.version.id, passed=result.passed)
+        decision = _decide(project, database, task, result.version.id, passed=result.passed)
         runs.append_log(
             run_id, f"{'deployed' if decision.deployed else 'not deployed'}: {decision.reason}"
         )
@@ -192,12 +194,22 @@ def retrain_task(
     )
 
 
-def _decide(project: Project, task: str, version: str, *, passed: bool) -> DeployDecision:
-    """Deploy-if-improved, whatever the project's policy says, except ``manual``."""
+def _decide(
+    project: Project, database: Database, task: str, version: str, *, passed: bool
+) -> DeployDecision:
+    """Deploy-if-improved, whatever the project's policy says, except ``manual``; never in
+    the middle of an A/B test of the task (it would change the champion under the test)."""
     if not passed:
         return DeployDecision(False, "it failed a quality gate; the active version keeps serving")
     if project.deploy_for(task).policy == "manual":
         return DeployDecision(False, "the deploy policy is manual; deploy it by hand")
+    running = AbTestStore(database).running(task)
+    if running:
+        return DeployDecision(
+            False,
+            f"A/B test {running[0].id} runs on task '{task}'; the new version stays a "
+            "candidate (deploy it after the test, or test it next)",
+        )
     try:
         return deploy_version(project, task, version, if_improved=True)
     except ModelError as error:
