@@ -90,6 +90,12 @@ def train(
                 f"[yellow]evaluated by {run.evaluation.folds}-fold cross-validation: "
                 f"{run.evaluation.reason}[/]"
             )
+        generation = run.version.extra.get("generation")
+        if generation:
+            out().print(
+                f"also trained on {generation['generated']} generated examples, made from the "
+                "train split only (see `intently data generate --preview`)"
+            )
         out().print(render.per_label_table(run.report, worst=10))
         out().print(render.gates_table(run.gates))
         if run.passed:
