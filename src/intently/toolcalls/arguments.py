@@ -105,14 +105,17 @@ def check_arguments(raw: Any, tool: Tool | None) -> Checked:
         return Checked({}, (problem or "unreadable arguments",))
     if tool is None:
         return Checked(args, repaired=repaired)
-    coerced_args, coerced = coerce(args, tool.parameters)
-    problems = tuple(_problems(coerced_args, tool))
-    return Checked(coerced_args, problems, repaired=repaired, coerced=coerced)
+    # The model is judged on what it wrote; defaults are filled in afterwards (a schema whose
+    # default breaks its own enum is the schema's problem, not the call's).
+    written, coerced = coerce(args, tool.parameters, defaults=False)
+    problems = tuple(_problems(written, tool))
+    final, _ = coerce(written, tool.parameters)
+    return Checked(final, problems, repaired=repaired, coerced=coerced)
 
 
-def coerce(value: Any, schema: Mapping[str, Any]) -> tuple[Any, bool]:
-    """``value`` converted to ``schema``'s type where lossless, with defaults filled in;
-    returns ``(new value, changed)``. The input is never mutated."""
+def coerce(value: Any, schema: Mapping[str, Any], *, defaults: bool = True) -> tuple[Any, bool]:
+    """``value`` converted to ``schema``'s type where lossless, with defaults filled in
+    (``defaults``); returns ``(new value, changed)``. The input is never mutated."""
     if not isinstance(schema, Mapping):
         return value, False
     types = schema.get("type")
@@ -136,15 +139,23 @@ def coerce(value: Any, schema: Mapping[str, Any]) -> tuple[Any, bool]:
             for key, item in value.items():
                 sub = props.get(key)
                 out[key], sub_changed = (
-                    coerce(item, sub) if isinstance(sub, Mapping) else (item, False)
+                    coerce(item, sub, defaults=defaults)
+                    if isinstance(sub, Mapping)
+                    else (item, False)
                 )
                 changed = changed or sub_changed
             for key, sub in props.items():
-                if key not in out and isinstance(sub, Mapping) and "default" in sub:
+                # A null default means "absent" in most schemas (and BFCL's): not filled in.
+                if (
+                    defaults
+                    and key not in out
+                    and isinstance(sub, Mapping)
+                    and sub.get("default") is not None
+                ):
                     out[key] = sub["default"]
             value = out
     elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
-        items = [coerce(item, schema["items"]) for item in value]
+        items = [coerce(item, schema["items"], defaults=defaults) for item in value]
         changed = changed or any(c for _, c in items)
         value = [v for v, _ in items]
     return value, changed
@@ -189,7 +200,9 @@ def _convert(value: Any, kind: str) -> Any:
         return _NO
     if kind == "integer" and isinstance(value, float) and value.is_integer():
         return int(value)
-    if kind == "string" and isinstance(value, int | float) and not isinstance(value, bool):
+    if kind == "string" and isinstance(value, bool):
+        return "true" if value else "false"  # an enum of "True"/"False" is matched next
+    if kind == "string" and isinstance(value, int | float):
         return str(value)
     if kind == "array" and isinstance(value, tuple):
         return list(value)

@@ -25,6 +25,7 @@ from intently.toolcalls.values import Unreadable, calls_in_value, load_value, py
 TAGGED = 0.97
 _VALUE_START = re.compile(r"[\[{]")
 _NAME_IN_PARTIAL = re.compile(r"""["']?(?:name|function|tool_name)["']?\s*:\s*["']([\w.\-]+)""")
+_BARE_NAME = re.compile(r"^\s*[A-Za-z_][\w.\-]*\s*$")
 _PY_START = re.compile(r"\s*\[?\s*[A-Za-z_][\w.]*\s*\(")
 _FENCED_BODY = re.compile(r"```[\w]*\s*\n?(.*?)\n?```", re.S)
 
@@ -213,6 +214,8 @@ def block_calls(
             e = block_end if index == len(found) - 1 and closed else e
             out.append(_cand(name, args, s, e, fmt, state=state))
         return out
+    if _BARE_NAME.match(body):  # GLM-4.5 writes a call without arguments as its name alone
+        return [_cand(body.strip(), {}, block_start, block_end, fmt, truncated=not closed)]
     if _PY_START.match(body):
         calls = python_block(text, start, end, fmt)
         if calls:
