@@ -1,50 +1,21 @@
 """Databases for the store tests: a SQLite file, and PostgreSQL in a throwaway schema.
 
-PostgreSQL comes from ``INTENTLY_TEST_POSTGRES_URL`` (default
-``postgresql+psycopg://root@127.0.0.1:5432/test``). Each test gets a fresh schema through
-``search_path``, dropped afterwards; when the server is unreachable the PostgreSQL cases are
-skipped with the reason (``pytest -rs`` shows it).
+PostgreSQL comes from ``INTENTLY_TEST_POSTGRES_URL`` (see ``tests/pg_database.py``). Each
+test gets a fresh schema, dropped afterwards; when the server is unreachable the PostgreSQL
+cases are skipped with the reason (``pytest -rs`` shows it).
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Callable, Iterator
-from functools import cache
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from intently.db import Database
+from pg_database import postgres_schema, postgres_unavailable
 
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
 BACKENDS = ["sqlite", "postgresql"]
-
-
-def postgres_url() -> str:
-    url = make_url(os.environ.get("INTENTLY_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL)
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg")
-    return url.render_as_string(hide_password=False)
-
-
-@cache
-def postgres_unavailable() -> str | None:
-    """Why PostgreSQL cannot be used, or None when it can (checked once per session)."""
-    url = postgres_url()
-    try:
-        engine = create_engine(url, connect_args={"connect_timeout": 3})
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        engine.dispose()
-    except Exception as exc:
-        masked = make_url(url).render_as_string(hide_password=True)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"PostgreSQL unreachable at {masked} ({first}); set INTENTLY_TEST_POSTGRES_URL"
-    return None
 
 
 @pytest.fixture(params=BACKENDS)
@@ -56,17 +27,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     reason = postgres_unavailable()
     if reason:
         pytest.skip(reason)
-    schema = f"t_{secrets.token_hex(6)}"
-    admin = create_engine(postgres_url())
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    url = make_url(postgres_url()).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture

@@ -181,11 +181,15 @@ class LiveServer:
         self.process.wait(timeout=30)
 
 
-def start_server(project: Path, folder: Path, *, workers: int = 1) -> LiveServer:
+def start_server(
+    project: Path, folder: Path, *, workers: int = 1, settings: dict[str, str] | None = None
+) -> LiveServer:
+    """``settings``: more INTENTLY_* variables, by field name (``{"record": "false"}``)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTENTLY_")}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env["INTENTLY_API_KEYS"] = ENV_KEYS
+    env.update({f"INTENTLY_{name.upper()}": value for name, value in (settings or {}).items()})
     command = [sys.executable, "-m", "intently.cli", "serve", "-p", str(project)]
     log = folder / f"serve-{port}.log"
     with log.open("wb") as stream:
