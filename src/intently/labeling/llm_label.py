@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -78,7 +78,6 @@ class LabelingResult:
     stopped: str | None = None
     """Why labeling stopped before the last text (a cap), else None."""
     weight: float | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def agreed(self) -> tuple[LabeledText, ...]:
@@ -197,7 +196,6 @@ def label_texts(
         batch_texts = [text for _, text in batch]
         messages = classification_messages(labels, fallback_label, batch_texts)
         try:
-            client.check_caps()
             answer = client.ask(
                 messages,
                 partial(parse_labels, allowed=allowed, n=len(batch), strict=True),
