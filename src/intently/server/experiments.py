@@ -90,9 +90,14 @@ class Experiments:
 
 async def watch_forever(experiments: Experiments, interval: float) -> None:
     """The lifespan task of every worker: tests started or ended by other processes."""
+    failing = False
     while True:
         await asyncio.sleep(interval)
         try:
             await asyncio.to_thread(experiments.refresh)
-        except Exception:  # the database may be away; the next tick tries again
-            logger.exception("A/B test refresh failed")
+        except Exception as exc:  # the database may be away; the next tick tries again
+            if not failing:  # once per outage, not once per interval
+                logger.error("A/B test refresh failed (%s); the loaded tests keep running", exc)
+            failing = True
+        else:
+            failing = False
