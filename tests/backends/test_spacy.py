@@ -158,3 +158,31 @@ def test_verbatim_config_file(tmp_path: Path) -> None:
 def test_bad_params_are_refused_before_training() -> None:
     with pytest.raises(TrainingError, match="architecture"):
         make_backend("spacy", {"architecture": "lstm"}).fit(TEXTS, LABELS)
+
+
+def test_the_same_machinery_trains_a_ner_model() -> None:
+    from spacy.training import Example
+
+    from intently.backends.spacy_train import init_pipeline, train_pipeline
+
+    data = [
+        ("call get_weather for Paris", [(5, 16, "TOOL_NAME"), (21, 26, "PARAM_VALUE")]),
+        ("run search with query cats", [(4, 10, "TOOL_NAME"), (16, 21, "PARAM_NAME")]),
+    ] * 8
+    settings = LoopSettings(batch_start=4, batch_stop=8, max_epochs=6, eval_frequency=4)
+    config = build_config(
+        component="ner",
+        factory="ner",
+        model=None,
+        settings=settings,
+        score_weights={"ents_f": 1.0},
+    )
+
+    def make(nlp: object) -> list[Example]:
+        return [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in data]  # type: ignore[attr-defined]
+
+    nlp, train = init_pipeline(config, make)
+    outcome = train_pipeline(nlp, train, train[:4])
+    assert outcome.best_score == 1.0
+    found = [(e.text, e.label_) for e in nlp("call get_weather for Paris").ents]
+    assert found == [("get_weather", "TOOL_NAME"), ("Paris", "PARAM_VALUE")]

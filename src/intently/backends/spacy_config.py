@@ -155,15 +155,17 @@ def build_config(
     *,
     component: str,
     factory: str,
-    model: Mapping[str, Any],
+    model: Mapping[str, Any] | None,
     settings: LoopSettings,
     language: str = "en",
     base_model: str | None = None,
     component_config: Mapping[str, Any] | None = None,
     score_weights: Mapping[str, float] | None = None,
 ) -> Any:
-    """A complete spaCy config training one ``component`` (made by ``factory``) with ``model``,
-    on a blank ``language`` pipeline or on ``base_model`` (its components sourced and frozen)."""
+    """A complete spaCy config training one ``component`` (made by ``factory``) with ``model``
+    (None: the factory's default), on a blank ``language`` pipeline or on ``base_model`` (its
+    components sourced and frozen). ``score_weights`` pick the validation score that decides
+    the best checkpoint (``{"cats_score": 1.0}``, ``{"ents_f": 1.0}``)."""
     from thinc.api import Config
 
     base_components: list[str] = []
@@ -172,7 +174,9 @@ def build_config(
         language = base.lang
         base_components = [name for name in base.pipe_names if name != component]
     components: dict[str, Any] = {name: {"source": base_model} for name in base_components}
-    components[component] = {"factory": factory, **dict(component_config or {}), "model": model}
+    components[component] = {"factory": factory, **dict(component_config or {})}
+    if model is not None:  # None: the factory's default model (spaCy's default ner, ...)
+        components[component]["model"] = dict(model)
     config: dict[str, Any] = {
         "paths": {"train": None, "dev": None},
         "system": {"seed": settings.seed, "gpu_allocator": None},
