@@ -135,3 +135,16 @@ def test_no_deploy_while_an_ab_test_runs(
     assert outcome.started and not outcome.deployed
     assert test.id in outcome.reason
     assert _active(deployed) == deployed.weak
+
+
+def test_reviewed_texts_the_models_are_scored_on_are_never_trained_on(
+    deployed: Deployed, database: Database, record: Record
+) -> None:
+    from intently.collect import build_dataset
+
+    scored = build_dataset(intently.load_project(deployed.path)).test[0]
+    records = record([(scored.text.upper(), "refund"), *GOOD_FEEDBACK[:4]])
+    _review_all(database, records, [scored.label] + [label for _, label in GOOD_FEEDBACK[:4]])
+    outcome = retrain_task(deployed.path, "intent", database, export=False)
+    assert outcome.started
+    assert (outcome.merge["held_out"], outcome.merge["added"]) == (1, 4)
