@@ -90,7 +90,9 @@ class _FirstMerge:
         self.feedback = tuple(feedback)
         self.first: MergeResult | None = None
 
-    def __call__(self, train_part: Sequence[Example], held_out: Sequence[Example]) -> Any:
+    def __call__(
+        self, train_part: Sequence[Example], held_out: Sequence[Example]
+    ) -> tuple[Example, ...]:
         result = merge_feedback(train_part, held_out, self.feedback)
         if self.first is None:
             self.first = result
