@@ -117,6 +117,7 @@ def test_agreements_with_the_model_become_examples(server, trained_model_dir):
     assert "tell me a joke" not in agreed  # the model knows it is out of scope
     assert len(result.agreed) + len(result.disagreed) == 4
     assert result.agreement_rate == len(agreed) / 4
+    assert result.summary()["examples"] == len(agreed) and result.summary()["texts"] == 4
     assert result.examples()[0].meta["model_version"] == classifier.version.id
 
 

@@ -112,7 +112,9 @@ class LabelingResult:
         ]
 
     def summary(self) -> dict[str, Any]:
+        """Counts, agreement and cost; ``examples`` is the number of training examples."""
         return {
+            **self.usage.to_dict(),  # first: its "examples" (texts labeled) is overridden below
             "texts": len(self.items),
             "llm_labeled": len(self.items) - len(self.invalid),
             "invalid": len(self.invalid),
@@ -124,7 +126,6 @@ class LabelingResult:
             "model_version": self.model_version,
             "seconds": round(self.seconds, 3),
             "stopped": self.stopped,
-            **self.usage.to_dict(),
         }
 
 
