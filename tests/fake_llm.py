@@ -12,13 +12,15 @@ benchmark ``bench/llm_fake_endpoint.py``. It answers the two prompts Intently se
 ``fail_next(*modes)`` makes the next requests fail, one mode each: ``timeout`` (answers after
 ``slow_s`` seconds), ``500``, ``429``, ``invalid_json`` (a completion whose text is not JSON),
 ``not_chat`` (a body that is not a chat completion), ``bad_label`` (labels outside the set),
-``wrong_count`` (one label too few).
+``wrong_count`` (one label too few). ``fail_randomly(rate, modes, seed)`` fails that share of
+the requests after the scripted ones, each with a mode drawn from ``modes``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 import threading
 import time
@@ -50,6 +52,7 @@ class FakeChatServer:
         self.slow_s = slow_s
         self.requests: list[dict[str, Any]] = []
         self._failures: deque[str] = deque()
+        self._random: tuple[float, tuple[str, ...], random.Random] | None = None
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -66,6 +69,10 @@ class FakeChatServer:
         with self._lock:
             self._failures.extend(modes)
 
+    def fail_randomly(self, rate: float, modes: Sequence[str], seed: int = 0) -> None:
+        with self._lock:
+            self._random = (rate, tuple(modes), random.Random(seed))
+
     def __enter__(self) -> FakeChatServer:
         self._thread.start()
         return self
@@ -76,7 +83,13 @@ class FakeChatServer:
 
     def _next_failure(self) -> str | None:
         with self._lock:
-            return self._failures.popleft() if self._failures else None
+            if self._failures:
+                return self._failures.popleft()
+            if self._random is not None:
+                rate, modes, draw = self._random
+                if draw.random() < rate:
+                    return draw.choice(modes)
+            return None
 
     def answer(self, body: dict[str, Any], failure: str | None) -> str:
         prompt = body["messages"][-1]["content"]
