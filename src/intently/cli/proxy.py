@@ -52,4 +52,6 @@ def proxy(
         upstream=upstream, render_tools=render_tools, timeout=timeout, api_key=api_key
     )
     out().print(f"proxy for {upstream} on http://{host}:{port}/v1")
-    uvicorn.run(create_proxy_app(settings), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        create_proxy_app(settings), host=host, port=port, log_level="warning", access_log=False
+    )

@@ -194,11 +194,23 @@ def _ner_config(settings: NerSettings, eval_frequency: int) -> Any:
     )
 
 
+def split_assignments(nlp: Any) -> None:
+    """Make the tokenizer split ``city=Paris`` and ``city:Paris`` into three tokens (spaCy's
+    English rules keep them whole), so a name and its value can be separate entities. Saved
+    with the pipeline, so a loaded model tokenizes the same way."""
+    from spacy.util import compile_infix_regex
+
+    extra = (r"=", r"(?<=[A-Za-z_]):(?=[^\s/])")
+    infixes = [*nlp.Defaults.infixes, *extra]
+    nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+
+
 def _spacy_examples(nlp: Any, examples: Sequence[NerExample]) -> list[Any]:
     """spaCy ``Example``s; sentences whose entities do not fall on token boundaries are left
     out (the tokenizer decides; a misaligned span would teach a wrong boundary)."""
     from spacy.training import Example
 
+    split_assignments(nlp)
     made = []
     for example in examples:
         doc = nlp.make_doc(example.text)

@@ -30,24 +30,41 @@ from intently.toolcalls.records import Tool
 TOOL_NAME, PARAM_NAME, PARAM_VALUE = "TOOL_NAME", "PARAM_NAME", "PARAM_VALUE"
 LABELS = (TOOL_NAME, PARAM_NAME, PARAM_VALUE)
 
-_CITIES = ("Paris", "Oslo", "Tokyo", "New York", "Berlin", "Lima", "Cairo", "Sydney", "Rome")
-_NAMES = ("Alice", "Bob", "Maria Lopez", "Chen Wei", "Fatima", "John Smith", "Priya")
-_PHRASES = (
-    "quarterly report",
-    "blue shoes",
-    "meeting notes",
-    "hello world",
-    "project alpha",
-    "red wine",
-    "python tutorial",
-    "budget",
-)
-_WORDS = ("alpha", "delta", "orange", "summit", "harbor", "violet", "ember", "granite")
+_CITIES = (
+    "Paris", "Oslo", "Tokyo", "New York", "Berlin", "Lima", "Cairo", "Sydney", "Rome", "Seoul",
+    "Buenos Aires", "Toronto", "Accra", "Hanoi", "San Francisco", "Kraków",
+)  # fmt: skip
+_NAMES = ("Alice", "Bob", "Maria Lopez", "Chen Wei", "Fatima", "John Smith", "Priya", "Ana")
+_WORDS = ("alpha", "delta", "orange", "summit", "harbor", "violet", "ember", "granite", "42b")
+# Free-text values are drawn as 1-4 word phrases, so the model learns where a multi-word value
+# ends rather than a fixed list.
+_ADJECTIVES = ("cheap", "new", "best", "quarterly", "red", "late", "open", "weekly", "local")
+_NOUNS = (
+    "report", "shoes", "meeting notes", "flights", "recipes", "budget", "invoice", "tutorial",
+    "deadline", "hotels", "release notes", "football scores", "pizza", "team", "wine",
+)  # fmt: skip
+_LINKS = ("for", "to", "in", "about", "with", "near")
+_FREE_TEXT = ("query", "text", "topic", "title", "subject", "message", "keyword", "search")
 _POOLS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("city", "location", "place", "destination", "origin", "town"), _CITIES),
     (("name", "person", "user", "contact", "recipient", "author"), _NAMES),
-    (("query", "text", "topic", "title", "subject", "message", "keyword", "search"), _PHRASES),
 )
+_FILLERS = (("", ""), ("hey, ", ""), ("ok so ", ""), ("hi! ", " thanks"), ("", " please"),
+            ("quick one: ", ""), ("", "!"), ("", " asap"))  # fmt: skip
+
+
+def phrase(rng: random.Random) -> str:
+    """A free-text value of one to four words."""
+    shape = rng.randrange(4)
+    if shape == 0:
+        return rng.choice(_NOUNS)
+    if shape == 1:
+        return f"{rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)}"
+    place = rng.choice((rng.choice(_NOUNS), rng.choice(_CITIES)))
+    if shape == 2:
+        return f"{rng.choice(_NOUNS)} {rng.choice(_LINKS)} {place}"
+    return f"{rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)} {rng.choice(_LINKS)} {place}"
+
 
 # Templates: {tool} the tool, {args} "p=v" pairs, {pairs} "p v" pairs, {values} bare values.
 _DIRECT = (
@@ -64,8 +81,11 @@ _REQUEST = (
     "can you {tool} for {values}?",
     "please {tool} {values}",
     "I need you to {tool} with {values}",
-    "{tool} {values} please",
+    "{tool} {values}",
     "could you {tool} for {values} now",
+    "I'd like to {tool} for {values}, thanks",
+    "for {values}, {tool}",
+    "{tool}: {values}",
 )
 _STATEMENT = (
     "use {tool}. {statements}",
@@ -93,11 +113,13 @@ def spoken(name: str) -> str:
     return " ".join(words.lower().split())
 
 
-def _pool(name: str) -> tuple[str, ...]:
+def _pool(name: str, rng: random.Random) -> tuple[str, ...]:
     lowered = name.lower()
     for keys, values in _POOLS:
         if any(key in lowered for key in keys):
             return values
+    if any(key in lowered for key in _FREE_TEXT):
+        return tuple(phrase(rng) for _ in range(24))
     return _WORDS
 
 
@@ -128,7 +150,7 @@ def values_for(name: str, schema: Mapping[str, Any], rng: random.Random) -> list
         return [f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}" for _ in range(4)]
     if fmt == "email":
         return ["alice@example.com", "bob.smith@example.org", "team@intently.dev"]
-    return list(_pool(name))
+    return list(_pool(name, rng))
 
 
 def _is_flag(schema: Mapping[str, Any]) -> bool:
@@ -220,6 +242,11 @@ def generate_examples(
                 templates = ("call {tool}", "please run {tool}", "use the {tool} tool now")
             written = tool.name if family == "direct" and rng.random() < 0.6 else spoken(tool.name)
             text, entities = _render(rng.choice(templates), written, pairs, rng)
+            before, after = rng.choice(_FILLERS)
+            entities = [
+                (start + len(before), end + len(before), lab) for start, end, lab in entities
+            ]
+            text = before + text + after
             examples.append(NerExample(text, tuple(entities), tool.name, tuple(pairs), family))
     rng.shuffle(examples)
     return examples
