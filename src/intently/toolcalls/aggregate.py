@@ -238,9 +238,13 @@ def _introducing_line(text: str, line_start: int) -> str:
 def _defines(text: str, name: str) -> bool:
     """``text`` holds code that defines a function called ``name``."""
     short = re.escape(name.rsplit(".", 1)[-1])
-    return bool(re.search(
-        rf"\b(?:def|function|func|fn|fun|sub)\s+{short}\s*[(<]|\b{short}\s*=\s*(?:lambda|"
-        rf"function|async|\()", text))
+    return bool(
+        re.search(
+            rf"\b(?:def|function|func|fn|fun|sub)\s+{short}\s*[(<]|\b{short}\s*=\s*(?:lambda|"
+            rf"function|async|\()",
+            text,
+        )
+    )
 
 
 def _last_sentence(lead: str) -> str:

@@ -181,8 +181,8 @@ _BETWEEN_CUTS = re.compile(r"[\[\s]*\x00(?:[\s,;]*\x00)*[\s,;]*\]?")
 _WRAPPER_TOKENS = re.compile(
     r"(?:\[TOOL_CALLS\]|<\|python_tag\|>|<\|python_start\|>|functools|<\|tool_call\|>|"
     r"<[｜|]tool[▁_ ]calls[▁_ ]begin[｜|]>|<\|tool_calls_section_begin\|>|"
-    r"<tool_calls>|<function_calls>|<\|start\|>assistant|<\|channel\|>\w+)?\s*\x00\s*"
+    r"<tool_calls>|<function_calls>|<[｜|]DSML[｜|]function_calls>|<\|start\|>assistant|<\|channel\|>\w+)?\s*\x00\s*"
     r"(?:<[｜|]tool[▁_ ]calls[▁_ ]end[｜|]>|<\|tool_calls_section_end\|>|</tool_calls>|"
-    r"</function_calls>|<\|python_end\|>|<\|eom_id\|>|<\|eot_id\|>)?"
+    r"</function_calls>|</[｜|]DSML[｜|]function_calls>|<\|python_end\|>|<\|eom_id\|>|<\|eot_id\|>)?"
 )
 _EMPTY_FENCE = re.compile(r"(```+|~~~+)[\w+.\-]*[ \t]*\n?\s*\x00\s*\1")

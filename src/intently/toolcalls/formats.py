@@ -46,11 +46,13 @@ _XML_FUNCTION = re.compile(r"<function=([\w.\-]+)>(.*?)(</function>|(?=<function
 _XML_PARAMETER = re.compile(
     r"<parameter=([\w.\-]+)>(.*?)(?:</parameter>|(?=<parameter=)|(?=</function>)|\Z)", re.S
 )
+# MiniMax-M2 <invoke>, Step-3 <steptml:invoke>, DeepSeek V3.2 <｜DSML｜invoke>.
+_NS = r"(?:[\w]+:|[｜|]DSML[｜|])?"
 _INVOKE = re.compile(
-    r"<(?:[\w]+:)?invoke\s+name=[\"']([^\"']+)[\"']\s*>(.*?)(</(?:[\w]+:)?invoke>|\Z)", re.S
+    rf"<{_NS}invoke\s+name=[\"']([^\"']+)[\"'][^>]*>(.*?)(</{_NS}invoke>|\Z)", re.S
 )
 _INVOKE_PARAMETER = re.compile(
-    r"<(?:[\w]+:)?parameter\s+name=[\"']([^\"']+)[\"']\s*>(.*?)</(?:[\w]+:)?parameter>", re.S
+    rf"<{_NS}parameter\s+name=[\"']([^\"']+)[\"'][^>]*>(.*?)</{_NS}parameter>", re.S
 )
 _GLM = re.compile(r"^\s*([\w.\-]+)\s*(<arg_key>.*)", re.S)
 _GLM_PAIR = re.compile(r"<arg_key>(.*?)</arg_key>\s*<arg_value>(.*?)(?:</arg_value>|\Z)", re.S)

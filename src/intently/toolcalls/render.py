@@ -163,6 +163,29 @@ def deepseek_v31(calls: Sequence[Call], rng: random.Random) -> str:
     return f"<｜tool▁calls▁begin｜>{body}<｜tool▁calls▁end｜>"
 
 
+def deepseek_v32(calls: Sequence[Call], rng: random.Random) -> str:
+    """DeepSeek V3.2 DSML: string parameters as text, the others as JSON."""
+    invokes = "".join(
+        f'<｜DSML｜invoke name="{n}">\n'
+        + "".join(
+            f'<｜DSML｜parameter name="{k}" string="{str(isinstance(v, str)).lower()}">'
+            f"{_text(v)}</｜DSML｜parameter>\n"
+            for k, v in a.items()
+        )
+        + "</｜DSML｜invoke>\n"
+        for n, a in calls
+    )
+    return f"<｜DSML｜function_calls>\n{invokes}</｜DSML｜function_calls>"
+
+
+def olmo3(calls: Sequence[Call], rng: random.Random) -> str:
+    return (
+        "<function_calls>\n"
+        + "\n".join(_pycall(n, a, rng) for n, a in calls)
+        + "\n</function_calls>"
+    )
+
+
 def xlam(calls: Sequence[Call], rng: random.Random) -> str:
     return _dumps([_obj(n, a, rng) for n, a in calls], rng)
 
@@ -267,6 +290,8 @@ FORMATS: dict[str, Renderer] = {
     "phi4_mini": phi4_mini,
     "deepseek_v3": deepseek_v3,
     "deepseek_v31": deepseek_v31,
+    "deepseek_v32": deepseek_v32,
+    "olmo3": olmo3,
     "xlam": xlam,
     "jamba": jamba,
     "kimi_k2": kimi_k2,

@@ -74,6 +74,7 @@ class StructureDetector:
                 claims.take(extract(text, names))
         if "<|" in text or TAG_OPEN.search(text) or "functools[" in text:
             claims.take(tag_blocks(text, names))
+            claims.hold(_open_blocks(text))
         if "<function=" in text:
             claims.take(xml_functions(text, 0, len(text), "", names))
         if "invoke" in text:
@@ -109,9 +110,16 @@ class _Claims:
 
     def __init__(self) -> None:
         self.taken: list[Candidate] = []
+        self.held: list[tuple[int, int]] = []
 
     def free(self, start: int, end: int) -> bool:
-        return all(end <= c.span.start or start >= c.span.end for c in self.taken)
+        return all(end <= c.span.start or start >= c.span.end for c in self.taken) and all(
+            end <= s or start >= e for s, e in self.held
+        )
+
+    def hold(self, regions: list[tuple[int, int]]) -> None:
+        """Text no later reader may take (the inside of a block still being written)."""
+        self.held.extend(regions)
 
     def take(self, candidates: list[Candidate]) -> None:
         # Checked against earlier batches only: calls of one block may share its span.
@@ -132,6 +140,25 @@ def _with(candidate: Candidate, **changes: object) -> Candidate:
     from dataclasses import replace
 
     return replace(candidate, **changes)  # type: ignore[arg-type]
+
+
+_BODY_START = re.compile(r"\s*(?:[\[{<]|[A-Za-z_][\w.]*[ \t]*[(\n]|$)")
+_UNCLOSED_OK = frozenset({"functioncall", "function_call"})  # Glaive and Granite-20B never close
+
+
+def _open_blocks(text: str) -> list[tuple[int, int]]:
+    """Tags opened and not (yet) closed: what follows belongs to the block, so a line inside
+    it is never read as a call of its own (the stream would otherwise report it twice)."""
+    held = []
+    for match in TAG_OPEN.finditer(text):
+        tag = match.group("tag")
+        if (
+            tag.lower() not in _UNCLOSED_OK
+            and f"</{tag}>" not in text[match.end() :]
+            and _BODY_START.match(text, match.end())  # a block, not "<tool_call> tags" in prose
+        ):
+            held.append((match.start(), len(text)))
+    return held
 
 
 def _react(text: str) -> list[Candidate]:
