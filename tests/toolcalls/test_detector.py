@@ -351,3 +351,22 @@ def test_introduced_examples_and_defined_functions_are_not_calls(text: str) -> N
 )
 def test_more_ways_of_writing_a_call(text: str) -> None:
     assert calls(text) == [PARIS]
+
+
+def test_defaults_can_be_left_out() -> None:
+    text = '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>'
+    assert calls(text, ToolCallDetector([WEATHER], fill_defaults=False)) == [
+        ("get_weather", {"city": "Paris"})
+    ]
+
+
+def test_a_sentence_of_purpose_and_a_labelled_example_are_not_calls() -> None:
+    assert calls("To call get_weather with city=Paris, use the API.") == []
+    assert calls('Example:\n```python\nget_weather(city="Paris")\n```') == []
+    assert (
+        calls(
+            'Here\'s the call you\'d make:\n<tool_call>{"name": "get_weather", '
+            '"arguments": {"city": "Paris"}}</tool_call>'
+        )
+        == []
+    )

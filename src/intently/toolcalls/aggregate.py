@@ -37,8 +37,8 @@ BEFORE_WINDOW = 160
 SOFT_CONTEXTS = frozenset({"phrase", "semantic", "ner"})
 _PREFIXES = ("functions.", "default_api.", "tools.", "tool.", "api.", "function.")
 _EXAMPLE_BEFORE = re.compile(
-    r"\b(?:for example|for instance|e\.g\.|an example|example(?:s)? (?:of|call|output|"
-    r"request|usage|payload|response)|sample|such as|like this|like so|in this format|"
+    r"\b(?:for example|for instance|e\.g\.|examples?|sample|such as|like this|like so|"
+    r"in this format|format\s*:|how to|(?:you|i|we)'d|you'll|"
     r"the format (?:is|looks|should)|format (?:is|looks) like|syntax|schema (?:is|looks)|"
     r"template|looks? like|(?:you|i|we|it) (?:called|used|ran|sent)|previously|last time|"
     r"in the logs?|was called|were called|"
@@ -65,8 +65,11 @@ _NORMAL = re.compile(r"[^a-z0-9]")
 class Aggregator:
     """Turns one output's candidates into calls; see the module docstring."""
 
-    def __init__(self, registry: ToolRegistry, *, name_cutoff: float = 0.85) -> None:
+    def __init__(
+        self, registry: ToolRegistry, *, name_cutoff: float = 0.85, fill_defaults: bool = True
+    ) -> None:
         self.registry = registry
+        self.fill_defaults = fill_defaults
         self.name_cutoff = name_cutoff
         self._normal_version = -1
         self._normal: dict[str, str] = {}
@@ -126,7 +129,7 @@ class Aggregator:
                 (f"truncated: the call to '{name}' ends before its arguments are complete",),
                 name=name,
             )
-        checked = check_arguments(candidate.raw_arguments, tool)
+        checked = check_arguments(candidate.raw_arguments, tool, defaults=self.fill_defaults)
         confidence -= 0.05 * (checked.repaired or candidate.repaired) + 0.02 * checked.coerced
         return ToolCall(
             name=name,

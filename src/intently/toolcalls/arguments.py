@@ -98,7 +98,7 @@ def _pairs(value: Any, tool: Tool) -> dict[str, Any] | None:
     return out or None
 
 
-def check_arguments(raw: Any, tool: Tool | None) -> Checked:
+def check_arguments(raw: Any, tool: Tool | None, *, defaults: bool = True) -> Checked:
     """Read, coerce, default and validate; ``tool`` None means there is no schema."""
     args, repaired, problem = read_arguments(raw, tool)
     if args is None:
@@ -109,7 +109,7 @@ def check_arguments(raw: Any, tool: Tool | None) -> Checked:
     # default breaks its own enum is the schema's problem, not the call's).
     written, coerced = coerce(args, tool.parameters, defaults=False)
     problems = tuple(_problems(written, tool))
-    final, _ = coerce(written, tool.parameters)
+    final = coerce(written, tool.parameters)[0] if defaults else written
     return Checked(final, problems, repaired=repaired, coerced=coerced)
 
 

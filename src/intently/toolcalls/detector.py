@@ -71,6 +71,8 @@ class ToolCallDetector:
         Extra detectors (the ``ner`` model), run after the built-in ones.
     threshold : float, default 0.5
         Lowest confidence of a returned call.
+    fill_defaults : bool, default True
+        Complete the arguments with the schema's defaults (after validation).
     name_cutoff : float, default 0.85
         Similarity above which an unknown tool name is read as a registered one.
     encoder : callable, optional
@@ -92,6 +94,7 @@ class ToolCallDetector:
         plugins: Sequence[Detector] = (),
         threshold: float = 0.5,
         name_cutoff: float = 0.85,
+        fill_defaults: bool = True,
         encoder: Encoder | None = None,
     ) -> None:
         self.registry = registry if isinstance(registry, ToolRegistry) else ToolRegistry(registry)
@@ -115,7 +118,9 @@ class ToolCallDetector:
 
             self._detectors.append(SemanticDetector(encoder))
         self._detectors.extend(plugins)
-        self._aggregator = Aggregator(self.registry, name_cutoff=name_cutoff)
+        self._aggregator = Aggregator(
+            self.registry, name_cutoff=name_cutoff, fill_defaults=fill_defaults
+        )
 
     @property
     def detector_names(self) -> tuple[str, ...]:

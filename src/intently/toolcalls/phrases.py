@@ -42,6 +42,7 @@ _PAIR = re.compile(
     re.I,
 )
 _SEPARATOR = re.compile(r"\s*(?:,|;|\band\b|&)?\s*(?:and\s+)?", re.I)
+_PURPOSE = re.compile(r"\s*(?:in order )?to\b", re.I)  # "To call X with a=1, ..." explains
 _SENTENCE_START = re.compile(r"[.!?\n]\s+|\n")
 
 
@@ -80,7 +81,9 @@ class PhraseDetector:
         for match in pattern.finditer(text):
             tool = self._by_lower[match.group("name").lower()]
             sentence_start = _sentence_start(text, match.start())
-            if _MENTION.search(text, sentence_start, match.start()):
+            if _MENTION.search(text, sentence_start, match.start()) or _PURPOSE.match(
+                text, sentence_start, match.start()
+            ):
                 continue
             read = _arguments(text, match.end(), tool)
             if read is None:
