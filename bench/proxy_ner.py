@@ -4,7 +4,8 @@
    own processes (uvicorn on loopback); a keep-alive httpx client (not the ``openai`` client,
    so the client is not what is timed) sends the same chat request to the upstream directly
    and through the proxy, in alternating rounds; p50/p99 per route for a plain answer and a
-   tool-call answer, whole and streamed (time to the last byte), and the added p50.
+   tool-call answer, whole and streamed (time to the last byte), and the added p50; and the
+   proxy's own work per request measured in process (no HTTP hop).
 2. Tool NER: trained on a six-tool set with the default settings, scored on sentences
    generated with another seed (entity P/R/F1 per label), and end to end through
    ``ToolCallDetector`` with only the ``ner`` plugin: the share of held-out sentences whose
@@ -230,6 +231,37 @@ def _process(command: list[str], port: int) -> Iterator[str]:
         process.wait(timeout=10)
 
 
+def processing(repeats: int = 300) -> dict[str, Any]:
+    """The proxy's own work per request, in process (no HTTP): reading the tools and building
+    the detector, then detection on the whole reply, or over the reply in 3-character chunks
+    as the fake upstream streams it."""
+    from intently.proxy.app import ProxySettings, plan_request
+    from intently.proxy.replies import with_tool_calls
+    from intently.proxy.stream_text import ContentStream
+    from intently.toolcalls.detector import _without
+
+    settings = ProxySettings(upstream="http://unused/v1")
+    body = {"messages": [], "tools": [{"type": "function", "function": WEATHER}]}
+    out: dict[str, Any] = {}
+    for name, text in REPLIES.items():
+        reply = {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]}
+        whole, streamed = [], []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            with_tool_calls(reply, plan_request(body, settings).detector)
+            whole.append((time.perf_counter() - start) * 1e3)
+            start = time.perf_counter()
+            detector = plan_request(body, settings).detector
+            stream = ContentStream(detector.stream(), _without)
+            for at in range(0, len(text), 3):
+                stream.feed(text[at : at + 3])
+            stream.finish()
+            streamed.append((time.perf_counter() - start) * 1e3)
+        out[name] = round(statistics.median(whole), 3)
+        out[f"{name}_stream"] = round(statistics.median(streamed), 3)
+    return out
+
+
 def proxy_overhead(requests: int, rounds: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     up_port, proxy_port = free_port(), free_port()
@@ -310,6 +342,7 @@ def main() -> int:
     args = parser.parse_args()
     result = {
         "load_before": os.getloadavg()[0],
+        "proxy_processing_p50_ms": processing(),
         "proxy": proxy_overhead(args.requests, args.rounds),
         "tool_ner": None if args.skip_ner else tool_ner(NerSettings()),
         "load_after": os.getloadavg()[0],
