@@ -101,6 +101,7 @@ def test_bench_toolcalls_scores_the_detector_beside_the_hermes_peer(tmp_path: Pa
     assert report["peer_hermes"]["per_format"]["hermes"]["f1"] == 1.0
     assert report["peer_hermes"]["per_format"]["mistral_v11"]["recall"] == 0.0
     assert set(report["detector"]["latency_ms"]) == {"p50", "p99", "mean"}
+    assert set(report["detector"]["cold_latency_ms"]) == {"p50", "p99"}
 
 
 def test_bench_toolcalls_names_a_malformed_corpus_line(tmp_path: Path) -> None:

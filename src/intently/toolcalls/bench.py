@@ -212,6 +212,7 @@ def score(
             "p99": round(_pct(latencies, 99), 4),
             "mean": round(statistics.fmean(latencies), 4) if latencies else 0.0,
         },
+        "cold_latency_ms": {"p50": round(_pct(cold, 50), 4), "p99": round(_pct(cold, 99), 4)},
         "per_format": {k: v.row() for k, v in sorted(per_format.items())},
         "missed_or_wrong": misses,
     }
