@@ -23,7 +23,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, func, select, type_coerce, update
+from sqlalchemy.types import NullType
 
 from intently.db.engine import Database
 from intently.db.tables import Correction, Interaction, utcnow
@@ -104,13 +105,6 @@ class InteractionRecord:
         values["ranking"] = tuple((str(label), float(score)) for label, score in values["ranking"])
         return cls(**values)
 
-    @classmethod
-    def from_row(cls, row: Any) -> InteractionRecord:
-        mapping = row._mapping if hasattr(row, "_mapping") else row
-        values = {name: mapping[name] for name in _COLUMNS}
-        values["ranking"] = tuple((str(label), float(score)) for label, score in values["ranking"])
-        return cls(**values)
-
 
 @dataclass(frozen=True)
 class CorrectionRecord:
@@ -129,7 +123,11 @@ class CorrectionRecord:
 
 _COLUMNS = tuple(column.name for column in Interaction.__table__.columns)
 ROW_COLUMNS = _COLUMNS
-_SELECT = select(*Interaction.__table__.columns)
+# Columns read as the driver returns them (no SQLAlchemy result processing): _record decodes
+# them, which made reading 100,000 rows for an export about twice as fast.
+_SELECT = select(*(type_coerce(c, NullType()).label(c.name) for c in Interaction.__table__.columns))
+_RANKING_AT = ROW_COLUMNS.index("ranking")
+_FALLBACK_AT = ROW_COLUMNS.index("fallback")
 _JSON_COLUMNS = frozenset({"ranking", "shadow"})
 _TIME_AT = tuple(ROW_COLUMNS.index(name) for name in ("created_at", "reviewed_at"))
 _JSON_AT = tuple(ROW_COLUMNS.index(name) for name in sorted(_JSON_COLUMNS))
@@ -203,7 +201,7 @@ class InteractionStore:
     def get(self, interaction_id: str) -> InteractionRecord | None:
         with self.db.connection() as connection:
             row = connection.execute(_SELECT.where(Interaction.id == interaction_id)).first()
-        return None if row is None else InteractionRecord.from_row(row)
+        return None if row is None else _record(tuple(row), self.db.backend == "sqlite")
 
     def require(self, interaction_id: str) -> InteractionRecord:
         """:meth:`get`, raising :class:`InteractionNotFound` for an unknown id."""
@@ -365,8 +363,10 @@ class InteractionStore:
         }
 
     def _records(self, query: Select[Any]) -> list[InteractionRecord]:
+        sqlite = self.db.backend == "sqlite"
         with self.db.connection() as connection:
-            return [InteractionRecord.from_row(row) for row in connection.execute(query)]
+            rows = connection.execute(query).all()
+        return [_record(row, sqlite) for row in rows]
 
     # -- reviewing ---------------------------------------------------------------------------
 
@@ -472,6 +472,26 @@ class InteractionStore:
 
 
 _ALL_STATUSES = (PENDING, APPROVED, CORRECTED, SKIPPED, USED)
+
+
+def _record(row: tuple[Any, ...], sqlite: bool) -> InteractionRecord:
+    """A record from a raw :data:`_SELECT` row: SQLite hands back JSON as text and times as
+    naive UTC text, psycopg parsed JSON and aware datetimes."""
+    values = list(row)
+    for index in _TIME_AT:
+        moment = values[index]
+        if moment is not None:
+            if sqlite:
+                values[index] = datetime.fromisoformat(moment).replace(tzinfo=UTC)
+            else:
+                values[index] = moment.astimezone(UTC)
+    if sqlite:
+        for index in _JSON_AT:
+            if values[index] is not None:
+                values[index] = orjson.loads(values[index])
+        values[_FALLBACK_AT] = bool(values[_FALLBACK_AT])
+    values[_RANKING_AT] = tuple(map(tuple, values[_RANKING_AT]))
+    return InteractionRecord(*values)
 
 
 def _filters(
