@@ -202,15 +202,13 @@ async def relay_stream(
     yield _sse("[DONE]")
 
 
-def create_proxy_app(
-    settings: ProxySettings, *, transport: httpx.AsyncBaseTransport | None = None
-) -> Starlette:
-    """The proxy as an ASGI app (``transport`` replaces the network, for tests)."""
+def create_proxy_app(settings: ProxySettings) -> Starlette:
+    """The proxy as an ASGI app."""
     base = settings.upstream.rstrip("/")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=settings.timeout, transport=transport) as client:
+        async with httpx.AsyncClient(timeout=settings.timeout) as client:
             app.state.client = client
             yield
 
@@ -248,11 +246,13 @@ def create_proxy_app(
             return StreamingResponse(events, media_type="text/event-stream")
         try:
             reply = response.json()
-        except json.JSONDecodeError:
+            if not isinstance(reply, dict):
+                raise ValueError("not an object")
+        except ValueError:  # not JSON, not UTF-8, or not a chat.completion object
             return _upstream_failure(
                 UpstreamError(
-                    "the upstream server answered with a body that is not JSON: "
-                    f"{response.text[:200]!r}"
+                    "the upstream server answered with a body that is not a chat completion: "
+                    f"{response.content[:200]!r}"
                 )
             )
         if plan.detector is not None:
