@@ -49,7 +49,7 @@ from intently.registry import (
 )
 from intently.runtime.fallback import FallbackRule, ThresholdChoice, tune_threshold
 from intently.spec import DEFAULT_TASK, FallbackSpec, Project, TrainingSpec
-from intently.tuning import StudyResult
+from intently.tuning import StudyResult, TrialProgress
 
 
 @dataclass(frozen=True)
@@ -413,7 +413,7 @@ def _tune_and_retrain(
     tuning = project.tuning_for(task)
     budget = tuning.budget_minutes * 60
 
-    def on_trial(done: Any) -> None:
+    def on_trial(done: TrialProgress) -> None:
         best = done.best.value if done.best is not None and done.best.value is not None else 0.0
         progress(f"tuning: trial {done.trial.number} (best {best:.4f})", 0.5)
 

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
 
+from intently.data import Dataset, columns
 from intently.errors import SpecError, did_you_mean
 
 ProgressFn = Callable[[str, float], None]
@@ -128,3 +129,27 @@ def make_backend(name: str, params: dict[str, Any] | None = None, *, seed: int =
     if "seed" in allowed:
         params.setdefault("seed", seed)
     return cls(**params)
+
+
+def fit_predict(
+    name: str,
+    params: dict[str, Any],
+    dataset: Dataset,
+    texts: Sequence[str],
+    *,
+    seed: int = 13,
+    progress: ProgressFn | None = None,
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """One fold of cross-fitting: backend ``name`` fitted on ``dataset.train`` (its ``valid``
+    split for early stopping and calibration), then its classes and the probabilities of
+    ``texts``, which it never saw."""
+    train_texts, labels, weights = columns(dataset.train)
+    valid_texts, valid_labels, _ = columns(dataset.valid)
+    model = make_backend(name, params, seed=seed).fit(
+        train_texts,
+        labels,
+        weights,
+        valid=(valid_texts, valid_labels) if valid_texts else None,
+        progress=progress,
+    )
+    return tuple(model.classes_), model.predict_proba(list(texts))

@@ -23,8 +23,14 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from intently.backends.base import Backend, ProgressFn, backend_class, make_backend
-from intently.data import Example, columns
+from intently.backends.base import (
+    Backend,
+    ProgressFn,
+    backend_class,
+    fit_predict,
+    make_backend,
+)
+from intently.data import Dataset, Example
 from intently.errors import ModelError, TrainingError
 from intently.evaluation.crossval import out_of_fold_proba
 from intently.spec.params import check_backend_params
@@ -231,13 +237,8 @@ def _cross_fitted(
 ) -> np.ndarray:
     """Out-of-fold probabilities of member ``name`` for ``examples``, columns in ``classes``."""
 
-    def fit_proba(dataset: Any, held: Sequence[Example]) -> tuple[Sequence[str], np.ndarray]:
-        texts, labels, weights = columns(dataset.train)
-        valid_texts, valid_labels, _ = columns(dataset.valid)
-        model = make_backend(name, params, seed=seed).fit(
-            texts, labels, weights, valid=(valid_texts, valid_labels) if valid_texts else None
-        )
-        return model.classes_, model.predict_proba([e.text for e in held])
+    def fit_proba(dataset: Dataset, held: Sequence[Example]) -> tuple[Sequence[str], np.ndarray]:
+        return fit_predict(name, params, dataset, [e.text for e in held], seed=seed)
 
     k = min(folds, min(Counter(e.label for e in examples).values()))
     if k < 2:  # a label with one example: no fold can hold it out and still learn it

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from intently.backends import make_backend
-from intently.data import Dataset, Example, columns
+from intently.backends.base import fit_predict
+from intently.data import Dataset, Example
 from intently.evaluation.crossval import OutOfFold, out_of_fold_proba
 from intently.evaluation.metrics import evaluate_predictions
 from intently.spec.search_space import Choice, Dimension, Range, as_param, fixed_params, searched
@@ -192,16 +192,10 @@ class Objective:
         """Out-of-fold probabilities of the backend with ``params``."""
 
         def fit_proba(dataset: Dataset, held: Sequence[Example]) -> tuple[Sequence[str], Any]:
-            texts, labels, weights = columns(dataset.train)
-            valid_texts, valid_labels, _ = columns(dataset.valid)
-            model = make_backend(self.backend, dict(params), seed=self.seed).fit(
-                texts,
-                labels,
-                weights,
-                valid=(valid_texts, valid_labels) if valid_texts else None,
-                progress=listener,
+            texts = [e.text for e in held]
+            return fit_predict(
+                self.backend, dict(params), dataset, texts, seed=self.seed, progress=listener
             )
-            return model.classes_, model.predict_proba([e.text for e in held])
 
         return out_of_fold_proba(
             self.examples, fit_proba, k=self.folds, seed=self.seed, task=self.task, on_fold=on_fold
