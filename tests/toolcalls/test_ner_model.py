@@ -131,3 +131,32 @@ def test_registry_change_retrains_in_the_background_and_swaps(
     retrainer.close()
     registry.remove("send_email")
     assert retrainer.wait(0) and retrainer.trained == 1  # unsubscribed: no more retrains
+
+
+def test_mcp_detect_tool_calls_uses_the_projects_deployed_model(
+    model: ToolNer, tmp_path: Path
+) -> None:
+    import anyio
+    import yaml
+    from mcp import Client
+
+    from intently.mcpserver import build_server
+    from tiny_project import project_data
+
+    project = tmp_path / "intently.yaml"
+    tools = [WEATHER.to_dict(), TIME.to_dict()]
+    project.write_text(yaml.safe_dump(project_data(tools=tools)), encoding="utf-8")
+    text = {"text": "can you get weather for Paris in fahrenheit?"}
+
+    async def detect() -> dict:
+        async with Client(build_server(project)) as client:
+            return (await client.call_tool("detect_tool_calls", text)).structured_content
+
+    assert anyio.run(detect)["calls"] == []  # no tool NER model deployed yet
+    save_tool_ner(model, tmp_path / "models")
+    (call,) = anyio.run(detect)["calls"]
+    assert (call["name"], call["arguments"], call["detector"]) == (
+        "get_weather",
+        {"city": "Paris", "unit": "fahrenheit"},
+        "ner",
+    )
