@@ -394,6 +394,7 @@ def train(
         models_dir=models_dir,
         write_reports=write_reports,
         export=export,
+        merge_train=generation.then if generation is not None else merge_train,
     )
 
 
@@ -406,8 +407,10 @@ def _tune_and_retrain(
     models_dir: Path | None,
     write_reports: bool,
     export: bool,
+    merge_train: MergeTrain | None,
 ) -> TrainingRun:
-    """The automatic path: tune within the budget, retrain with the best parameters."""
+    """The automatic path: tune within the budget, retrain with the best parameters (and the
+    caller's ``merge_train``; ``train`` adds the project's generators again)."""
     from intently.tuning import run_study
 
     tuning = project.tuning_for(task)
@@ -435,6 +438,7 @@ def _tune_and_retrain(
         params=study.best_params,
         study=study,
         auto_tune=False,
+        merge_train=merge_train,
     )
     return replace(retrained, tuned_from=failed.version.id)
 
