@@ -37,7 +37,7 @@ BEFORE_WINDOW = 160
 SOFT_CONTEXTS = frozenset({"phrase", "semantic", "ner"})
 _PREFIXES = ("functions.", "default_api.", "tools.", "tool.", "api.", "function.")
 _EXAMPLE_BEFORE = re.compile(
-    r"\b(?:for example|for instance|e\.g\.|examples?|sample|such as|like this|like so|"
+    r"\b(?:for example|for instance|e\.g\.|examples?(?!\.\w)|sample|such as|like this|like so|"
     r"in this format|format\s*:|how to|(?:you|i|we)'d|you'll|"
     r"the format (?:is|looks|should)|format (?:is|looks) like|syntax|schema (?:is|looks)|"
     r"template|looks? like|(?:you|i|we|it) (?:called|used|ran|sent)|previously|last time|"
@@ -251,7 +251,9 @@ def _defines(text: str, name: str) -> bool:
 
 
 def _last_sentence(lead: str) -> str:
-    """The sentence (or the paragraph tail) that leads into a call."""
-    stripped = lead.rstrip()
+    """The sentence (or the paragraph tail) that leads into a call: prose only, so whatever
+    precedes it in JSON or markup (an earlier call of the same block) is not read as words."""
+    cut = max(lead.rfind(ch) for ch in "}]>`")
+    stripped = lead[cut + 1 :].rstrip()
     breaks = list(_SENTENCE_BREAK.finditer(stripped[:-1] if stripped.endswith(".") else stripped))
     return stripped[breaks[-1].end() :] if breaks else stripped

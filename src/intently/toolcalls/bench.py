@@ -355,47 +355,46 @@ def _pick(value: Any) -> Any:
 
 def bfcl_match(tools_by_name: Mapping[str, Tool]) -> Matcher:
     """BFCL's rule: each parameter holds one of the accepted values, is omitted only where
-    ``""`` is accepted (a schema default counts as omitted), and no other parameter is set."""
+    ``""`` is accepted (a schema default, at any depth, counts as omitted), and no other
+    parameter is set."""
 
     def match(call: tuple[str, dict[str, Any]], truth: Any) -> bool:
         ((name, accepted),) = truth.items()
         if call[0] != name:
             return False
         tool = tools_by_name.get(name)
-        defaults = {
-            k: v["default"]
-            for k, v in (tool.properties if tool else {}).items()
-            if isinstance(v, Mapping) and "default" in v
-        }
-        return _accepted(call[1], accepted, defaults)
+        return _accepted(call[1], accepted, tool.parameters if tool else {})
 
     return match
 
 
-def _accepted(
-    args: Mapping[str, Any], accepted: Mapping[str, Any], defaults: Mapping[str, Any]
-) -> bool:
+def _accepted(args: Mapping[str, Any], accepted: Mapping[str, Any], schema: Any) -> bool:
+    props = schema.get("properties", {}) if isinstance(schema, Mapping) else {}
+    props = props if isinstance(props, Mapping) else {}
+    defaults = {
+        k: v["default"] for k, v in props.items() if isinstance(v, Mapping) and "default" in v
+    }
     for key, values in accepted.items():
         if key not in args:
             if "" not in values:
                 return False
-        elif not any(_one_of(args[key], v) for v in values) and not (
+        elif not any(_one_of(args[key], v, props.get(key)) for v in values) and not (
             "" in values and key in defaults and same_value(args[key], defaults[key])
         ):
             return False
     return all(k in accepted or (k in defaults and same_value(args[k], defaults[k])) for k in args)
 
 
-def _one_of(value: Any, accepted: Any) -> bool:
+def _one_of(value: Any, accepted: Any, schema: Any) -> bool:
     """``value`` equals ``accepted``, where a nested object's fields hold lists of accepted
     values as BFCL writes them."""
     if isinstance(value, dict) and isinstance(accepted, dict):
-        return _accepted(
-            value, {k: v if isinstance(v, list) else [v] for k, v in accepted.items()}, {}
-        )
+        wrapped = {k: v if isinstance(v, list) else [v] for k, v in accepted.items()}
+        return _accepted(value, wrapped, schema)
     if isinstance(value, list) and isinstance(accepted, list):
+        items = schema.get("items") if isinstance(schema, Mapping) else None
         return len(value) == len(accepted) and all(
-            _one_of(a, b) for a, b in zip(value, accepted, strict=True)
+            _one_of(a, b, items) for a, b in zip(value, accepted, strict=True)
         )
     return same_value(value, accepted)
 
