@@ -12,6 +12,8 @@ from intently.generate.registry import get_generator
 from intently.spec import project_from_dict
 
 pytest.importorskip("transformers")
+# Importing transformers and loading the model dominate: about 15 s of CPU in all.
+pytestmark = pytest.mark.slow
 
 WORDS = [
     "hello",
