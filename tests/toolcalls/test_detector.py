@@ -370,3 +370,16 @@ def test_a_sentence_of_purpose_and_a_labelled_example_are_not_calls() -> None:
         )
         == []
     )
+
+
+def test_labelled_calls_need_a_json_object() -> None:
+    assert calls('**Function:** get_weather\n**Arguments:** {"city": "Paris"}') == [PARIS]
+    assert calls("Tool: get_weather\nArguments: city (string)") == []
+
+
+def test_a_remark_after_the_block_can_make_it_an_example() -> None:
+    text = (
+        '```json\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n```\n'
+        "The above JSON shows the format of a tool call."
+    )
+    assert calls(text) == []

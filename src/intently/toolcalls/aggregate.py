@@ -52,8 +52,9 @@ _EXAMPLE_BEFORE = re.compile(
     re.I,
 )
 _EXAMPLE_AFTER = re.compile(
-    r"^\s*(?:[.,:;)]\s*)?(?:(?:this|that|the above|above|it|which)\s+(?:is|was|would be|"
-    r"shows?)\b[^.\n]{0,40}?\b(?:example|illustration|sample|format|template|how)|"
+    r"^\s*(?:[.,:;)]\s*)?(?:(?:this|that|the above|above|it|which)(?:\s+[\w-]+){0,2}?\s+"
+    r"(?:is|was|would be|shows?|illustrates?|demonstrates?)\b[^.\n]{0,40}?\b"
+    r"(?:example|illustration|sample|format|template|how|structure|shape|syntax)|"
     r"(?:is|was) (?:just |only |merely )?(?:an? )?(?:example|illustration|sample)|"
     r"(?:for|as an?) (?:example|illustration)|e\.g\.)",
     re.I,

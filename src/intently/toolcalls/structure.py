@@ -52,6 +52,14 @@ _REACT = re.compile(
     r"[ \t]*Action[ \t]*Input[ \t]*\d*[ \t]*:[ \t]*",
     re.M,
 )
+# "Tool: NAME" / "Function: NAME" over "Arguments: {...}": a labelled call, read only with a
+# JSON object (a plain-text line under such labels is usually documentation).
+_LABELLED = re.compile(
+    r"^[ \t]*[*_]*(?:Tool|Function|Tool name|Function name)[ \t]*[*_]*:[*_]*[ \t]*[`*]*"
+    r"([A-Za-z_][\w.\-]*)[`*]*[ \t]*\n[ \t]*[*_]*(?:Arguments|Args|Parameters|Input|Tool input)"
+    r"[ \t]*[*_]*:[*_]*[ \t]*(?=\{)",
+    re.M | re.I,
+)
 _FUNCTIONARY = re.compile(r"(?:^|\n)>>>[ \t]*([A-Za-z_][\w.\-]*)[ \t]*\n\s*(?=[{\[])")
 _CALL_LINE = re.compile(
     r"^(?:[^\n`]*?:[ \t]*)?[ \t]*`?([A-Za-z_][\w.]*)[ \t]*\(.*\)`?[ \t]*[.;]?[ \t]*$", re.M
@@ -81,6 +89,8 @@ class StructureDetector:
             claims.take(invokes(text, 0, len(text), ""))
         if "Action" in text:
             claims.take(_react(text))
+        if ":" in text and "{" in text:
+            claims.take(_labelled(text))
         if ">>>" in text:
             claims.take(_functionary(text))
         blocks = fences(text)
@@ -230,6 +240,36 @@ def _call_lines(
             _with(c, context="bare", score=BARE)
             for c in python_block(text, start, start + len(line), "pythonic")
         )
+    return out
+
+
+def _labelled(text: str) -> list[Candidate]:
+    out = []
+    for match in _LABELLED.finditer(text):
+        end = balanced_end(text, match.end())
+        if end is None:
+            out.append(
+                _cand(
+                    match.group(1),
+                    None,
+                    match.start(),
+                    len(text),
+                    "labelled",
+                    truncated=True,
+                    score=REACT,
+                )
+            )
+        else:
+            out.append(
+                _cand(
+                    match.group(1),
+                    text[match.end() : end],
+                    match.start(),
+                    end,
+                    "labelled",
+                    score=REACT,
+                )
+            )
     return out
 
 
