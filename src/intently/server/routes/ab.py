@@ -61,7 +61,7 @@ def _call(state: ServerState, function: Any, *args: Any, **kwargs: Any) -> dict[
 @router.post(
     "/tests",
     status_code=201,
-    responses=errors(*AUTH, 404, 409, 422),
+    responses=errors(400, *AUTH, 404, 409, 422),
     summary="Start an A/B test (or shadow test) of a challenger version",
 )
 async def start_test(body: AbTestCreate, state: RequireAdmin) -> Response:
@@ -111,7 +111,7 @@ async def report(state: RequirePredict, task: str = DEFAULT_TASK) -> Response:
 
 @router.post(
     "/promote",
-    responses=errors(*AUTH, 404, 409, 422),
+    responses=errors(400, *AUTH, 404, 409, 422),
     summary="Deploy the challenger and end the test",
 )
 async def promote(body: AbTaskBody, state: RequireAdmin) -> Response:
@@ -123,7 +123,9 @@ async def promote(body: AbTaskBody, state: RequireAdmin) -> Response:
 
 
 @router.post(
-    "/stop", responses=errors(*AUTH, 404, 422), summary="End the test; the champion keeps serving"
+    "/stop",
+    responses=errors(400, *AUTH, 404, 422),
+    summary="End the test; the champion keeps serving",
 )
 async def stop(body: AbTaskBody, state: RequireAdmin) -> Response:
     return json_response(await run_in_threadpool(_call, state, ab.stop, state.database, body.task))
