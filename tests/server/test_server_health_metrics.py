@@ -32,6 +32,7 @@ ROUTES = {
     ("get", "/v1/metrics/drift"),
     ("get", "/v1/metrics/snapshots"),
     ("get", "/v1/alerts"),
+    ("post", "/v1/toolcalls/detect"),
 }
 
 

@@ -9,7 +9,7 @@
 See :mod:`intently.toolcalls.detector` for how the detectors are combined.
 """
 
-from intently.toolcalls.detector import Detection, Detector, ToolCallDetector
+from intently.toolcalls.detector import Detection, Detector, ToolCallDetector, remove_calls
 from intently.toolcalls.records import Candidate, Span, Tool, ToolCall
 from intently.toolcalls.registry import RegistryChange, ToolRegistry
 from intently.toolcalls.streaming import StreamingDetector
@@ -25,4 +25,5 @@ __all__ = [
     "ToolCall",
     "ToolCallDetector",
     "ToolRegistry",
+    "remove_calls",
 ]

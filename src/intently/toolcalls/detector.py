@@ -150,7 +150,7 @@ class ToolCallDetector:
         decided = self._aggregator.decide(masked, found)
         calls = tuple(c for c in decided if c.ok and c.confidence >= self.threshold)
         rejected = tuple(c for c in decided if not c.ok)
-        return Detection(calls=calls, rejected=rejected, content=_without(text, calls))
+        return Detection(calls=calls, rejected=rejected, content=remove_calls(text, calls))
 
     def detect(self, text: str) -> list[ToolCall]:
         """The calls in ``text`` that may be executed, in order of appearance."""
@@ -163,7 +163,7 @@ class ToolCallDetector:
         return StreamingDetector(self)
 
 
-def _without(text: str, calls: Sequence[ToolCall]) -> str:
+def remove_calls(text: str, calls: Sequence[ToolCall]) -> str:
     """``text`` less the calls, and less what only wrapped them: the brackets and commas of a
     call array, a code fence or a marker token left with nothing inside."""
     if not calls:
@@ -191,3 +191,6 @@ _WRAPPER_TOKENS = re.compile(
     r"</function_calls>|</[｜|]DSML[｜|]function_calls>|<\|python_end\|>|<\|eom_id\|>|<\|eot_id\|>)?"
 )
 _EMPTY_FENCE = re.compile(r"(```+|~~~+)[\w+.\-]*[ \t]*\n?\s*\x00\s*\1")
+
+
+_without = remove_calls  # the proxy imported this name before it was public

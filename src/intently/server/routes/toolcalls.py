@@ -108,7 +108,7 @@ def _detectors(request: Request) -> _Detectors:
 @router.post(
     "/detect",
     response_model=DetectResponse,
-    responses=errors(*AUTH, 413, 422),
+    responses=errors(400, *AUTH, 413, 422),
     summary="Detect tool calls in a model's output",
 )
 async def detect(request: Request, body: DetectRequest, state: RequirePredict) -> Response:
