@@ -33,8 +33,8 @@ def retrain(
         bool,
         typer.Option(
             "--if-needed",
-            help="Only when learning.retrain_after new reviewed labels exist (the default; "
-            "for cron).",
+            help="Only when learning.retrain_after new reviewed labels exist: the default, "
+            "spelled out for cron; --force overrides it.",
         ),
     ] = True,
     force: Annotated[
@@ -62,12 +62,13 @@ def retrain(
 
     if task is not None:
         project_from(project, task)
+    del if_needed  # the only mode without --force; the flag exists for readable crontabs
     with interaction_store(project, database) as store:
         outcomes = retrain_tasks(
             project,
             store.db,
             None if task is None else [task],
-            force=force or not if_needed,
+            force=force,
             export=not no_export,
         )
     if as_json:
