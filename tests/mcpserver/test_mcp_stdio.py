@@ -36,7 +36,7 @@ async def _session_calls(project: Path) -> dict[str, Any]:
         seen["tools"] = {tool.name for tool in (await session.list_tools()).tools}
         seen["untrained"] = await session.call_tool("classify_intent", {"text": "hello"})
         seen["train1"] = await session.call_tool("train_model", {"task": "intent"})
-        seen["train2"] = await session.call_tool("train_model", {"deploy": False})
+        seen["train2"] = await session.call_tool("train_model", {"deploy": False, "export": False})
         seen["list"] = await session.call_tool("list_models", {})
         seen["classify"] = await session.call_tool("classify_intent", {"text": "cancel my order"})
         second = seen["train2"].structured_content["version"]

@@ -123,15 +123,18 @@ def build_server(project_file: Path, *, name: str = SERVER_NAME) -> MCPServer[An
             "content": found.content,
         }
 
-    def train_model(task: str = DEFAULT_TASK, deploy: bool = True) -> dict[str, Any]:
+    def train_model(
+        task: str = DEFAULT_TASK, deploy: bool = True, export: bool = True
+    ) -> dict[str, Any]:
         """Train, evaluate and gate a new version of a task from the project file as it is now;
-        with ``deploy`` (default), apply the project's deploy policy to it."""
+        with ``deploy`` (default), apply the project's deploy policy to it; with ``export``
+        (default), also write the ONNX graphs checked for parity, as `intently train` does."""
         from intently.deploy import auto_deploy
         from intently.pipeline import train
 
         with _as_tool_errors():
             spec = project(task)
-            run = train(spec, task)
+            run = train(spec, task, export=export)
             decision = (
                 auto_deploy(spec, task, version=run.version.id, passed=run.passed)
                 if deploy
