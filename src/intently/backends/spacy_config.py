@@ -49,7 +49,7 @@ class LoopSettings:
     eval_frequency: int = 100
     max_epochs: int = 10
     max_steps: int = 0
-    use_averages: bool = True
+    use_averages: bool = False
     seed: int = 13
 
 

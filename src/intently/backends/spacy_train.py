@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from intently.backends.base import ProgressFn
+from intently.backends.base import ProgressFn, notify_epoch
 from intently.errors import SpacyConfigError
 
 WEIGHT_KEY = "intently_weight"
@@ -236,6 +236,8 @@ def train_pipeline(
                 best_score, best_step = info["score"], step
                 best = _snapshot(nlp, names, training["optimizer"])
             if info["score"] is not None:
+                if progress is not None:  # intently tune may prune the trial here
+                    notify_epoch(progress, len(info["checkpoints"]), float(info["score"]))
                 done = step / max_steps if max_steps else seen / (per_epoch * max_epochs)
                 report(
                     f"epoch {epoch + 1}/{max_epochs or '-'} step {step}: score {info['score']:.4f}",

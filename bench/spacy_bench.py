@@ -1,0 +1,202 @@
+"""The ``spacy`` backend (BOW and the ensemble) against ``spacy train`` on its default config.
+
+For each dataset, in one run: ``intently`` trains the backend through the benchmark harness
+(:func:`intently.benchmark.run_benchmark`, exported to ONNX with the parity check on the test
+texts), then the peer runs the way a spaCy user would: ``python -m spacy init config
+--pipeline textcat`` (the default, exclusive ``TextCatBOW``) and ``python -m spacy train`` on
+DocBins of the same train/dev split (dev: the dataset's valid split, else the same stratified
+10% of train that the backend holds out), ``model-best`` scored on the test split. The peer's
+``train_seconds`` is the wall time of the ``spacy train`` process.
+
+Each row is written to ``docs/benchmarks/spacy.json`` as soon as it exists (``uptime`` load
+recorded with it): others share this machine, so compare rows of one run.
+
+    .venv/bin/python bench/spacy_bench.py [peer|intently|ensemble|all] banking77 snips clinc150
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from peers import _score, versions  # bench/ is on sys.path (script dir)
+
+from intently.backends.fitting import holdout_split
+from intently.benchmark import (
+    batch_qps,
+    directory_mb,
+    latency_ms,
+    load_benchmark_dataset,
+    result_row,
+    run_benchmark,
+)
+from intently.runtime import Classifier
+
+DATASETS = Path("/work/shared/datasets")
+OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "spacy.json"
+RUNS: dict[str, dict[str, Any]] = {
+    "spacy": {},
+    "spacy-ensemble": {"architecture": "ensemble"},
+}
+PEER = "spacy-train-default"
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def record(row: dict[str, Any]) -> None:
+    rows = json.loads(OUT.read_text()) if OUT.is_file() else []
+    rows = [r for r in rows if (r["dataset"], r["backend"]) != (row["dataset"], row["backend"])]
+    OUT.write_text(json.dumps([*rows, row], indent=2) + "\n", encoding="utf-8")
+    print(
+        json.dumps(
+            {
+                k: row.get(k)
+                for k in (
+                    "dataset",
+                    "backend",
+                    "accuracy",
+                    "train_seconds",
+                    "predict_p50_ms",
+                    "load",
+                )
+            }
+        ),
+        flush=True,
+    )
+
+
+def run_intently(directory: Path, name: str) -> dict[str, Any]:
+    load_before = load()
+    with tempfile.TemporaryDirectory(prefix="intently-spacy-") as keep:
+        row = run_benchmark(
+            directory, backend="spacy", params=RUNS[name], export=True, keep_dir=Path(keep)
+        )
+        (model_dir,) = [p for p in Path(keep).iterdir() if (p / "onnx.json").is_file()] or [None]
+        if model_dir is not None:  # the export as served by default (fp32 or int8, auto)
+            served = Classifier.load(model_dir)
+            texts = [e.text for e in load_benchmark_dataset(directory).test]
+            p50, p99 = latency_ms(served.predict, texts)
+            row["onnx_served"] = {
+                "runtime": served.runtime,
+                "precision": served.precision,
+                "predict_p50_ms": round(p50, 4),
+                "predict_p99_ms": round(p99, 4),
+            }
+    return row | {"backend": name, "load": f"{load_before} -> {load()}"}
+
+
+def _docbin(nlp: Any, texts: list[str], labels: list[str], classes: list[str], path: Path) -> None:
+    from spacy.tokens import DocBin
+
+    bin_ = DocBin()
+    for text, label in zip(texts, labels, strict=True):
+        doc = nlp.make_doc(text)
+        doc.cats = {c: float(c == label) for c in classes}
+        bin_.add(doc)
+    bin_.to_disk(path)
+
+
+def run_peer(directory: Path) -> dict[str, Any]:
+    import spacy
+
+    load_before = load()
+    data = load_benchmark_dataset(directory)
+    train, dev = list(data.train), list(data.valid)
+    if not dev:
+        rows, held = holdout_split([e.label for e in train], 0.1, 13)
+        train, dev = [train[i] for i in rows], [train[i] for i in held]
+    classes = list(data.labels)
+    nlp = spacy.blank("en")
+    python = sys.executable
+    with tempfile.TemporaryDirectory(prefix="spacy-peer-") as scratch:
+        root = Path(scratch)
+        _docbin(nlp, [e.text for e in train], [e.label for e in train], classes, root / "t.spacy")
+        _docbin(nlp, [e.text for e in dev], [e.label for e in dev], classes, root / "d.spacy")
+        subprocess.run(
+            [
+                python,
+                "-m",
+                "spacy",
+                "init",
+                "config",
+                "--pipeline",
+                "textcat",
+                "--lang",
+                "en",
+                str(root / "config.cfg"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        started = time.perf_counter()
+        subprocess.run(
+            [
+                python,
+                "-m",
+                "spacy",
+                "train",
+                str(root / "config.cfg"),
+                "--output",
+                str(root / "out"),
+                "--paths.train",
+                str(root / "t.spacy"),
+                "--paths.dev",
+                str(root / "d.spacy"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        train_seconds = time.perf_counter() - started
+        best = spacy.load(root / "out" / "model-best")
+        texts = [e.text for e in data.test]
+        proba = np.asarray([[d.cats[c] for c in classes] for d in best.pipe(texts)])
+        report = _score(data, [classes[i] for i in proba.argmax(axis=1)], proba.max(axis=1))
+
+        def predict_one(text: str) -> str:
+            cats = best(text).cats
+            return max(cats, key=cats.__getitem__)
+
+        p50, p99 = latency_ms(predict_one, texts)
+        qps = batch_qps(lambda batch: [d.cats for d in best.pipe(batch)], texts)
+        size = directory_mb(root / "out" / "model-best")
+    row = result_row(
+        dataset=directory.name,
+        backend=PEER,
+        data=data,
+        report=report,
+        train_seconds=train_seconds,
+        p50=p50,
+        p99=p99,
+        qps=qps,
+        model_mb=size,
+        versions=versions("spacy", "thinc"),
+    )
+    return row | {"load": f"{load_before} -> {load()}"}
+
+
+def main(argv: list[str]) -> None:
+    """``[peer|intently|ensemble|all] DATASET...``: which rows to (re)make, for which
+    datasets; ``all`` (the default) makes the three rows of each dataset in turn."""
+    mode = argv[0] if argv and argv[0] in ("peer", "intently", "ensemble", "all") else "all"
+    names = [name for name in argv if name != mode] or ["banking77", "snips", "clinc150"]
+    for name in names:
+        directory = DATASETS / name
+        if mode in ("intently", "all"):
+            record(run_intently(directory, "spacy"))
+        if mode in ("peer", "all"):
+            record(run_peer(directory))
+        if mode in ("ensemble", "all"):
+            record(run_intently(directory, "spacy-ensemble"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
