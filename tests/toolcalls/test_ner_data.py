@@ -76,3 +76,11 @@ def test_entity_scores_count_exact_span_and_label() -> None:
     assert scores.per_label["TOOL_NAME"]["recall"] == pytest.approx(0.5)
     assert scores.per_label["TOOL_NAME"]["precision"] == pytest.approx(1.0)
     assert scores.per_label["PARAM_NAME"]["precision"] == 0.0
+
+
+def test_training_without_tools_is_a_clear_error() -> None:
+    from intently.errors import TrainingError
+    from intently.toolcalls.ner import train_tool_ner
+
+    with pytest.raises(TrainingError, match="at least one tool"):
+        train_tool_ner([])

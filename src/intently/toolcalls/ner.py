@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from intently.errors import ModelError
+from intently.errors import ModelError, TrainingError
 from intently.toolcalls.ner_data import (
     LABELS,
     NerExample,
@@ -228,6 +228,11 @@ def train_tool_ner(tools: Sequence[Tool], settings: NerSettings | None = None) -
 
     settings = settings or NerSettings()
     tools = list(tools)
+    if not tools:
+        raise TrainingError(
+            "a tool NER model needs at least one tool to train on.",
+            hint="offer tools first (the project's `tools:`, a tools file or an MCP server).",
+        )
     sentences = generate_examples(tools, per_tool=settings.per_tool, seed=settings.seed)
     cut = max(1, int(len(sentences) * settings.held_out))
     valid_sentences, train_sentences = sentences[:cut], sentences[cut:]

@@ -205,6 +205,8 @@ class NerRetrainer:
                     return
                 self._pending = False
             tools = list(self.registry.tools)
+            if not tools:  # nothing to learn; the current model proposes nothing it does not know
+                continue
             try:
                 model = self._train(tools, self.settings)
                 if self.models_root is not None:
