@@ -238,7 +238,7 @@ def processing(repeats: int = 300) -> dict[str, Any]:
     from intently.proxy.app import ProxySettings, plan_request
     from intently.proxy.replies import with_tool_calls
     from intently.proxy.stream_text import ContentStream
-    from intently.toolcalls.detector import _without
+    from intently.toolcalls import remove_calls
 
     settings = ProxySettings(upstream="http://unused/v1")
     body = {"messages": [], "tools": [{"type": "function", "function": WEATHER}]}
@@ -252,7 +252,7 @@ def processing(repeats: int = 300) -> dict[str, Any]:
             whole.append((time.perf_counter() - start) * 1e3)
             start = time.perf_counter()
             detector = plan_request(body, settings).detector
-            stream = ContentStream(detector.stream(), _without)
+            stream = ContentStream(detector.stream(), remove_calls)
             for at in range(0, len(text), 3):
                 stream.feed(text[at : at + 3])
             stream.finish()

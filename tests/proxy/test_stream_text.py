@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 from intently.proxy.stream_text import ContentStream
-from intently.toolcalls import ToolCallDetector
-from intently.toolcalls.detector import _without as content_without
+from intently.toolcalls import ToolCallDetector, remove_calls
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "toolcalls" / "cases.jsonl"
 CASES = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
@@ -22,7 +21,7 @@ CASES = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitli
 
 def _replay(detector: ToolCallDetector, text: str, seed: int) -> tuple[str, list[Any], int]:
     rng = random.Random(seed)
-    stream = ContentStream(detector.stream(), content_without)
+    stream = ContentStream(detector.stream(), remove_calls)
     content, calls, pieces, position = "", [], 0, 0
     while position < len(text):
         size = rng.choice([1, 2, 3, 5, 8, 13, 40])
@@ -67,6 +66,6 @@ def test_every_corpus_case_streams_like_the_whole_answer() -> None:
 )
 def test_text_that_may_become_a_call_is_held_back(text: str, held: str) -> None:
     detector = ToolCallDetector([{"name": "get_weather"}])
-    stream = ContentStream(detector.stream(), content_without)
+    stream = ContentStream(detector.stream(), remove_calls)
     sent = "".join(p for p in stream.feed(text + " " * 100) if isinstance(p, str))
     assert held not in sent

@@ -33,8 +33,7 @@ from intently.errors import IntentlyError, UpstreamError
 from intently.proxy.render import render_messages
 from intently.proxy.replies import chunk, error_body, tool_call_json, with_tool_calls
 from intently.proxy.stream_text import ContentStream
-from intently.toolcalls import ToolCallDetector, ToolRegistry
-from intently.toolcalls.detector import _without as content_without
+from intently.toolcalls import ToolCallDetector, ToolRegistry, remove_calls
 
 FORWARDED_HEADERS = ("authorization", "openai-organization", "openai-project")
 
@@ -179,7 +178,7 @@ async def relay_stream(
             for choice in event["choices"]:
                 index = int(choice.get("index", 0))
                 if index not in streams:
-                    streams[index] = ContentStream(detector.stream(), content_without)
+                    streams[index] = ContentStream(detector.stream(), remove_calls)
                 delta = dict(choice.get("delta") or {})
                 text = delta.pop("content", None)
                 if delta.get("role"):
