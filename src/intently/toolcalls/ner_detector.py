@@ -61,7 +61,7 @@ def _slot_for(value: str, tool: Tool, taken: set[str]) -> str | None:
     free.sort(key=lambda name: name not in tool.required)  # required ones first
     schemas = {name: tool.properties[name] for name in free}
     for name in free:
-        if value in [str(v) for v in schemas[name].get("enum") or ()]:
+        if value.casefold() in [str(v).casefold() for v in schemas[name].get("enum") or ()]:
             return name
     for name in free:
         schema = schemas[name]
