@@ -25,6 +25,7 @@ import contextlib
 import http.client
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -208,12 +209,17 @@ def time_exports(url: str, work: Path, n: int) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for fmt in ("jsonl", "csv", "label-studio"):
         path = work / f"export.{fmt}"
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         with path.open("w", encoding="utf-8") as stream:
             count = export_dataset(store, stream, fmt)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         assert count == n, (count, n)
-        result[fmt] = {"seconds": round(seconds, 2), "rows": count, "bytes": path.stat().st_size}
+        result[fmt] = {
+            "seconds": round(seconds, 2),
+            "cpu_seconds": round(cpu, 2),
+            "rows": count,
+            "bytes": path.stat().st_size,
+        }
     database.dispose()
     return result
 
@@ -226,6 +232,7 @@ def bench_export(work: Path, project: Path, n: int) -> dict[str, Any]:
     filled = time.perf_counter() - started
     sqlite = time_exports(url, work, n)
     out = work / "cli.jsonl"
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     export = ["data", "export", "--recorded", "all", "--format", "jsonl", "--out", str(out)]
     subprocess.run(
@@ -234,12 +241,15 @@ def bench_export(work: Path, project: Path, n: int) -> dict[str, Any]:
         stdout=subprocess.DEVNULL,
     )
     cli = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cli_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
     lines = sum(1 for _ in out.open(encoding="utf-8"))
     result: dict[str, Any] = {
         "rows": n,
         "insert_seconds_sqlite": round(filled, 2),
         "sqlite": sqlite,
         "cli_jsonl_seconds_sqlite": round(cli, 2),
+        "cli_jsonl_cpu_seconds_sqlite": round(cli_cpu, 2),
         "cli_jsonl_rows": lines,
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }

@@ -116,10 +116,10 @@ def write_records(records: Iterable[InteractionRecord], stream: TextIO, fmt: str
             stream.write(orjson.dumps(flat(record)).decode() + "\n")
             count += 1
     elif fmt == "csv":
-        writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
+        writer = csv.writer(stream)
+        writer.writerow(CSV_COLUMNS)
         for record in records:
-            writer.writerow(flat(record))
+            writer.writerow(flat(record).values())  # flat() keeps CSV_COLUMNS' order
             count += 1
     elif fmt == "label-studio":
         stream.write("[")
