@@ -59,6 +59,13 @@ def test_entities_become_arguments_by_name_enum_and_type() -> None:
     )  # a call missing a required argument scores lower
 
 
+def test_a_bare_value_goes_to_the_enum_that_holds_it_whatever_its_case() -> None:
+    (call,) = NerDetector(MODEL).candidates(
+        "get weather in Celsius for Oslo", ToolRegistry([WEATHER])
+    )
+    assert call.raw_arguments == {"unit": "Celsius", "city": "Oslo"}
+
+
 def test_nothing_without_a_model_or_for_unknown_tools() -> None:
     registry = ToolRegistry([WEATHER, TIME])
     assert NerDetector().candidates("get weather for Oslo", registry) == []
