@@ -121,6 +121,15 @@ def test_several_calls_and_an_unoffered_tool(proxied: openai.OpenAI) -> None:
     assert refused.finish_reason == "stop" and refused.message.tool_calls is None
 
 
+def test_tool_choice_none_and_a_named_function(proxied: openai.OpenAI) -> None:
+    untouched = _ask(proxied, "weather?", tool_choice="none").choices[0]
+    assert untouched.message.tool_calls is None and untouched.message.content == REPLIES["weather?"]
+    only_time = {"type": "function", "function": {"name": "get_time"}}
+    other = _ask(proxied, "weather?", tool_choice=only_time).choices[0]
+    assert other.message.tool_calls is None  # get_weather was not the function asked for
+    assert _ask(proxied, "python", tool_choice=only_time).choices[0].finish_reason == "tool_calls"
+
+
 def test_streamed_call_is_one_complete_delta_and_text_streams(proxied: openai.OpenAI) -> None:
     streamed = _streamed(proxied, "weather?")
     assert streamed["finish"] == "tool_calls"
