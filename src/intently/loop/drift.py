@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from intently.export import EVALUATION_FILE, read_texts
 from intently.runtime import Classifier
 
 EPSILON = 1e-4
@@ -101,6 +100,9 @@ def task_drift(
 def version_reference(classifier: Classifier, model_dir: Path) -> tuple[list[str], list[float]]:
     """The reference of a model version: the labels of its held-out examples and the model's
     confidence on their texts (empty when the version stored none)."""
+    # Imported here: the export package (ONNX graph building) is not needed to serve.
+    from intently.export import EVALUATION_FILE, read_texts
+
     path = model_dir / EVALUATION_FILE
     if not path.is_file():
         return [], []

@@ -38,7 +38,6 @@ from intently.deploy import DeployDecision, deploy_version
 from intently.errors import IntentlyError, ModelError
 from intently.loop.ab import AbTestStore
 from intently.loop.feedback import MergeResult, feedback_examples, merge_feedback
-from intently.pipeline import train
 from intently.spec import Project, load_project
 
 logger = logging.getLogger("intently.loop")
@@ -124,6 +123,10 @@ def retrain_task(
     is called with the task after a new version was deployed (the service swaps its model).
     Raises only for a project file that cannot be read; a failed run is an outcome.
     """
+    # Imported here: the service loads this module at start-up, and the training stack
+    # (backends) is only needed when a run starts.
+    from intently.pipeline import train
+
     project = load_project(project_path)
     project.check_task(task)
     store = InteractionStore(database)
