@@ -66,6 +66,22 @@ def test_a_bare_value_goes_to_the_enum_that_holds_it_whatever_its_case() -> None
     assert call.raw_arguments == {"unit": "Celsius", "city": "Oslo"}
 
 
+def test_a_name_right_after_a_bare_value_names_it() -> None:
+    book = Tool("book", "", {
+        "type": "object",
+        "properties": {"nights": {"type": "integer"}, "guests": {"type": "integer"}},
+    })  # fmt: skip
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns(
+        [{"label": "TOOL_NAME", "pattern": "book"}]
+        + [{"label": "PARAM_NAME", "pattern": p} for p in ("nights", "guests")]
+        + [{"label": "PARAM_VALUE", "pattern": v} for v in ("2", "4")]
+    )
+    model = ToolNer(nlp, {"book": tool_fingerprint(book)})
+    (call,) = NerDetector(model).candidates("book for 4 guests and 2 nights", ToolRegistry([book]))
+    assert call.raw_arguments == {"guests": "4", "nights": "2"}
+
+
 def test_nothing_without_a_model_or_for_unknown_tools() -> None:
     registry = ToolRegistry([WEATHER, TIME])
     assert NerDetector().candidates("get weather for Oslo", registry) == []

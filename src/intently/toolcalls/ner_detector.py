@@ -5,8 +5,9 @@
 call, a ``PARAM_NAME`` names the ``PARAM_VALUE`` after it, and a value with no name goes to
 the parameter it fits (an ``enum`` that holds it, then a number, boolean, email or date
 parameter whose type it has, then the first string parameter still free, required ones
-first). Entities before the first tool name belong to the first call ("The city is Oslo. Now
-call get weather."). Names are matched in their spoken form (``get weather`` = ``get_weather``);
+first); a parameter name right after such a value names it instead ("4 guests"). Entities
+before the first tool name belong to the first call ("The city is Oslo. Now call get
+weather."). Names are matched in their spoken form (``get weather`` = ``get_weather``);
 a tool the model was not trained on with its current definition is never proposed
 (:meth:`ToolNer.knows`).
 
@@ -106,19 +107,29 @@ class NerDetector:
                 leading.append(piece)
         if groups:
             groups[0]["pieces"][:0] = leading
-        return [c for group in groups if group["tool"] for c in [self._candidate(group)]]
+        return [self._candidate(group, text) for group in groups if group["tool"]]
 
-    def _candidate(self, group: Mapping[str, Any]) -> Candidate:
+    def _candidate(self, group: Mapping[str, Any], text: str) -> Candidate:
         tool: Tool = group["tool"]
         by_spoken = {spoken(name): name for name in tool.properties}
         arguments: dict[str, str] = {}
         pending: str | None = None
-        for _start, _end, label, surface in group["pieces"]:
+        guessed: tuple[str, str, int] | None = None  # (slot, value, end) of a value without name
+        for start, end, label, surface in group["pieces"]:
             if label == PARAM_NAME:
                 pending = by_spoken.get(spoken(surface))
+                if guessed and pending and not text[guessed[2] : start].strip():  # "4 guests"
+                    arguments.pop(guessed[0], None)
+                    arguments[pending] = guessed[1]
+                    pending = None
+                guessed = None
             elif label == PARAM_VALUE:
                 slot = pending if pending and pending not in arguments else None
-                slot = slot or _slot_for(surface, tool, set(arguments))
+                guessed = None
+                if slot is None:
+                    slot = _slot_for(surface, tool, set(arguments))
+                    if slot is not None:
+                        guessed = (slot, surface, end)
                 if slot is not None:
                     arguments[slot] = surface
                 pending = None
