@@ -229,3 +229,30 @@ def test_db_prune(project, capsys):
     store.db.dispose()
     code, message = fails(capsys, "db", "prune", "--older-than", "ninety days", "-p", str(path))
     assert code == 1 and "E723" in message
+
+
+def test_in_a_terminal_keys_act_without_enter(project):
+    """A real pseudo-terminal: '2' corrects and 'q' quits, no Enter pressed."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    path, ids = project
+    leader, follower = pty.openpty()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "intently.cli", "review", "-p", str(path)],
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    os.close(follower)
+    os.write(leader, b"2q")
+    output, _ = child.communicate(timeout=60)
+    os.close(leader)
+    assert child.returncode == 0, output.decode()
+    assert "1 corrected" in output.decode()
+    store = _store(path)
+    assert store.get(ids[0]).reviewed_label == "greeting"
+    assert store.get(ids[1]).review_status == "pending"
+    store.db.dispose()

@@ -1,15 +1,17 @@
 """`intently review`: the review queue in the terminal, lowest confidence first.
 
 Each recorded answer shows its text, what the model answered and a numbered list of labels
-(the model's ranking first, then the task's other labels). Keys, each followed by Enter:
+(the model's ranking first, then the task's other labels). Keys:
 
-    1..N    the right label is number N (the model's own answer approves it)
+    1..9    the right label is number N (the model's own answer approves it)
+    #       type a label's number (10 and above) and Enter
     a       approve: the answer was right
     s       skip: take it out of the queue without a label
-    n       propose a new label (typed on the next line)
+    n       propose a new label (typed, then Enter)
     q       quit (what was reviewed is saved as you go)
 
-Input is read line by line from stdin, so a session can be scripted or tested by feeding it:
+In a terminal each key acts at once; from a pipe, input is read line by line (one key or
+number per line), so a session can be scripted or tested by feeding it:
 ``printf '1\\na\\nq\\n' | intently review``.
 """
 
@@ -28,7 +30,7 @@ from intently.cli.keys import DatabaseUrlOption
 if TYPE_CHECKING:
     from intently.db import InteractionRecord, InteractionStore
 
-KEYS_HELP = "number: label · a: approve · s: skip · n: new label · q: quit"
+KEYS_HELP = "1-9: label · #: label number · a: approve · s: skip · n: new label · q: quit"
 
 
 def choices_for(record: InteractionRecord, labels: set[str]) -> list[str]:
@@ -61,11 +63,19 @@ def review_one(
     *,
     reviewer: str,
     read: Callable[[], str | None],
+    read_line: Callable[[], str | None] | None = None,
 ) -> str:
-    """Ask about ``record`` until a valid key; returns what was done (``quit`` to stop)."""
+    """Ask about ``record`` until a valid key; returns what was done (``quit`` to stop).
+
+    ``read`` returns the next key (None at the end of input), ``read_line`` a typed line
+    (default: ``read``, when input comes line by line anyway)."""
+    read_line = read_line or read
     while True:
         line = read()
         key = None if line is None else line.lower()
+        if key == "#":
+            out().print("  label number: ", end="")
+            key = read_line()
         if key is None or key == "q":
             return "quit"
         if key == "a":
@@ -76,7 +86,7 @@ def review_one(
             return "skipped"
         if key == "n":
             out().print("  new label: ", end="")
-            name = read()
+            name = read_line()
             if not name:
                 continue
             store.correct(record.id, name, reviewer=reviewer, new_label=True)
@@ -86,6 +96,28 @@ def review_one(
             updated = store.correct(record.id, choices[int(key) - 1], reviewer=reviewer)
             return str(updated.review_status)
         out().print(f"  [yellow]'{escape(line or '')}'?[/] {KEYS_HELP}", highlight=False)
+
+
+def _key_reader() -> Callable[[], str | None]:
+    """Single keys from the terminal, without waiting for Enter (cbreak mode per key)."""
+    import sys
+    import termios
+    import tty
+
+    def read_key() -> str | None:
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+        try:
+            tty.setcbreak(fd, termios.TCSANOW)  # TCSAFLUSH would drop keys typed ahead
+            key = sys.stdin.read(1)
+        finally:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        if key in ("", "\x04"):  # end of input, Ctrl-D
+            return None
+        out().print(key, highlight=False)
+        return key
+
+    return read_key
 
 
 @app.command()
@@ -111,9 +143,11 @@ def review(
 
     registry = project_registry(project)
 
-    def read() -> str | None:
+    def read_line() -> str | None:
         line = sys.stdin.readline()
         return line.strip() if line else None  # None: end of input
+
+    read = _key_reader() if sys.stdin.isatty() else read_line
 
     done: dict[str, int] = {}
     labels_of: dict[str, set[str]] = {}
@@ -133,7 +167,9 @@ def review(
             choices = choices_for(record, labels)
             position += 1
             show(record, choices, position)
-            outcome = review_one(store, record, choices, reviewer=reviewer, read=read)
+            outcome = review_one(
+                store, record, choices, reviewer=reviewer, read=read, read_line=read_line
+            )
             if outcome == "quit":
                 break
             done[outcome] = done.get(outcome, 0) + 1

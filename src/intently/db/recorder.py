@@ -2,7 +2,7 @@
 
 The request thread only appends a tuple to an in-memory deque (about a microsecond). One
 background thread per process wakes every ``interval_s`` seconds, or as soon as
-``batch_size`` answers wait, and writes them with :meth:`InteractionStore.add_many`; the
+``batch_size`` answers wait, and writes them with :meth:`InteractionStore.add_rows`; the
 conversion to rows and the redaction happen there too. When the database cannot take a batch
 (unreachable, locked past its timeout, its file deleted) the batch is appended to this
 process's spill file (JSON lines, ``<spill_dir>/interactions-<pid>-<random>.jsonl``) and the
