@@ -91,11 +91,18 @@ def test_tokenizer_matches_spacy(pipeline: str) -> None:
 
 
 def test_bow_export_answers_like_spacy(tmp_path: Path) -> None:
-    params = {"max_epochs": 6, "batch_size": [8, 16], "length": 4096, "ngram_size": 2}
+    params = {
+        "max_epochs": 8,
+        "batch_size": [8, 16],
+        "length": 4096,
+        "ngram_size": 2,
+        "learn_rate": 0.05,
+    }
     model = make_backend("spacy", params, seed=5).fit(TEXTS, LABELS)
     model.save(tmp_path)
     probes = [*TEXTS, *EDGE_TEXTS[1:], "an unseen wording of nothing in particular"]
-    report = export_backend(model, tmp_path, texts=probes, source="test")
+    # near-ties of a 50-example model may flip under int8; the fp32 graph must be exact
+    report = export_backend(model, tmp_path, texts=probes, source="test", min_agreement=0.9)
     assert report.kind == "spacy_bow"
     assert report.parity.fp32.agreement == 1.0
     from intently.runtime.onnx_model import OnnxModel
@@ -117,7 +124,7 @@ def test_trained_project_serves_the_export(tmp_path: Path) -> None:
     data = project_data()
     data["training"] = {
         "backend": "spacy",
-        "params": {"max_epochs": 6, "batch_size": [8, 16], "length": 4096},
+        "params": {"max_epochs": 8, "batch_size": [8, 16], "length": 4096, "learn_rate": 0.05},
     }
     path = tmp_path / "intently.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
