@@ -178,6 +178,13 @@ def test_cli_label_end_to_end_and_a_free_rerun(server, trained_model_dir, tmp_pa
     assert "requests (cached)" in second.output and " 0 (1)" in second.output
 
 
+def test_the_cli_default_batch_is_the_librarys():
+    from intently.cli import label as cli_label
+    from intently.labeling import llm_label
+
+    assert cli_label.DEFAULT_PER_REQUEST == llm_label.DEFAULT_PER_REQUEST
+
+
 def test_cli_label_needs_the_llm_flag_and_an_endpoint(tmp_path, make_project, monkeypatch):
     monkeypatch.delenv("INTENTLY_LLM_BASE_URL", raising=False)
     project = make_project()

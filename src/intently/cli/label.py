@@ -19,13 +19,13 @@ from intently.cli._app import (
     project_from,
 )
 from intently.cli.data import data_app
+from intently.cli.keys import DATABASE_URL_ENV
 
 if TYPE_CHECKING:
     from intently.labeling.run import LabelingRun
 
-# Copies of the library's defaults (a test keeps them equal): importing it loads NumPy.
 DEFAULT_PER_REQUEST = 10
-DATABASE_URL_ENV = "INTENTLY_DATABASE_URL"
+"""A copy of intently.labeling.llm_label's (a test keeps them equal): importing it loads NumPy."""
 
 
 @data_app.command("label")
