@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,10 +46,6 @@ NER_TASK = "tool_ner"
 BACKEND = "spacy-ner"
 PIPELINE_DIR = "spacy"
 TOOLS_FILE = "tools.json"
-CALL_SCORE, PARTIAL_SCORE = 0.75, 0.6
-"""Candidate scores: every required parameter found, or not (the aggregator calibrates)."""
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from intently.toolcalls.ner import (
-    CALL_SCORE,
-    PARTIAL_SCORE,
     NerSettings,
     ToolNer,
     save_tool_ner,
@@ -38,6 +36,9 @@ from intently.toolcalls.records import Candidate, Span, Tool
 from intently.toolcalls.registry import RegistryChange, ToolRegistry
 
 log = logging.getLogger(__name__)
+
+CALL_SCORE, PARTIAL_SCORE = 0.75, 0.6
+"""Candidate scores: every required parameter found, or not (the aggregator calibrates)."""
 
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
