@@ -1,8 +1,9 @@
 """A tiny OpenAI-compatible model server for the proxy tests, served for real by uvicorn.
 
 It answers each chat request with the reply scripted for the last user message (whole, or as
-SSE chunks of a few characters; ``cut:<message>`` streams it without a finish_reason, ``fail``
-answers 500) and remembers the bodies it received.
+SSE chunks of a few characters; ``cut:<message>`` streams it without a finish_reason,
+``native:<message>`` adds a tool call of the upstream's own, ``fail`` answers 500) and
+remembers the bodies it received.
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from starlette.routing import Route
 CHUNK = 3
 
 
-def _completion(text: str) -> dict[str, Any]:
+NATIVE_CALL = {
+    "id": "call_native",
+    "type": "function",
+    "function": {"name": "get_time", "arguments": '{"timezone": "UTC"}'},
+}
+
+
+def _completion(text: str, *, native: bool = False) -> dict[str, Any]:
     return {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
@@ -33,7 +41,11 @@ def _completion(text: str) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text},
+                "message": {
+                    "role": "assistant",
+                    "content": text,
+                    **({"tool_calls": [NATIVE_CALL]} if native else {}),
+                },
                 "finish_reason": "stop",
             }
         ],
@@ -41,10 +53,15 @@ def _completion(text: str) -> dict[str, Any]:
     }
 
 
-def _chunks(text: str, *, finish: bool = True) -> Iterator[bytes]:
+def _chunks(text: str, *, finish: bool = True, native: bool = False) -> Iterator[bytes]:
     base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1}
     base["model"] = "fake-model"
     deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+    if native:  # an upstream with its own parser streams its call in two deltas
+        name, arguments = NATIVE_CALL["function"]["name"], NATIVE_CALL["function"]["arguments"]
+        head = {"index": 0, "id": NATIVE_CALL["id"], "type": "function"}
+        deltas.append({"tool_calls": [{**head, "function": {"name": name, "arguments": ""}}]})
+        deltas.append({"tool_calls": [{"index": 0, "function": {"arguments": arguments}}]})
     deltas += [{"content": text[i : i + CHUNK]} for i in range(0, len(text), CHUNK)]
     for delta in deltas:
         event = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
@@ -67,11 +84,12 @@ class FakeUpstream:
         if last == "fail":
             return JSONResponse({"error": {"message": "model exploded"}}, status_code=500)
         cut = last.startswith("cut:")  # a stream that ends without a finish_reason
-        text = self.replies[last.removeprefix("cut:")]
+        native = last.startswith("native:")  # the upstream parsed a call of its own too
+        text = self.replies[last.removeprefix("cut:").removeprefix("native:")]
         if body.get("stream"):
-            events = _chunks(text, finish=not cut)
+            events = _chunks(text, finish=not cut, native=native)
             return StreamingResponse(events, media_type="text/event-stream")
-        return JSONResponse(_completion(text))
+        return JSONResponse(_completion(text, native=native))
 
     async def models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})

@@ -178,6 +178,19 @@ def test_a_stream_cut_before_its_finish_reason_still_reports_the_call(
     assert streamed["finish"] == "tool_calls" and streamed["content"] == "Let me check."
 
 
+def test_calls_the_upstream_parsed_itself_are_kept(proxied: openai.OpenAI) -> None:
+    whole = _ask(proxied, "native:weather?").choices[0].message
+    assert whole.tool_calls[0].id == "call_native"
+    assert [c.function.name for c in whole.tool_calls] == ["get_time", "get_weather"]
+    streamed = _streamed(proxied, "native:weather?")
+    assert [(c.index, c.function.name) for c in streamed["calls"]] == [
+        (0, "get_time"),
+        (0, None),  # the rest of the upstream's arguments
+        (1, "get_weather"),
+    ]
+    assert streamed["finish"] == "tool_calls"
+
+
 def test_malformed_tools_are_a_bad_request(proxied: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as refused:
         proxied.chat.completions.create(

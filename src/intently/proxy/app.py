@@ -181,8 +181,11 @@ async def relay_stream(
                     streams[index] = ContentStream(detector.stream(), remove_calls)
                 delta = dict(choice.get("delta") or {})
                 text = delta.pop("content", None)
-                if delta.get("role"):
-                    yield _sse(chunk(event, index, {"role": delta["role"], "content": ""}))
+                if delta:  # the role, an upstream parser's own tool_calls, reasoning text...
+                    native = [c.get("index", 0) for c in delta.get("tool_calls") or []]
+                    if native:  # our calls are numbered after the upstream's own
+                        counts[index] = max(counts.get(index, 0), max(native) + 1)
+                    yield _sse(chunk(event, index, delta))
                 if isinstance(text, str) and text:
                     for data in pieces_out(index, streams[index].feed(text)):
                         yield data

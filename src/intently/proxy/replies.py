@@ -46,7 +46,8 @@ def with_tool_calls(reply: Mapping[str, Any], detector: ToolCallDetector) -> dic
         found = detector.analyze(text) if isinstance(text, str) and text else None
         if found is not None and found.calls:
             message["content"] = found.content or None
-            message["tool_calls"] = [tool_call_json(c) for c in found.calls]
+            native = list(message.get("tool_calls") or [])  # an upstream parser's own calls
+            message["tool_calls"] = native + [tool_call_json(c) for c in found.calls]
             choice = {**choice, "message": message, "finish_reason": "tool_calls"}
         choices.append(choice)
     return {**reply, "choices": choices}
