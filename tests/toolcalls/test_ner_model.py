@@ -103,6 +103,7 @@ def test_saved_versions_load_back_without_pickle(model: ToolNer, tmp_path: Path)
     text = "please get time for Asia/Tokyo"
     assert loaded.entities(text) == model.entities(text)
     assert loaded.metrics["f1"] == pytest.approx(model.metrics["f1"])
+    assert registry.active(NER_TASK).version.versions["spacy"].startswith("3.")
 
 
 def test_registry_change_retrains_in_the_background_and_swaps(

@@ -261,6 +261,8 @@ def evaluate_tool_ner(nlp: Any, examples: Sequence[NerExample]) -> EntityScores:
 def save_tool_ner(model: ToolNer, models_root: Path, *, deploy: bool = True) -> ToolNer:
     """Write ``model`` as a new version of ``models_root/tool_ner``; with ``deploy`` make it
     the active one. Returns the model with its version id."""
+    import spacy
+
     from intently.registry import ModelVersion, Registry, Status, new_version_id, write_version
     from intently.registry.store import library_versions
     from intently.runtime.model_files import write_json
@@ -277,7 +279,7 @@ def save_tool_ner(model: ToolNer, models_root: Path, *, deploy: bool = True) -> 
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         status=Status.CANDIDATE,
         fallback={},
-        versions=library_versions(),
+        versions={**library_versions(), "spacy": spacy.__version__},
     )
 
     def write_files(folder: Path) -> None:
