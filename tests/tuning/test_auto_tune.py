@@ -56,7 +56,7 @@ def test_without_auto_a_failed_gate_stays_one_rejected_version(make_project, bas
 
 def test_the_tune_command_prints_the_proposed_block_and_registers_the_best(make_project):
     path = make_project()
-    arguments = ["tune", "--project", str(path), "--trials", "3", "--no-deploy"]
+    arguments = ["tune", "--project", str(path), "--trials", "3", "--no-deploy", "--no-export"]
     result = CliRunner().invoke(app, arguments, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "Proposed:" in result.output and "training:" in result.output

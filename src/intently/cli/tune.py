@@ -97,6 +97,9 @@ def tune(
     deploy: Annotated[
         bool, typer.Option(help="Apply the deploy policy to that version (as `train` does).")
     ] = True,
+    export: Annotated[
+        bool, typer.Option(help="Also write that version's ONNX graphs (as `train` does).")
+    ] = True,
 ) -> None:
     """Search the backend's parameters with Optuna (cross-fitted macro-F1 on train+valid;
     the test split is never seen), print the best as a `training:` block, then train and
@@ -138,10 +141,12 @@ def tune(
         write_study_files(result, folder, seed=seed)
         out().print(f"Study files: {folder}")
         return
-    _train_best(spec, task, result, deploy=deploy)
+    _train_best(spec, task, result, deploy=deploy, export=export)
 
 
-def _train_best(spec: Project, task: str, result: StudyResult, *, deploy: bool) -> None:
+def _train_best(
+    spec: Project, task: str, result: StudyResult, *, deploy: bool, export: bool
+) -> None:
     from intently.deploy import auto_deploy
     from intently.evaluation import render
     from intently.pipeline import train as run_training
@@ -154,6 +159,7 @@ def _train_best(spec: Project, task: str, result: StudyResult, *, deploy: bool) 
             params=result.best_params,
             study=result,
             auto_tune=False,
+            export=export,
         )
     out().print(render.report_table(run.report, title=f"{task} · {run.evaluation.describe()}"))
     out().print(render.gates_table(run.gates))
