@@ -4,8 +4,10 @@
    own processes (uvicorn on loopback); a keep-alive httpx client (not the ``openai`` client,
    so the client is not what is timed) sends the same chat request to the upstream directly
    and through the proxy, in alternating rounds; p50/p99 per route for a plain answer and a
-   tool-call answer, whole and streamed (time to the last byte), and the added p50; and the
-   proxy's own work per request measured in process (no HTTP hop).
+   tool-call answer, whole and streamed (time to the last byte), and the added p50; the CPU
+   time per request of the proxy process and of the upstream (from /proc, much less sensitive
+   to machine load than latency); and the proxy's own work per request measured in process
+   (no HTTP hop).
 2. Tool NER: trained on a six-tool set with the default settings, scored on sentences
    generated with another seed (entity P/R/F1 per label), and end to end through
    ``ToolCallDetector`` with only the ``ner`` plugin: the share of held-out sentences whose
@@ -212,8 +214,15 @@ uvicorn.run(FakeUpstream(json.loads(sys.argv[2])).app(), host="127.0.0.1",
 """
 
 
+def _cpu_ms(pid: int) -> float:
+    """User + system CPU time a process has used (Linux ``/proc``), in milliseconds: unlike
+    latency, it barely depends on how busy the machine is."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1e3 / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def _process(command: list[str], port: int) -> Iterator[str]:
+def _process(command: list[str], port: int) -> Iterator[tuple[str, int]]:
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -225,7 +234,7 @@ def _process(command: list[str], port: int) -> Iterator[str]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"{command[:3]} did not start") from None
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/v1"
+        yield f"http://127.0.0.1:{port}/v1", process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -268,8 +277,8 @@ def proxy_overhead(requests: int, rounds: int) -> dict[str, Any]:
     fake = [sys.executable, "-c", _UPSTREAM, str(ROOT / "tests" / "proxy"), json.dumps(REPLIES)]
     proxy_command = [sys.executable, "-m", "intently.cli", "proxy", "--port", str(proxy_port)]
     with (
-        _process([*fake, str(up_port)], up_port) as upstream,
-        _process([*proxy_command, "--upstream", upstream], proxy_port) as proxy,
+        _process([*fake, str(up_port)], up_port) as (upstream, upstream_pid),
+        _process([*proxy_command, "--upstream", upstream], proxy_port) as (proxy, proxy_pid),
         httpx.Client(timeout=30) as client,
     ):
         for reply in REPLIES:
@@ -281,15 +290,19 @@ def proxy_overhead(requests: int, rounds: int) -> dict[str, Any]:
                     "stream": stream,
                 }
                 samples: dict[str, list[float]] = {"direct": [], "proxy": []}
+                cpu = {"upstream": 0.0, "proxy": 0.0}
                 for _ in range(5):  # warm-up: connections, first detector build
                     _timed(client, f"{upstream}/chat/completions", body)
                     _timed(client, f"{proxy}/chat/completions", body)
                 for _ in range(rounds):
                     for route, base in (("direct", upstream), ("proxy", proxy)):
+                        pid = upstream_pid if route == "direct" else proxy_pid
+                        before = _cpu_ms(pid)
                         samples[route] += [
                             _timed(client, f"{base}/chat/completions", body)
                             for _ in range(requests // rounds)
                         ]
+                        cpu["upstream" if route == "direct" else "proxy"] += _cpu_ms(pid) - before
                 row = {}
                 for route, values in samples.items():
                     values.sort()
@@ -297,6 +310,9 @@ def proxy_overhead(requests: int, rounds: int) -> dict[str, Any]:
                     row[f"{route}_p99_ms"] = round(values[int(len(values) * 0.99) - 1], 3)
                 row["added_p50_ms"] = round(row["proxy_p50_ms"] - row["direct_p50_ms"], 3)
                 row["n"] = len(samples["proxy"])
+                # CPU per request: the upstream's when called directly, the proxy's own
+                row["upstream_cpu_ms_per_request"] = round(cpu["upstream"] / row["n"], 3)
+                row["proxy_cpu_ms_per_request"] = round(cpu["proxy"] / row["n"], 3)
                 results[f"{reply}{'_stream' if stream else ''}"] = row
     return results
 
