@@ -126,8 +126,13 @@ def bench_serve(work: Path, project: Path, args: argparse.Namespace) -> dict[str
         warm_rows = _settled_rows(on_db)
         for _ in range(args.rounds):
             for name, port in (("off", off_port), ("on", on_port)):
+                cpu = group_cpu_seconds(servers[name].pid)
                 run = serve_bench.run_wrk(
                     wrk, f"http://127.0.0.1:{port}/v1/classify", script, **load
+                )
+                requests = run["requests_per_s"] * args.duration
+                run["server_cpu_us_per_request"] = round(
+                    (group_cpu_seconds(servers[name].pid) - cpu) / requests * 1e6, 1
                 )
                 runs[name].append(run)
                 if name == "on":
@@ -141,6 +146,8 @@ def bench_serve(work: Path, project: Path, args: argparse.Namespace) -> dict[str
         on["requests_per_s"] / off["requests_per_s"]
         for on, off in zip(runs["on"], runs["off"], strict=True)
     ]
+    cpu_off = statistics.median(run["server_cpu_us_per_request"] for run in runs["off"])
+    cpu_on = statistics.median(run["server_cpu_us_per_request"] for run in runs["on"])
     return {
         "what": "POST /v1/classify, single text, recording on vs off, same run",
         "server": "intently serve, 2 workers, default settings (SQLite WAL, batches of 256, "
@@ -152,9 +159,33 @@ def bench_serve(work: Path, project: Path, args: argparse.Namespace) -> dict[str
         "recording_on": serve_bench.median_run(runs["on"]),
         "ratio_on_to_off": round(statistics.median(ratios), 3),
         "ratios_per_round": [round(r, 3) for r in ratios],
+        # CPU time of the server processes (supervisor and workers, from /proc) per answered
+        # request: what recording costs, whatever else the machine runs at the same time
+        "server_cpu_us_per_request_off": cpu_off,
+        "server_cpu_us_per_request_on": cpu_on,
+        "capacity_ratio_from_cpu": round(cpu_off / cpu_on, 3),
         "rows_recorded_during_rounds": rows,
         "answers_wrk_counted": answered_on,
     }
+
+
+def group_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and every process below it (Linux /proc)."""
+    ticks, pending, seen = 0, [pid], set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _settled_rows(db: Path) -> int:
