@@ -136,6 +136,7 @@ class SpacyTokenizer:
             if not faster or self._splits(key) or " " in key:
                 self._phrases.setdefault(tuple(self._tokenize(key, specials=False)), key)
         self._longest = max((len(p) for p in self._phrases), default=0)
+        self._firsts = {phrase[0] for phrase in self._phrases}  # most tokens start none
 
     def _splits(self, text: str) -> bool:
         prefix = self._prefix(text)
@@ -155,6 +156,11 @@ class SpacyTokenizer:
         space between two spans dropped."""
         tokens: list[str] = []
         if not text:
+            return tokens
+        if text.isprintable() and "  " not in text and text[0] != " " != text[-1]:
+            # single spaces between words only (every normalised text): the spans are the words
+            for span in text.split(" "):
+                tokens.extend(self._span(span, specials))
             return tokens
         start, in_ws = 0, text[0].isspace()
         for i, char in enumerate(text):
@@ -245,6 +251,8 @@ class SpacyTokenizer:
         the affix rules split are replaced by its tokens, longest first, then leftmost."""
         matches = []
         for start in range(len(tokens)):
+            if tokens[start] not in self._firsts:
+                continue
             for size in range(1, min(self._longest, len(tokens) - start) + 1):
                 key = self._phrases.get(tuple(tokens[start : start + size]))
                 if key is not None:
@@ -309,8 +317,7 @@ class BowFeatures:
         self._keys: dict[str, int] = dict(self.symbols)  # reserved strings keep their ids
 
     def keys(self, text: str) -> np.ndarray:
-        """The distinct n-gram keys of ``text`` (uint64) and their counts, as spaCy's
-        ``extract_ngrams`` computes them."""
+        """The unigram (ORTH) keys of ``text``'s tokens, uint64, in order."""
         cache = self._keys
         if len(cache) >= _CACHE_LIMIT:
             cache.clear()
@@ -323,15 +330,40 @@ class BowFeatures:
             unigrams.append(key)
         return np.asarray(unigrams, dtype=np.uint64)
 
-    def rows(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+    def counted(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct n-gram keys of ``text`` (orders 1..``ngram_size``) and their counts,
+        as spaCy's ``extract_ngrams`` computes them."""
         unigrams = self.keys(text)
         grams = [unigrams] + [ngram_keys(unigrams, n) for n in range(2, self.ngram_size + 1)]
-        keys, counts = np.unique(np.concatenate(grams), return_counts=True)
+        return np.unique(np.concatenate(grams), return_counts=True)
+
+    def _rows(self, keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = np.concatenate(
             [murmurhash3_32(keys, 0) % self.length, murmurhash3_32(keys, 1) % self.length]
         ).astype(np.int64)
-        values = np.concatenate([counts, counts]).astype(np.float32)
-        return rows, values
+        return rows, np.concatenate([counts, counts]).astype(np.float32)
+
+    def rows(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Row indices (int64) and values (float32) of ``text``: two rows per distinct key."""
+        return self._rows(*self.counted(text))
+
+    def batch_rows(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`rows` of each text, the hashing done once for the whole batch."""
+        counted = [self.counted(text) for text in texts]
+        if not counted:
+            return []
+        sizes = np.cumsum([len(keys) for keys, _ in counted])[:-1]
+        rows, values = self._rows(
+            np.concatenate([keys for keys, _ in counted]),
+            np.concatenate([counts for _, counts in counted]),
+        )
+        half = len(rows) // 2
+        first, second = np.split(rows[:half], sizes), np.split(rows[half:], sizes)
+        counts = np.split(values[:half], sizes)
+        return [
+            (np.concatenate([a, b]), np.concatenate([c, c]))
+            for a, b, c in zip(first, second, counts, strict=True)
+        ]
 
 
 def read_preprocessor(path: Path) -> BowFeatures:
@@ -363,7 +395,7 @@ def spacy_bow_encoder(
     pad = int(features.length)
 
     def encode(texts: Sequence[str]) -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
-        encoded = [features.rows(text) for text in texts]
+        encoded = [features.rows(texts[0])] if len(texts) == 1 else features.batch_rows(texts)
         order = np.argsort([len(rows) for rows, _ in encoded], kind="stable")
         feeds = []
         for start in range(0, len(texts), batch_size):
