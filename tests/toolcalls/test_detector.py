@@ -383,3 +383,23 @@ def test_a_remark_after_the_block_can_make_it_an_example() -> None:
         "The above JSON shows the format of a tool call."
     )
     assert calls(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{" * 20_000,
+        '{"a": ' * 5_000,
+        '<tool_call>{"name": "get_weather", "arguments": '
+        + "[" * 5_000
+        + "]" * 5_000
+        + "}</tool_call>",
+        "<｜tool▁call▁begin｜>" * 5_000,
+        "call get_weather with city=Paris and " * 2_000,
+    ],
+)
+def test_hostile_outputs_are_read_in_linear_time(text: str) -> None:
+    # Each of these took from 10 s to minutes before the scans were bounded; now well under
+    # a second. Nothing here is a valid call except the repeated sentence.
+    found = DETECTOR.detect(text)
+    assert all(c.name == "get_weather" for c in found)

@@ -23,6 +23,7 @@ reports how well these numbers match the observed precision (calibration table).
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 
@@ -79,26 +80,35 @@ class Aggregator:
         hard = sorted(
             (c for c in candidates if c.context not in SOFT_CONTEXTS), key=lambda c: c.span.start
         )
-        soft = [c for c in candidates if c.context in SOFT_CONTEXTS]
+        hard_starts = [c.span.start for c in hard]
         support: dict[int, float] = {}  # id(hard candidate) -> best corroborating score
         leftover: list[Candidate] = []
-        for candidate in sorted(soft, key=lambda c: -c.score):
-            other = next((h for h in hard if _overlaps(candidate, h)), None)
+        spoken = sorted(
+            (c for c in candidates if c.context in SOFT_CONTEXTS and c.context != "semantic"),
+            key=lambda c: c.span.start,
+        )
+        for candidate in spoken:
+            other = _overlapping(candidate, hard, hard_starts)
             if other is not None:
                 if _same_name(candidate.name, other.name):
                     support[id(other)] = max(support.get(id(other), 0.0), candidate.score)
-            elif candidate.context != "semantic" and not any(
-                _overlaps(candidate, o) for o in leftover
-            ):
+            elif leftover and _overlaps(candidate, leftover[-1]):
+                if candidate.score > leftover[-1].score:  # two readings of one sentence
+                    leftover[-1] = candidate
+            else:
                 leftover.append(candidate)
-        semantic = {c.name: c.score for c in soft if c.context == "semantic"}
+        semantic = {c.name: c.score for c in candidates if c.context == "semantic"}
         inline = inline_code_spans(text)
+        defines: dict[str, bool] = {}
         calls = []
         for candidate in sorted([*hard, *leftover], key=lambda c: c.span.start):
             if _framed_as_example(text, candidate, inline):
                 continue
-            if candidate.context != "tagged" and _defines(text, candidate.name):
-                continue  # code that defines the function shows it; it does not call the tool
+            if candidate.context != "tagged":
+                if candidate.name not in defines:
+                    defines[candidate.name] = _defines(text, candidate.name)
+                if defines[candidate.name]:
+                    continue  # code that defines the function shows it; it does not call it
             boost = max(support.get(id(candidate), 0.0), semantic.get(candidate.name, 0.0) * 0.5)
             call = self._call(candidate, boost)
             if call is not None:
@@ -192,6 +202,17 @@ def _overlaps(a: Candidate, b: Candidate) -> bool:
     return a.span.start < b.span.end and b.span.start < a.span.end
 
 
+def _overlapping(
+    candidate: Candidate, hard: Sequence[Candidate], starts: Sequence[int]
+) -> Candidate | None:
+    """A structural candidate over the same text (the few that start before its end)."""
+    index = bisect_left(starts, candidate.span.end) - 1
+    for other in hard[max(0, index - 7) : index + 1][::-1]:
+        if _overlaps(candidate, other):
+            return other
+    return None
+
+
 def _same_name(a: str, b: str) -> bool:
     return _NORMAL.sub("", a.lower()) == _NORMAL.sub("", b.lower())
 
@@ -199,7 +220,8 @@ def _same_name(a: str, b: str) -> bool:
 def _framed_as_example(text: str, candidate: Candidate, inline: list[tuple[int, int]]) -> bool:
     """The prose presents this call as an example, or it sits inside a sentence."""
     start, end = candidate.span.start, candidate.span.end
-    if any(s <= start and end <= e for s, e in inline):
+    index = bisect_right(inline, (start, len(text))) - 1
+    if index >= 0 and inline[index][0] <= start and end <= inline[index][1]:
         return True
     line_start, line_end = line_bounds(text, start)
     before_on_line = text[line_start:start].strip()

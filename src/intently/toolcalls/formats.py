@@ -23,6 +23,8 @@ from intently.toolcalls.scan import balanced_end
 from intently.toolcalls.values import Unreadable, calls_in_value, load_value, python_calls
 
 TAGGED = 0.97
+MAX_REPAIR_CHARS = 20_000
+"""Longer unbalanced text is not repaired (json-repair's cost grows with it)."""
 _VALUE_START = re.compile(r"[\[{]")
 _NAME_IN_PARTIAL = re.compile(r"""["']?(?:name|function|tool_name)["']?\s*:\s*["']([\w.\-]+)""")
 _BARE_NAME = re.compile(r"^\s*[A-Za-z_][\w.\-]*\s*$")
@@ -57,7 +59,7 @@ _INVOKE_PARAMETER = re.compile(
 _GLM = re.compile(r"^\s*([\w.\-]+)\s*(<arg_key>.*)", re.S)
 _GLM_PAIR = re.compile(r"<arg_key>(.*?)</arg_key>\s*<arg_value>(.*?)(?:</arg_value>|\Z)", re.S)
 _DEEPSEEK = re.compile(
-    r"<[｜|]tool[▁_ ]call[▁_ ]begin[｜|]>(.*?)<[｜|]tool[▁_ ]sep[｜|]>(.*?)"
+    r"<[｜|]tool[▁_ ]call[▁_ ]begin[｜|]>([^<]{0,200}?)<[｜|]tool[▁_ ]sep[｜|]>(.*?)"
     r"(<[｜|]tool[▁_ ]call[▁_ ]end[｜|]>|(?=<[｜|]tool[▁_ ]call[▁_ ]begin[｜|]>)"
     r"|(?=<[｜|]tool[▁_ ]calls[▁_ ]end)|\Z)",
     re.S,
@@ -115,10 +117,10 @@ def json_values(
         if match is None:
             return
         value_start = match.start()
-        value_end = balanced_end(text[:end], value_start)
+        value_end = balanced_end(text, value_start, end)
         if value_end is None:
             partial = text[value_start:end]
-            if closed:
+            if closed and len(partial) <= MAX_REPAIR_CHARS:
                 try:
                     value, _ = load_value(partial.strip(), closed=True)
                 except Unreadable:
@@ -133,7 +135,7 @@ def json_values(
         try:
             value, repaired = load_value(text[value_start:value_end], closed=True)
         except Unreadable:
-            position = value_start + 1
+            position = value_end  # nothing inside an unreadable value is read either
             continue
         state = "repaired" if repaired else "ok"
         yield from _calls_with_spans(text, value, value_start, value_end, names, state)
@@ -402,7 +404,7 @@ def mistral(text: str, names: Sequence[str]) -> list[Candidate]:
             cursor = body_start
             while (named := _MISTRAL_NAMED.match(text, cursor, body_end)) is not None:
                 value_start = named.end()
-                value_end = balanced_end(text[:body_end], value_start)
+                value_end = balanced_end(text, value_start, body_end)
                 start = position if cursor == body_start else named.start(1)
                 if value_end is None:
                     out.append(

@@ -108,8 +108,9 @@ class PhraseDetector:
 
 
 def _sentence_start(text: str, position: int) -> int:
-    start = 0
-    for match in _SENTENCE_START.finditer(text, max(0, position - 200), position):
+    """Where the sentence holding ``position`` starts, looking back 200 characters at most."""
+    start = max(0, position - 200)
+    for match in _SENTENCE_START.finditer(text, start, position):
         start = match.end()
     return start
 

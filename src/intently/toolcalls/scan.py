@@ -39,14 +39,19 @@ def mask_reasoning(text: str) -> str:
     return _THINK.sub(lambda m: " " * len(m.group(0)), text)
 
 
-def balanced_end(text: str, start: int) -> int | None:
+MAX_DEPTH = 64
+"""Deeper nesting is not a tool call; refusing it keeps parsing out of deep recursion."""
+
+
+def balanced_end(text: str, start: int, end: int | None = None) -> int | None:
     """End (exclusive) of the bracketed value opening at ``text[start]``, or None when the
-    text ends first (a truncated value). Strings in double or single quotes are skipped, with
-    backslash escapes, so brackets inside them do not count."""
+    text ends first (a truncated value) or nests deeper than :data:`MAX_DEPTH`. Strings in
+    double or single quotes are skipped, with backslash escapes, so brackets inside them do
+    not count. ``end`` bounds the scan (the text is read as if it stopped there)."""
     stack: list[str] = []
     quote = ""
     i = start
-    n = len(text)
+    n = len(text) if end is None else min(end, len(text))
     while i < n:
         ch = text[i]
         if quote:
@@ -62,6 +67,8 @@ def balanced_end(text: str, start: int) -> int | None:
             ):
                 quote = ch
         elif ch in _OPEN:
+            if len(stack) >= MAX_DEPTH:
+                return None
             stack.append(_OPEN[ch])
         elif ch in "}])":
             if not stack or stack[-1] != ch:

@@ -11,6 +11,7 @@ from an example; a ``tool_code``/``tool_call`` fence is a marker itself (Gemma).
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 
 from intently.toolcalls.formats import (
@@ -116,25 +117,46 @@ class StructureDetector:
 
 
 class _Claims:
-    """Candidates kept so far, and the text they cover."""
+    """Candidates kept so far, and the text they cover (merged, sorted intervals, so that a
+    check is a binary search even with thousands of calls in one output)."""
 
     def __init__(self) -> None:
         self.taken: list[Candidate] = []
-        self.held: list[tuple[int, int]] = []
+        self._starts: list[int] = []
+        self._ends: list[int] = []
 
     def free(self, start: int, end: int) -> bool:
-        return all(end <= c.span.start or start >= c.span.end for c in self.taken) and all(
-            end <= s or start >= e for s, e in self.held
-        )
+        index = bisect_right(self._starts, start) - 1
+        if index >= 0 and self._ends[index] > start:
+            return False
+        following = index + 1
+        return following >= len(self._starts) or self._starts[following] >= end
+
+    def _cover(self, start: int, end: int) -> None:
+        index = bisect_right(self._starts, start) - 1
+        if index >= 0 and self._ends[index] >= start:
+            start = self._starts[index]
+            end = max(end, self._ends[index])
+            del self._starts[index], self._ends[index]
+        else:
+            index += 1
+        while index < len(self._starts) and self._starts[index] <= end:
+            end = max(end, self._ends[index])
+            del self._starts[index], self._ends[index]
+        self._starts.insert(index, start)
+        self._ends.insert(index, end)
 
     def hold(self, regions: list[tuple[int, int]]) -> None:
         """Text no later reader may take (the inside of a block still being written)."""
-        self.held.extend(regions)
+        for start, end in regions:
+            self._cover(start, end)
 
     def take(self, candidates: list[Candidate]) -> None:
         # Checked against earlier batches only: calls of one block may share its span.
         fresh = [c for c in candidates if self.free(c.span.start, c.span.end)]
         self.taken.extend(fresh)
+        for candidate in fresh:
+            self._cover(candidate.span.start, candidate.span.end)
 
 
 def _in_context(candidate: Candidate, blocks: list[Fence], text: str) -> Candidate:
@@ -288,12 +310,15 @@ def _bare_json(text: str, names: Sequence[str], claims: _Claims) -> list[Candida
     out: list[Candidate] = []
     position = 0
     stripped = text.strip()
-    while (match := _JSON_START.search(text, position)) is not None:
+    budget = _scan_budget(text)
+    while (match := _JSON_START.search(text, position)) is not None and budget > 0:
         start = match.start()
         if not claims.free(start, start + 1):
             position = start + 1
             continue
-        found = list(json_values(text, start, _value_limit(text, start), closed=False, names=names))
+        limit = _value_limit(text, start)
+        budget -= limit - start
+        found = list(json_values(text, start, limit, closed=False, names=names))
         if not found:
             position = start + 1
             continue
@@ -323,15 +348,25 @@ def _value_limit(text: str, start: int) -> int:
     return len(text) if end is None else end
 
 
+def _scan_budget(text: str) -> int:
+    """Characters the nested-value scans may read in all: each start that does not hold a
+    call is scanned again from inside, and text such as ``{{{{…`` would make that quadratic."""
+    return 8 * len(text) + 4096
+
+
 def _python_lists(text: str, claims: _Claims) -> list[Candidate]:
     out: list[Candidate] = []
+    budget = _scan_budget(text)
     for match in _PY_LIST.finditer(text):
         start = match.start()
+        if budget <= 0:
+            break
         if not claims.free(start, start + 1) or any(
             c.span.start <= start < c.span.end for c in out
         ):
             continue
         end = balanced_end(text, start)
+        budget -= (len(text) if end is None else end) - start
         if end is None:
             continue
         calls = python_block(text, start, end, "pythonic")

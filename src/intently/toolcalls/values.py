@@ -57,7 +57,7 @@ def load_value(text: str, *, closed: bool = True) -> tuple[Any, bool]:
     would invent the rest of the call."""
     try:
         return json.loads(text), False
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     try:
         return ast.literal_eval(text), False
@@ -67,9 +67,12 @@ def load_value(text: str, *, closed: bool = True) -> tuple[Any, bool]:
         raise Unreadable(text[:80])
     import json_repair  # lazy: only broken outputs pay for it
 
-    repaired = json_repair.loads(
-        _PY_WORDS.sub(lambda m: m.group(0).lower(), text) if "'" not in text else text
-    )
+    try:
+        repaired = json_repair.loads(
+            _PY_WORDS.sub(lambda m: m.group(0).lower(), text) if "'" not in text else text
+        )
+    except (ValueError, RecursionError) as exc:
+        raise Unreadable(text[:80]) from exc
     if not isinstance(repaired, dict | list) or not repaired:
         raise Unreadable(text[:80])
     return repaired, True
