@@ -71,7 +71,7 @@ def test_rows_are_reviewable_json(noisy_oof):
     examples, oof = noisy_oof
     rows = find_issues(examples, oof).rows()
     first = rows[0]
-    assert first["kind"] == "label" and first["rank"] == 1 and first["action"] == "relabel"
+    assert first["kind"] == "label" and first["rank"] == 1 and first["action"] == "remove"
     assert first["text"] in FLIPS and first["suggested_label"] == TRUE_LABEL[first["text"]]
     json.dumps(rows)
 
@@ -223,7 +223,8 @@ def test_cli_issues_then_apply(make_project, tmp_path):
     flagged = {row["text"]: row for row in rows if row["kind"] == "label"}
     assert set(FLIPS) <= set(flagged)
     kept = [row | {"action": "keep"} for row in rows if row["text"] not in FLIPS]
-    _write_jsonl(out, [flagged[text] for text in FLIPS] + kept)
+    fixed = [flagged[text] | {"action": "relabel"} for text in FLIPS]
+    _write_jsonl(out, fixed + kept)
     result = runner.invoke(app, ["data", "issues", "-p", str(project), "--apply", str(out)])
     assert result.exit_code == 0, result.output
     assert "3 relabeled" in result.output

@@ -92,14 +92,17 @@ class LabelIssue:
     duplicate_of: dict[str, str] | None = None
 
     def to_dict(self, rank: int) -> dict[str, Any]:
-        """The reviewable JSONL row; ``action`` is what ``--apply`` will do unless edited."""
+        """The reviewable JSONL row; ``action`` is what ``--apply`` will do unless edited:
+        ``remove`` for label issues and duplicates (what bench/label_issues.py measures; a
+        wrong removal loses one example, a wrong relabel adds an error), ``keep`` for outliers.
+        """
         row: dict[str, Any] = {
             "kind": str(self.kind),
             "rank": rank,
             "text": self.text,
             "label": self.label,
             "suggested_label": self.suggested_label,
-            "action": "keep" if self.kind is IssueKind.OUTLIER else "relabel",
+            "action": "keep" if self.kind is IssueKind.OUTLIER else "remove",
             "score": round(self.score, 4),
             "self_confidence": round(self.self_confidence, 4),
             "suggested_confidence": (
