@@ -82,9 +82,7 @@ def review_id(task: str, text: str) -> str:
     return hashlib.sha256(f"llm_label\0{task}\0{text}".encode()).hexdigest()[:32]
 
 
-def _queue(
-    database_url: str, task: str, items: list[LabeledText], result: LabelingResult
-) -> int:
+def _queue(database_url: str, task: str, items: list[LabeledText], result: LabelingResult) -> int:
     from intently.db import Database, InteractionRecord, InteractionStore
 
     db = Database(database_url)
