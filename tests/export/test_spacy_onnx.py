@@ -76,6 +76,19 @@ def test_ngram_and_row_hashes_are_thincs() -> None:
         assert murmurhash3_32(keys, seed).tolist() == expected
 
 
+def test_reserved_symbol_strings_keep_their_ids() -> None:
+    from spacy.attrs import ORTH
+    from spacy.symbols import IDS
+
+    from intently.runtime.spacy_features import BowFeatures
+
+    text = "order number ORTH 42"
+    features = BowFeatures(str.split, ngram_size=1, length=1024, symbols=IDS)
+    doc = spacy.blank("en")(text)
+    assert features.keys(text).tolist() == doc.to_array([ORTH]).tolist()
+    assert features.keys(text)[1] == IDS["number"]
+
+
 @pytest.mark.parametrize("pipeline", ["blank", "base"])
 def test_tokenizer_matches_spacy(pipeline: str) -> None:
     if pipeline == "blank":
