@@ -15,6 +15,13 @@ model saved under another spaCy version warns (:class:`SpacyVersionWarning`); no
 unpickled (spaCy stores msgpack and JSON). ``export_onnx`` exports ``TextCatBOW`` exactly
 (:mod:`intently.backends.spacy_export`, preprocessor spec in docs/SPACY_ONNX.md); the other
 architectures refuse with ExportUnsupportedError.
+
+BOW defaults, from BANKING77 runs (10% hold-out; test accuracy; the shared 2-core machine at
+load 9-15, so seconds are loose): unigrams, 65,536 rows, Adam 0.005, batches 64 → 256 (x1.01
+a step): 0.877 in 134 s. Bigrams (Adam 0.01): 0.868; 32,768 rows (Adam 0.01): 0.875; batches
+128 → 512 (Adam 0.02): 0.869 in 81 s; parameter averaging over 15 epochs: 0.875 in 279 s.
+Every update step costs time in proportion to the table (Adam visits every row: 262,144 rows,
+spaCy's default, made a step ~4x slower than 65,536), so the table is smaller than spaCy's.
 """
 
 from __future__ import annotations
