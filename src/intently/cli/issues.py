@@ -128,7 +128,7 @@ def _print_report(report: IssueReport, total: int) -> None:
                 escape(issue.label),
                 escape(issue.suggested_label or "-"),
                 f"{value:.3f}",
-                escape(issue.origin or "project file"),
+                escape(Path(issue.origin).name if issue.origin else "project file"),
             )
         out().print(table)
     out().print(
