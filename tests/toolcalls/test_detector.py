@@ -403,3 +403,14 @@ def test_hostile_outputs_are_read_in_linear_time(text: str) -> None:
     # a second. Nothing here is a valid call except the repeated sentence.
     found = DETECTOR.detect(text)
     assert all(c.name == "get_weather" for c in found)
+
+
+def test_a_detector_follows_changes_to_its_registry() -> None:
+    registry = ToolRegistry([SEARCH])
+    detector = ToolCallDetector(registry)
+    text = "I'll call get_weather with city=Paris."
+    assert calls(text, detector) == []
+    registry.add(WEATHER)
+    assert calls(text, detector) == [PARIS]
+    registry.remove("get_weather")
+    assert calls(text, detector) == []
