@@ -126,8 +126,9 @@ class Recorder:
     def _append(self, item: Pending | InteractionRecord) -> None:
         buffer = self._buffer
         if len(buffer) >= self.settings.max_buffer:
-            # the database is far behind: keep memory bounded, lose nothing
-            self._spill_rows([self._row(item)])
+            # the database is far behind: keep memory bounded, lose nothing (no fsync per
+            # request: written to the kernel, the answer survives the process dying)
+            self._spill_rows([self._row(item)], sync=False)
             return
         buffer.append(item)
         self.counts["recorded"] += 1
@@ -244,7 +245,7 @@ class Recorder:
         fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._spill, self._spill_path = stream, path
 
-    def _spill_rows(self, rows: list[Row]) -> None:
+    def _spill_rows(self, rows: list[Row], *, sync: bool = True) -> None:
         if not rows:
             return
         # orjson writes datetimes as RFC 3339, which datetime.fromisoformat reads back
@@ -257,7 +258,8 @@ class Recorder:
             assert self._spill is not None
             self._spill.write(data)  # one write per batch: a crash tears at most the last line
             self._spill.flush()
-            os.fsync(self._spill.fileno())
+            if sync:
+                os.fsync(self._spill.fileno())
         self.counts["spilled"] += len(rows)
 
     def _replay_own(self) -> None:
