@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from intently.toolcalls.formats import (
     TAG_OPEN,
+    TAGGED,
     _cand,
     deepseek,
     harmony,
@@ -91,9 +92,9 @@ class StructureDetector:
         if "Action" in text:
             claims.take(_react(text))
         if ":" in text and "{" in text:
-            claims.take(_labelled(text))
+            claims.take(_json_after(_LABELLED, text, "labelled", REACT))
         if ">>>" in text:
-            claims.take(_functionary(text))
+            claims.take(_json_after(_FUNCTIONARY, text, "functionary_v3", TAGGED))
         blocks = fences(text)
         whole = _whole_output_calls(text)
         if whole:
@@ -226,20 +227,21 @@ def _react(text: str) -> list[Candidate]:
     return out
 
 
-def _functionary(text: str) -> list[Candidate]:
-    """Functionary v3.2: ``>>>name`` on its own line, the arguments object below it."""
+def _json_after(pattern: re.Pattern[str], text: str, fmt: str, score: float) -> list[Candidate]:
+    """Calls whose name ``pattern`` reads (group 1) and whose JSON arguments start where the
+    match ends: Functionary v3.2 ``>>>name`` lines, ``Tool:``/``Arguments:`` labels."""
     out = []
-    for match in _FUNCTIONARY.finditer(text):
+    for match in pattern.finditer(text):
         end = balanced_end(text, match.end())
         if end is None:
             out.append(
                 _cand(
-                    match.group(1), None, match.start(), len(text), "functionary_v3", truncated=True
+                    match.group(1), None, match.start(), len(text), fmt, truncated=True, score=score
                 )
             )
         else:
             out.append(
-                _cand(match.group(1), text[match.end() : end], match.start(), end, "functionary_v3")
+                _cand(match.group(1), text[match.end() : end], match.start(), end, fmt, score=score)
             )
     return out
 
@@ -262,36 +264,6 @@ def _call_lines(
             _with(c, context="bare", score=BARE)
             for c in python_block(text, start, start + len(line), "pythonic")
         )
-    return out
-
-
-def _labelled(text: str) -> list[Candidate]:
-    out = []
-    for match in _LABELLED.finditer(text):
-        end = balanced_end(text, match.end())
-        if end is None:
-            out.append(
-                _cand(
-                    match.group(1),
-                    None,
-                    match.start(),
-                    len(text),
-                    "labelled",
-                    truncated=True,
-                    score=REACT,
-                )
-            )
-        else:
-            out.append(
-                _cand(
-                    match.group(1),
-                    text[match.end() : end],
-                    match.start(),
-                    end,
-                    "labelled",
-                    score=REACT,
-                )
-            )
     return out
 
 
