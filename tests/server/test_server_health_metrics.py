@@ -33,6 +33,13 @@ ROUTES = {
     ("get", "/v1/metrics/snapshots"),
     ("get", "/v1/alerts"),
     ("post", "/v1/toolcalls/detect"),
+    ("get", "/v1/review/pending"),
+    ("post", "/v1/corrections"),
+    ("post", "/v1/review/approve"),
+    ("post", "/v1/review/skip"),
+    ("get", "/v1/errors"),
+    ("get", "/v1/dataset/export"),
+    ("get", "/v1/dataset/stats"),
 }
 
 
