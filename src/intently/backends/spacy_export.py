@@ -10,9 +10,8 @@ rows map to an all-zero row). The runtime hashes every token, seen or not, as sp
 an unseen key lands on rows that are zero or shared with a seen key, as in spaCy.
 
 Inputs ``rows`` (int64) and ``counts`` (float32), ``[batch, L]``: two entries per key,
-padded with row ``length`` and count 0. The stored rows are divided by their largest magnitude
-(multiplied back through ``counts``) as the linear export does, so that int8 quantization of
-the table loses as little as one scale per row.
+padded with row ``length`` and count 0; the graph is the linear backend's
+(:func:`~intently.backends.sparse_graph.save_rows_graph`) with ``row_map`` in front.
 
 Other architectures (``TextCatCNN``, ``TextCatReduce``, the ensemble) embed tokens with
 ``HashEmbed`` over NORM/PREFIX/SUFFIX/SHAPE features and run maxout CNN layers; their export
@@ -28,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from intently.backends.base import ONNX_MODEL_FILE, ONNX_OPSET, ONNX_OUTPUT
+from intently.backends.base import ONNX_OPSET, ONNX_OUTPUT
+from intently.backends.sparse_graph import save_rows_graph
 from intently.errors import ExportUnsupportedError
 from intently.runtime.spacy_features import PREPROCESSOR_FORMAT
 
@@ -94,9 +94,7 @@ def bow_weights(textcat: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
 def export_bow(nlp: Any, component: str, classes: Sequence[str], directory: Path) -> dict[str, Any]:
     """Write ``model.onnx`` and ``spacy_bow.json`` for the textcat ``component`` of ``nlp``
     (columns in ``classes`` order); the export description for ``onnx.json``."""
-    import onnx
     import spacy
-    from onnx import TensorProto, helper, numpy_helper
     from spacy.symbols import IDS
 
     textcat = nlp.get_pipe(component)
@@ -104,50 +102,17 @@ def export_bow(nlp: Any, component: str, classes: Sequence[str], directory: Path
     order = [list(textcat.labels).index(label) for label in classes]
     weights, bias = weights[:, order], bias[order]
     used = np.flatnonzero(np.any(weights != 0, axis=1))
-    table = np.vstack([weights[used], np.zeros((1, len(classes)), np.float32)])
-    scale = np.abs(table).max(axis=1)
-    scale[scale == 0] = 1.0
     row_map = np.full(length + 1, len(used), dtype=np.int64)  # the padding row: length
     row_map[used] = np.arange(len(used))
-    initializers = [
-        numpy_helper.from_array(row_map, "row_map"),
-        numpy_helper.from_array((table / scale[:, None]).astype(np.float32), "table"),
-        numpy_helper.from_array(scale.astype(np.float32), "row_scale"),
-        numpy_helper.from_array(bias, "bias"),
-        numpy_helper.from_array(np.asarray([1], np.int64), "length_axis"),
-    ]
-    node = helper.make_node
-    nodes = [
-        node("Gather", ["row_map", "rows"], ["stored"], axis=0, name="map_rows"),
-        node("Gather", ["row_scale", "stored"], ["scales"], axis=0, name="gather_scale"),
-        node("Mul", ["counts", "scales"], ["weights"], name="scale_counts"),
-        node("Unsqueeze", ["weights", "length_axis"], ["weights_3d"], name="unsqueeze"),
-        node("Gather", ["table", "stored"], ["gathered"], axis=0, name="gather_rows"),
-        node("MatMul", ["weights_3d", "gathered"], ["summed"], name="weigh_rows"),
-        node("Squeeze", ["summed", "length_axis"], ["margins"], name="squeeze"),
-        node("Add", ["margins", "bias"], ["scores"], name="add_bias"),
-        node("Softmax", ["scores"], [ONNX_OUTPUT], axis=-1, name="softmax"),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "intently_spacy_bow",
-        [
-            helper.make_tensor_value_info("rows", TensorProto.INT64, ["batch", "length"]),
-            helper.make_tensor_value_info("counts", TensorProto.FLOAT, ["batch", "length"]),
-        ],
-        [helper.make_tensor_value_info(ONNX_OUTPUT, TensorProto.FLOAT, ["batch", len(classes)])],
-        initializers,
+    save_rows_graph(
+        Path(directory),
+        table=np.vstack([weights[used], np.zeros((1, len(classes)), np.float32)]),
+        intercept=bias,
+        row_map=row_map,
+        inputs=("rows", "counts"),
+        name="intently_spacy_bow",
+        doc=f"spaCy TextCatBOW.v3: {len(used)} of {length} rows -> {len(classes)} classes",
     )
-    opset = [helper.make_opsetid("", ONNX_OPSET)]
-    model = helper.make_model(
-        graph,
-        opset_imports=opset,
-        ir_version=helper.find_min_ir_version_for(opset),
-        producer_name="intently",
-        doc_string=f"spaCy TextCatBOW.v3: {len(used)} of {length} rows -> {len(classes)} classes",
-    )
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, Path(directory) / ONNX_MODEL_FILE)
     preprocessor = {
         "format": PREPROCESSOR_FORMAT,
         "spacy_version": spacy.__version__,
