@@ -66,20 +66,24 @@ def hermes_str_args(calls: Sequence[Call], rng: random.Random) -> str:
     )
 
 
-def qwen3_coder(calls: Sequence[Call], rng: random.Random) -> str:
+def _xml_functions(calls: Sequence[Call], tag: str, nl: str) -> str:
+    """``<tag><function=NAME><parameter=P>V</parameter>…</function></tag>`` per call; ``nl``
+    is what surrounds each value (Qwen3-Coder puts values on their own lines)."""
     out = []
     for name, args in calls:
-        params = "".join(f"<parameter={k}>\n{_text(v)}\n</parameter>\n" for k, v in args.items())
-        out.append(f"<tool_call>\n<function={name}>\n{params}</function>\n</tool_call>")
+        params = "".join(
+            f"<parameter={k}>{nl}{_text(v)}{nl}</parameter>{nl}" for k, v in args.items()
+        )
+        out.append(f"<{tag}>\n<function={name}>{nl}{params}</function>\n</{tag}>")
     return "\n".join(out)
+
+
+def qwen3_coder(calls: Sequence[Call], rng: random.Random) -> str:
+    return _xml_functions(calls, "tool_call", "\n")
 
 
 def seed_oss(calls: Sequence[Call], rng: random.Random) -> str:
-    out = []
-    for name, args in calls:
-        params = "".join(f"<parameter={k}>{_text(v)}</parameter>" for k, v in args.items())
-        out.append(f"<seed:tool_call>\n<function={name}>{params}</function>\n</seed:tool_call>")
-    return "\n".join(out)
+    return _xml_functions(calls, "seed:tool_call", "")
 
 
 def mistral(calls: Sequence[Call], rng: random.Random) -> str:
