@@ -414,3 +414,13 @@ def test_a_detector_follows_changes_to_its_registry() -> None:
     assert calls(text, detector) == [PARIS]
     registry.remove("get_weather")
     assert calls(text, detector) == []
+
+
+def test_function_gemma_calls() -> None:
+    text = (
+        "<start_function_call>call:get_weather{city:<escape>Paris, France<escape>,days:3,"
+        'tags:["a","b"]}<end_function_call>'
+    )
+    assert calls(text) == [
+        ("get_weather", {"city": "Paris, France", "days": 3, "tags": ["a", "b"], "unit": "celsius"})
+    ]

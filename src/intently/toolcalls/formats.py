@@ -74,6 +74,10 @@ _HARMONY = re.compile(
     r"(?:\s*<\|constrain\|>[^<]*)?\s*<\|message\|>(.*?)(<\|call\|>|<\|end\|>|(?=<\|start\|>)|\Z)",
     re.S,
 )
+_GEMMA_CALL = re.compile(
+    r"<start_function_call>\s*call:([\w.\-]+)\{(.*?)\}\s*(<end_function_call>|\Z)", re.S
+)
+_GEMMA_KEY = re.compile(r"\s*([\w.\-]+)\s*:\s*")
 _MISTRAL_NAMED = re.compile(
     r"\s*([A-Za-z_][\w.\-]*)\s*(?:\[CALL_ID\]\s*\w+\s*)?(?:\[ARGS\])?\s*(?=\{)"
 )
@@ -375,6 +379,49 @@ def harmony(text: str, names: Sequence[str]) -> list[Candidate]:
             )
         )
     return out
+
+
+def function_gemma(text: str, names: Sequence[str]) -> list[Candidate]:
+    """FunctionGemma: ``<start_function_call>call:NAME{key:<escape>text<escape>,n:3}``."""
+    out = []
+    for match in _GEMMA_CALL.finditer(text):
+        out.append(
+            _cand(
+                match.group(1),
+                _gemma_arguments(match.group(2)),
+                match.start(),
+                match.end(),
+                "function_gemma",
+                truncated=not match.group(3),
+            )
+        )
+    return out
+
+
+def _gemma_arguments(body: str) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    position = 0
+    while (key := _GEMMA_KEY.match(body, position)) is not None:
+        position = key.end()
+        if body.startswith("<escape>", position):
+            close = body.find("<escape>", position + 8)
+            close = len(body) if close < 0 else close
+            args[key.group(1)] = body[position + 8 : close]
+            position = close + 8
+        else:
+            if body[position : position + 1] in ("[", "{"):
+                end = balanced_end(body, position) or len(body)
+            else:
+                comma = body.find(",", position)
+                end = len(body) if comma < 0 else comma
+            raw = body[position:end].strip()
+            try:
+                args[key.group(1)], _ = load_value(raw, closed=True)
+            except Unreadable:
+                args[key.group(1)] = raw
+            position = end
+        position += body.startswith(",", position)
+    return args
 
 
 def mistral(text: str, names: Sequence[str]) -> list[Candidate]:

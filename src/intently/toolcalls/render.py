@@ -271,6 +271,17 @@ def langchain(calls: Sequence[Call], rng: random.Random) -> str:
     return f"```json\n{json.dumps({'action': name, 'action_input': dict(args)}, indent=2)}\n```"
 
 
+def function_gemma(calls: Sequence[Call], rng: random.Random) -> str:
+    def value(v: Any) -> str:
+        return f"<escape>{v}<escape>" if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+
+    return "".join(
+        f"<start_function_call>call:{n}{{{','.join(f'{k}:{value(v)}' for k, v in a.items())}}}"
+        "<end_function_call>"
+        for n, a in calls
+    )
+
+
 def gemma_tool_code(calls: Sequence[Call], rng: random.Random) -> str:
     return "```tool_code\n" + "\n".join(_pycall(n, a, rng) for n, a in calls) + "\n```"
 
@@ -308,6 +319,7 @@ FORMATS: dict[str, Renderer] = {
     "openai_json": openai_json,
     "langchain": langchain,
     "gemma_tool_code": gemma_tool_code,
+    "function_gemma": function_gemma,
 }
 SINGLE_CALL = frozenset({"glaive", "internlm", "langchain", "react"})
 """Formats that carry one call per output."""

@@ -19,6 +19,7 @@ from intently.toolcalls.formats import (
     TAGGED,
     _cand,
     deepseek,
+    function_gemma,
     harmony,
     invokes,
     json_values,
@@ -45,6 +46,7 @@ _MARKED: tuple[tuple[str, Callable[[str, Sequence[str]], list[Candidate]]], ...]
     ("<|tool_call_begin|>", kimi),
     ("<|message|>", harmony),
     ("[TOOL_CALLS]", mistral),
+    ("<start_function_call>", function_gemma),
 )
 _TRIGGERS = re.compile(r"[{\[<(]|Action|\|>")
 _JSON_START = re.compile(r"[\[{]\s*[\"'{]")
