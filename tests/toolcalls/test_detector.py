@@ -424,3 +424,10 @@ def test_function_gemma_calls() -> None:
     assert calls(text) == [
         ("get_weather", {"city": "Paris, France", "days": 3, "tags": ["a", "b"], "unit": "celsius"})
     ]
+
+
+def test_a_stated_call_with_pairs_in_parentheses() -> None:
+    assert calls("I will call get_weather(city: Paris, days: 2) now.") == [
+        ("get_weather", {"city": "Paris", "days": 2, "unit": "celsius"})
+    ]
+    assert calls("Use get_weather(city=Paris)") == [PARIS]

@@ -117,30 +117,38 @@ def _sentence_start(text: str, position: int) -> int:
 
 def _arguments(text: str, position: int, tool: Tool) -> tuple[Any, int] | None:
     """``(arguments, end)`` stated after the tool name, or None when it reads as a question."""
-    rest = text[position : position + 2]
-    if rest.startswith("("):
+    if text.startswith("(", position):
         end = balanced_end(text, position)
         if end is None:
             return None
         calls = python_calls(f"f{text[position:end]}")
-        if not calls:
-            return None
-        return calls[0][1], end
-    props = {p.lower(): p for p in tool.properties}
+        if calls:
+            return calls[0][1], end
+        # Not Python: "get_weather(city: Paris, days: 2)" is read as pairs.
+        args, stop = _pairs(text, position + 1, end - 1, tool)
+        return (CallArgs(args), end) if args and stop >= end - 1 else None
     lead = _LEAD.match(text, position)
-    cursor = lead.end() if lead else position
+    args, end = _pairs(text, lead.end() if lead else position, len(text), tool)
+    if not args:
+        end = position
+    if text[end : end + 1] == "?":
+        return None
+    return (CallArgs(args) if args else {}), end
+
+
+def _pairs(text: str, cursor: int, limit: int, tool: Tool) -> tuple[dict[str, Any], int]:
+    """``key=value`` / ``key: value`` pairs naming the tool's parameters, from ``cursor``."""
+    props = {p.lower(): p for p in tool.properties}
     args: dict[str, Any] = {}
-    end = position
-    while (pair := _PAIR.match(text, cursor)) is not None:
+    end = cursor
+    while (pair := _PAIR.match(text, cursor, limit)) is not None:
         key = props.get(pair.group("key").lower())
         if key is None:
             break
         args[key] = _unquote(pair.group("value"))
         end = pair.end()
-        cursor = _SEPARATOR.match(text, end).end()  # type: ignore[union-attr]
-    if text[end : end + 1] == "?":
-        return None
-    return (CallArgs(args) if args else {}), end
+        cursor = _SEPARATOR.match(text, end, limit).end()  # type: ignore[union-attr]
+    return args, end
 
 
 def _unquote(value: str) -> str:
