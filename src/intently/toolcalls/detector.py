@@ -191,6 +191,3 @@ _WRAPPER_TOKENS = re.compile(
     r"</function_calls>|</[｜|]DSML[｜|]function_calls>|<\|python_end\|>|<\|eom_id\|>|<\|eot_id\|>)?"
 )
 _EMPTY_FENCE = re.compile(r"(```+|~~~+)[\w+.\-]*[ \t]*\n?\s*\x00\s*\1")
-
-
-_without = remove_calls  # the proxy imported this name before it was public
