@@ -100,9 +100,9 @@ def test_fits_the_tiny_project_and_is_deterministic(fitted: SpacyBackend) -> Non
     assert fitted.fit_info_["architecture"] == "spacy.TextCatBOW.v3"
 
 
-def test_example_weights_change_the_model() -> None:
+def test_example_weights_change_the_model(fitted: SpacyBackend) -> None:
     weights = np.where(np.asarray(LABELS) == "greeting", 5.0, 1.0)
-    plain = make_backend("spacy", FAST, seed=3).fit(TEXTS, LABELS)
+    plain = fitted
     heavy = make_backend("spacy", FAST, seed=3).fit(TEXTS, LABELS, weights)
     column = plain.classes_.index("greeting")
     probe = ["is anyone there"]
