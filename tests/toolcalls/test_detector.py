@@ -431,3 +431,11 @@ def test_a_stated_call_with_pairs_in_parentheses() -> None:
         ("get_weather", {"city": "Paris", "days": 2, "unit": "celsius"})
     ]
     assert calls("Use get_weather(city=Paris)") == [PARIS]
+
+
+def test_repair_leaves_the_words_inside_strings_alone() -> None:
+    text = (
+        '<tool_call>{"name": "search_web", "arguments": {"query": "True Detective None",}, }'
+        "</tool_call>"
+    )
+    assert calls(text) == [("search_web", {"query": "True Detective None"})]

@@ -35,7 +35,6 @@ ARG_KEYS = (
 )
 LIST_KEYS = ("tool_calls", "function_calls", "calls", "tool_uses", "actions", "functions")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][\w.\-]*$")
-_PY_WORDS = re.compile(r"\b(?:True|False|None)\b")
 
 
 @dataclass(frozen=True)
@@ -68,9 +67,7 @@ def load_value(text: str, *, closed: bool = True) -> tuple[Any, bool]:
     import json_repair  # lazy: only broken outputs pay for it
 
     try:
-        repaired = json_repair.loads(
-            _PY_WORDS.sub(lambda m: m.group(0).lower(), text) if "'" not in text else text
-        )
+        repaired = json_repair.loads(text)  # reads True/False/None itself, strings untouched
     except (ValueError, RecursionError) as exc:
         raise Unreadable(text[:80]) from exc
     if not isinstance(repaired, dict | list) or not repaired:
