@@ -439,3 +439,8 @@ def test_repair_leaves_the_words_inside_strings_alone() -> None:
         "</tool_call>"
     )
     assert calls(text) == [("search_web", {"query": "True Detective None"})]
+
+
+def test_a_sentence_reporting_how_a_call_went_is_not_a_call() -> None:
+    assert calls("Calling get_weather with city=Paris returned an error.") == []
+    assert calls("Calling get_weather with city=Paris failed, so I will retry.") == []

@@ -34,11 +34,17 @@ _LEAD = re.compile(
     r"args|inputs?)(?: of)?)\s*)*",
     re.I,
 )
+_REPORT = (
+    r"returned|returns|failed|fails|gave|gives|showed|errored|worked|succeeded|timed out|"
+    r"did not|didn't|earlier|yesterday|before"
+)
+_REPORTED = re.compile(rf"[^.!?\n]{{0,80}}?\b(?:{_REPORT})\b", re.I)
+"""A sentence that goes on to say how the call went reports a past call."""
 _PAIR = re.compile(
     r"[`'\"*]*(?P<key>[A-Za-z_][\w\-]*)[`'\"*]*\s*(?:=|:|\s(?:is|set to|of|as|equal to|equals|"
     r"to)\s)\s*(?P<value>\"[^\"\n]*\"|'[^'\n]*'|`[^`\n]*`|\[[^\]\n]*\]|\{[^}\n]*\}|[^,;\n]+?)"
     r"(?=\s*(?:,|;|\band\b|\.\s|\.$|\n|$|\)|\s(?:since|because|so|but|then|which|to "
-    r"(?:get|find|see|check)|for (?:you|the)|now|please)\b))",
+    r"(?:get|find|see|check)|for (?:you|the)|now|please|{report})\b))".replace("{report}", _REPORT),
     re.I,
 )
 _SEPARATOR = re.compile(r"\s*(?:,|;|\band\b|&)?\s*(?:and\s+)?", re.I)
@@ -90,6 +96,8 @@ class PhraseDetector:
                 continue
             args, end = read
             if _MENTION.search(text[end : end + 2]) or text[end : end + 2].strip().startswith("?"):
+                continue
+            if _REPORTED.match(text, end):
                 continue
             if not args and (tool.properties or tool.required):
                 continue  # a name alone is a mention
