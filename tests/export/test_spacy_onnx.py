@@ -126,16 +126,21 @@ def test_bow_export_answers_like_spacy(tmp_path: Path) -> None:
     np.testing.assert_allclose(graph.predict_proba(probes), expected, atol=1e-5)
 
 
-def test_non_bow_architectures_refuse_by_name(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("architecture", "named"), [("cnn", "TextCatCNN"), ("ensemble", "TextCatEnsemble")]
+)
+def test_non_bow_architectures_refuse_by_name(
+    architecture: str, named: str, tmp_path: Path
+) -> None:
     from intently.backends.spacy_config import LoopSettings, build_config, textcat_model
     from intently.backends.spacy_export import export_bow
 
-    model = textcat_model("cnn", width=16, embed_size=500)
+    model = textcat_model(architecture, width=16, embed_size=500)
     config = build_config(
         component="textcat", factory="textcat", model=model, settings=LoopSettings()
     )
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
-    with pytest.raises(ExportUnsupportedError, match="TextCatCNN"):
+    with pytest.raises(ExportUnsupportedError, match=named):
         export_bow(nlp, "textcat", ("a", "b"), tmp_path)
     assert not list(tmp_path.iterdir())
 

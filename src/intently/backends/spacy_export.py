@@ -77,12 +77,9 @@ def bow_weights(textcat: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
             extract = node
     if linear is None or extract is None or extract.attrs.get("attr") != ORTH:
         raise ExportUnsupportedError(
-            f"the spaCy textcat model {architecture!r} has no ONNX export: only "
-            f"{', '.join(BOW_ARCHITECTURES)} (bag of ORTH n-grams) is exported; TextCatCNN, "
-            "TextCatReduce and TextCatEnsemble embed tokens with HashEmbed + CNN layers, "
-            "which Intently does not export yet.",
-            hint="serve it with the native runtime (Classifier.load(..., runtime='native')), "
-            "or train with architecture: bow.",
+            f"the spaCy textcat model {architecture!r} is not a bag of ORTH n-grams into "
+            "SparseLinear.v2; Intently exports only that.",
+            hint="serve it with the native runtime (Classifier.load(..., runtime='native')).",
         )
     length = int(linear.get_dim("length"))
     n_labels = int(linear.get_dim("nO"))
@@ -98,6 +95,16 @@ def export_bow(nlp: Any, component: str, classes: Sequence[str], directory: Path
     from spacy.symbols import IDS
 
     textcat = nlp.get_pipe(component)
+    architecture = nlp.config["components"][component]["model"]["@architectures"]
+    if architecture not in BOW_ARCHITECTURES:  # the ensemble holds a BOW model too
+        raise ExportUnsupportedError(
+            f"the spaCy textcat architecture {architecture!r} has no ONNX export: only "
+            f"{', '.join(BOW_ARCHITECTURES)} (bag of ORTH n-grams) is exported; TextCatCNN, "
+            "TextCatReduce and TextCatEnsemble embed tokens with HashEmbed + CNN layers, "
+            "which Intently does not export yet.",
+            hint="serve it with the native runtime (Classifier.load(..., runtime='native')), "
+            "or train with architecture: bow.",
+        )
     weights, bias, length, ngram_size = bow_weights(textcat)
     order = [list(textcat.labels).index(label) for label in classes]
     weights, bias = weights[:, order], bias[order]
