@@ -169,3 +169,23 @@ def _no_thread_leak():
     before = {t.name for t in threading.enumerate()}
     yield
     assert "intently-recorder" not in {t.name for t in threading.enumerate()} - before
+
+
+def test_numpy_scores_are_written_and_spilled(database, tmp_path):
+    import numpy as np
+
+    scores = (("refund", np.float32(0.75)), ("greeting", np.float32(0.25)))
+    answer = Answer(confidence=np.float32(0.75), ranking=scores)
+    recorder = make(database, tmp_path)
+    recorder.start()
+    first, second = new_interaction_id(), new_interaction_id()
+    recorder.record_prediction(first, "intent", "refund", answer, 0.1)
+    recorder.flush()
+    _break(database)
+    recorder.record_prediction(second, "intent", "refund", answer, 0.1)
+    recorder.flush()  # spilled
+    _repair(database)
+    recorder.close()  # replays
+    store = InteractionStore(database)
+    for iid in (first, second):
+        assert store.get(iid).ranking == (("refund", 0.75), ("greeting", 0.25))

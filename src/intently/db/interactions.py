@@ -139,16 +139,21 @@ _JSON_AT = tuple(ROW_COLUMNS.index(name) for name in sorted(_JSON_COLUMNS))
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
-def _json_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+def _json_values(row: tuple[Any, ...]) -> list[Any]:
     values = list(row)
     for index in _JSON_AT:
         if values[index] is not None:
-            values[index] = orjson.dumps(values[index]).decode()
-    return tuple(values)
+            # NumPy scalars too: a ranking may hold the model's own float32 scores
+            values[index] = orjson.dumps(values[index], option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return values
+
+
+def _json_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(_json_values(row))
 
 
 def _sqlite_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    values = list(_json_row(row))
+    values = _json_values(row)
     for index in _TIME_AT:
         moment = values[index]
         if moment is not None:

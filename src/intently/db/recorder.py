@@ -219,7 +219,7 @@ class Recorder:
             text if redact is None else redact(text),
             p.label,
             float(p.confidence),
-            [[label, float(score)] for label, score in p.ranking],
+            p.ranking,  # (label, score) pairs, written as JSON arrays
             p.model_version,
             p.runtime,
             bool(p.fallback),
@@ -250,7 +250,11 @@ class Recorder:
             return
         # orjson writes datetimes as RFC 3339, which datetime.fromisoformat reads back
         data = b"".join(
-            orjson.dumps(dict(zip(ROW_COLUMNS, row, strict=True))) + b"\n" for row in rows
+            orjson.dumps(
+                dict(zip(ROW_COLUMNS, row, strict=True)), option=orjson.OPT_SERIALIZE_NUMPY
+            )
+            + b"\n"
+            for row in rows
         )
         with self._spill_lock:
             if self._spill is None:
