@@ -124,19 +124,42 @@ def bench_serve(work: Path, project: Path, args: argparse.Namespace) -> dict[str
                 threads=1,
             )
         warm_rows = _settled_rows(on_db)
+        ports = {"on": on_port, "off": off_port}
+
+        def measured(name: str, **settings: int) -> dict[str, float]:
+            cpu = group_cpu_seconds(servers[name].pid)
+            url = f"http://127.0.0.1:{ports[name]}/v1/classify"
+            run = serve_bench.run_wrk(wrk, url, script, **settings)
+            requests = run["requests_per_s"] * args.duration
+            run["server_cpu_us_per_request"] = round(
+                (group_cpu_seconds(servers[name].pid) - cpu) / requests * 1e6, 1
+            )
+            return run
+
         for _ in range(args.rounds):
-            for name, port in (("off", off_port), ("on", on_port)):
-                cpu = group_cpu_seconds(servers[name].pid)
-                run = serve_bench.run_wrk(
-                    wrk, f"http://127.0.0.1:{port}/v1/classify", script, **load
-                )
-                requests = run["requests_per_s"] * args.duration
-                run["server_cpu_us_per_request"] = round(
-                    (group_cpu_seconds(servers[name].pid) - cpu) / requests * 1e6, 1
-                )
-                runs[name].append(run)
+            for name in ("off", "on"):
+                runs[name].append(measured(name, **load))
                 if name == "on":
+                    run = runs[name][-1]
                     answered_on += round(run["requests_per_s"] * args.duration) - run["non_2xx"]
+        # Both servers under the same load at the same time: whatever else the machine runs
+        # then slows both alike, so the ratio of a round is not a ratio of two moments.
+        half = {"duration": args.duration, "connections": args.connections // 2, "threads": 1}
+        together: list[dict[str, dict[str, float]]] = []
+        for _ in range(args.rounds):
+            pair: dict[str, dict[str, float]] = {}
+
+            def drive(name: str, into: dict[str, dict[str, float]]) -> None:
+                into[name] = measured(name, **half)
+
+            threads = [threading.Thread(target=drive, args=(n, pair)) for n in ("off", "on")]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            together.append(pair)
+            answered_on += round(pair["on"]["requests_per_s"] * args.duration)
+            answered_on -= int(pair["on"]["non_2xx"])
         after = [round(x, 2) for x in os.getloadavg()]
     finally:
         for process in servers.values():
@@ -146,12 +169,13 @@ def bench_serve(work: Path, project: Path, args: argparse.Namespace) -> dict[str
         on["requests_per_s"] / off["requests_per_s"]
         for on, off in zip(runs["on"], runs["off"], strict=True)
     ]
+    simultaneous = [p["on"]["requests_per_s"] / p["off"]["requests_per_s"] for p in together]
     cpu_off = statistics.median(run["server_cpu_us_per_request"] for run in runs["off"])
     cpu_on = statistics.median(run["server_cpu_us_per_request"] for run in runs["on"])
     return {
         "what": "POST /v1/classify, single text, recording on vs off, same run",
-        "server": "intently serve, 2 workers, default settings (SQLite WAL, batches of 256, "
-        "flush every 0.5 s)",
+        "server": "intently serve, 2 workers, default settings (SQLite WAL, flush every 0.5 s "
+        "or at 1,000 waiting answers)",
         "wrk": f"-t2 -c{args.connections} -d{args.duration}s, {args.rounds} alternating rounds",
         "load_average_before": before,
         "load_average_after": after,
@@ -159,12 +183,18 @@ def bench_serve(work: Path, project: Path, args: argparse.Namespace) -> dict[str
         "recording_on": serve_bench.median_run(runs["on"]),
         "ratio_on_to_off": round(statistics.median(ratios), 3),
         "ratios_per_round": [round(r, 3) for r in ratios],
+        "simultaneous_wrk": f"-t1 -c{args.connections // 2} -d{args.duration}s against each "
+        f"server at the same time, {args.rounds} rounds",
+        "simultaneous_on_req_s": [round(p["on"]["requests_per_s"]) for p in together],
+        "simultaneous_off_req_s": [round(p["off"]["requests_per_s"]) for p in together],
+        "simultaneous_ratio_on_to_off": round(statistics.median(simultaneous), 3),
+        "simultaneous_ratios_per_round": [round(r, 3) for r in simultaneous],
         # CPU time of the server processes (supervisor and workers, from /proc) per answered
         # request: what recording costs, whatever else the machine runs at the same time
         "server_cpu_us_per_request_off": cpu_off,
         "server_cpu_us_per_request_on": cpu_on,
         "capacity_ratio_from_cpu": round(cpu_off / cpu_on, 3),
-        "rows_recorded_during_rounds": rows,
+        "rows_recorded_during_rounds": rows,  # alternating and simultaneous rounds
         "answers_wrk_counted": answered_on,
     }
 
@@ -308,7 +338,7 @@ def bench_export(work: Path, project: Path, n: int) -> dict[str, Any]:
 # -- kill -9 ----------------------------------------------------------------------------------
 
 
-def _client(port: int, ids: list[str], stop_at: threading.Event) -> None:
+def _client(port: int, ids: list[tuple[float, str]], stop_at: threading.Event) -> None:
     body = json.dumps({"text": serve_bench.SAMPLE[1]})
     headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -320,7 +350,7 @@ def _client(port: int, ids: list[str], stop_at: threading.Event) -> None:
         except (OSError, http.client.HTTPException):
             return  # the server is gone
         if response.status == 200:
-            ids.append(json.loads(data)["interaction_id"])
+            ids.append((time.perf_counter(), json.loads(data)["interaction_id"]))
 
 
 def loss_under(project: Path, work: Path, sig: int, interval_s: float) -> dict[str, Any]:
@@ -328,7 +358,7 @@ def loss_under(project: Path, work: Path, sig: int, interval_s: float) -> dict[s
     db = work / f"kill-{sig}-{port}.db"
     server = start_server(project, port, db, record_flush_interval_s=interval_s)
     serve_bench.wait_ready(f"http://127.0.0.1:{port}/readyz")
-    ids: list[str] = []
+    ids: list[tuple[float, str]] = []
     stop_at = threading.Event()
     clients = [threading.Thread(target=_client, args=(port, ids, stop_at)) for _ in range(4)]
     started = time.perf_counter()
@@ -337,6 +367,7 @@ def loss_under(project: Path, work: Path, sig: int, interval_s: float) -> dict[s
     time.sleep(4.0)
     answered_before_signal = len(ids)
     elapsed = time.perf_counter() - started
+    killed_at = time.perf_counter()
     os.killpg(server.pid, sig)
     for thread in clients:
         thread.join(timeout=30)
@@ -347,7 +378,7 @@ def loss_under(project: Path, work: Path, sig: int, interval_s: float) -> dict[s
     database = Database(f"sqlite:///{db}")
     stored = {record.id for record in InteractionStore(database).iter_records()}
     database.dispose()
-    lost = [iid for iid in ids if iid not in stored]
+    lost = [(when, iid) for when, iid in ids if iid not in stored]
     rate = answered_before_signal / elapsed
     return {
         "signal": signal.Signals(sig).name,
@@ -355,8 +386,9 @@ def loss_under(project: Path, work: Path, sig: int, interval_s: float) -> dict[s
         "answers_received": len(ids),
         "answers_per_s": round(rate, 1),
         "lost": len(lost),
-        "lost_seconds_of_answers": round(len(lost) / rate, 3),
-        "recorded_but_not_received": len(stored - set(ids)),
+        # how long before the signal the oldest lost answer was received: the window lost
+        "lost_window_s": round(killed_at - min(when for when, _ in lost), 3) if lost else 0.0,
+        "recorded_but_not_received": len(stored - {iid for _, iid in ids}),
     }
 
 

@@ -161,13 +161,21 @@ class Recorder:
                 self._spill = None
 
     def _run(self) -> None:
+        # Flushes start on a fixed schedule, early by the last write's duration, so a buffered
+        # answer is committed within interval_s of its arrival (a kill -9 loses at most that):
+        # waiting a whole interval after each write let answers wait interval + write time.
+        interval, took = self.settings.interval_s, 0.0
+        next_start = time.monotonic() + interval
         while not self._stop.is_set():
-            self._wake.wait(self.settings.interval_s)
+            self._wake.wait(max(0.0, next_start - took - time.monotonic()))
             self._wake.clear()
+            started = time.monotonic()
+            next_start = started + interval
             try:
                 self.flush()
             except Exception:  # never let the thread die: the next flush retries
                 logger.exception("recording flush failed")
+            took = min(time.monotonic() - started, interval / 2)
 
     # -- flushing ------------------------------------------------------------------------------
 
