@@ -186,3 +186,16 @@ def test_the_same_machinery_trains_a_ner_model() -> None:
     assert outcome.best_score == 1.0
     found = [(e.text, e.label_) for e in nlp("call get_weather for Paris").ents]
     assert found == [("get_weather", "TOOL_NAME"), ("Paris", "PARAM_VALUE")]
+
+
+@pytest.mark.slow  # loads en_core_web_sm four times (config, sourcing, tokenizer copy, save)
+def test_builds_on_an_installed_base_pipeline(tmp_path: Path) -> None:
+    installed = sorted(spacy.util.get_installed_models())
+    if not installed:
+        pytest.skip("no trained spaCy pipeline installed")
+    model = make_backend("spacy", {**FAST, "base_model": installed[0]}, seed=3).fit(TEXTS, LABELS)
+    assert model.nlp_.pipe_names[-1] == "textcat" and "tagger" in model.nlp_.pipe_names
+    model.save(tmp_path)
+    doc = spacy.load(tmp_path / PIPELINE_DIR)("where is my order")
+    assert max(doc.cats, key=doc.cats.get) == "order_status"
+    assert doc.has_annotation("TAG")  # the base components still run, untouched

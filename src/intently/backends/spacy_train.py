@@ -197,9 +197,18 @@ def train_pipeline(
             hint="set [training] max_epochs or max_steps.",
         )
     if valid:
-        evaluate = create_evaluation_callback(
+        score_valid = create_evaluation_callback(
             nlp, lambda _nlp: list(valid), training["score_weights"]
         )
+        # Frozen components nothing listens to score the same at every evaluation: skipping
+        # them (a base pipeline's tagger, parser, ner) leaves the best checkpoint unchanged.
+        annotating = set(training["annotating_components"])
+        idle = [name for name in training["frozen_components"] if name not in annotating]
+
+        def evaluate() -> tuple[float, dict[str, Any]]:
+            with nlp.select_pipes(disable=idle):
+                return score_valid()
+
     else:
 
         def evaluate() -> tuple[float, dict[str, Any]]:
