@@ -199,3 +199,39 @@ def test_builds_on_an_installed_base_pipeline(tmp_path: Path) -> None:
     doc = spacy.load(tmp_path / PIPELINE_DIR)("where is my order")
     assert max(doc.cats, key=doc.cats.get) == "order_status"
     assert doc.has_annotation("TAG")  # the base components still run, untouched
+
+
+def test_project_spacy_config_is_resolved_and_checked(tmp_path: Path) -> None:
+    import yaml
+
+    import intently
+    from intently.errors import SpecError
+    from tiny_project import project_data
+
+    config = build_config(
+        component="textcat",
+        factory="textcat",
+        model=textcat_model("bow", length=2048),
+        settings=LoopSettings(batch_start=8, batch_stop=8, max_epochs=3, eval_frequency=5),
+    )
+    config.to_disk(tmp_path / "textcat.cfg")
+    data = project_data()
+    data["training"] = {"backend": "spacy", "spacy_config": "textcat.cfg"}
+    (tmp_path / "intently.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    run = intently.train(
+        intently.load_project(tmp_path / "intently.yaml"), write_reports=False, export=False
+    )
+    assert Path(run.version.params["config"]) == tmp_path / "textcat.cfg"
+    data["training"] = {"backend": "linear", "spacy_config": "textcat.cfg"}
+    (tmp_path / "intently.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(SpecError, match="spacy_config is read by the spacy backend only"):
+        intently.load_project(tmp_path / "intently.yaml")
+
+
+def test_a_config_without_a_textcat_is_refused(tmp_path: Path) -> None:
+    config = build_config(
+        component="ner", factory="ner", model=None, settings=LoopSettings(max_epochs=1)
+    )
+    config.to_disk(tmp_path / "ner.cfg")
+    with pytest.raises(SpacyConfigError, match="exactly one 'textcat'"):
+        make_backend("spacy", {"config": str(tmp_path / "ner.cfg")}).fit(TEXTS, LABELS)

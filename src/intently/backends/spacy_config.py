@@ -248,18 +248,11 @@ def read_config(path: str | Path) -> Any:
 
 
 def component_of(config: Any, factory: str, where: str) -> str:
-    """The name of the one pipeline component of ``config`` made by ``factory`` (or sourced
-    under that name); SpacyConfigError when there is none or more than one."""
+    """The name of the one pipeline component of ``config`` made by ``factory`` (sourced
+    components do not count); SpacyConfigError when there is none or more than one."""
     components = config.get("components", {})
     pipeline: Sequence[str] = config.get("nlp", {}).get("pipeline", [])
-    names = [
-        name
-        for name in pipeline
-        if components.get(name, {}).get(
-            "factory", name if "source" in components.get(name, {}) else None
-        )
-        == factory
-    ]
+    names = [name for name in pipeline if components.get(name, {}).get("factory") == factory]
     if len(names) != 1:
         raise SpacyConfigError(
             f"{where}: the pipeline {list(pipeline)} must contain exactly one {factory!r} "
