@@ -94,14 +94,14 @@ _SPACES: dict[str, dict[str, Dimension]] = {
         "finetune_epochs": Range(2, 10, integer=True),
         "finetune_batch_size": Choice(8, 16, 32),
     },
-    # defaults: bow, 2-grams, dropout 0.2, learn_rate 0.001, width 64, batches 16 -> 128
+    # defaults: bow, unigrams, dropout 0.2, learn_rate 0.005, width 64, batches 64 -> 256
     "spacy": {
         "architecture": Choice("bow", "reduce", "cnn", "ensemble"),
         "ngram_size": Range(1, 3, integer=True),
         "dropout": Range(0.0, 0.5),
-        "learn_rate": Range(1e-4, 1e-2, log=True),
+        "learn_rate": Range(1e-4, 2e-2, log=True),
         "width": Choice(32, 64, 128),
-        "batch_size": Choice([8, 64], [16, 128], [32, 256]),
+        "batch_size": Choice([16, 128], [32, 256], [64, 256], [128, 512]),
     },
     # defaults: lr 5e-5, 4 epochs, batch 16, warmup 0.1, weight decay 0.01, probe C 20
     "transformer": {
