@@ -203,14 +203,18 @@ class _TokenCache:
         """Cache row of each token (-1 for the batch separator), adding unseen tokens."""
         rows = list(map(self.row_of.get, tokens))
         if None in rows:
-            known = self.row_of  # distinct tokens first: a batch repeats most of its tokens
-            missing = [t for t in dict.fromkeys(tokens) if t not in known]
+            # Distinct unseen tokens only: a batch repeats most of its tokens, and most are known.
+            missing = list(
+                dict.fromkeys([t for t, r in zip(tokens, rows, strict=True) if r is None])
+            )
             if len(self.tokens) + len(missing) > TOKEN_CACHE_LIMIT:
                 self.generation += 1
                 self._start()
-                missing = list(dict.fromkeys(t for t in tokens if t != _SEPARATOR))
+                self._add(list(dict.fromkeys(t for t in tokens if t != _SEPARATOR)))
+                return list(map(self.row_of.__getitem__, tokens))
             self._add(missing)
-            rows = list(map(self.row_of.__getitem__, tokens))
+            get = self.row_of.__getitem__
+            rows = [get(t) if r is None else r for t, r in zip(tokens, rows, strict=True)]
         return rows
 
     def _add(self, tokens: list[str]) -> None:
