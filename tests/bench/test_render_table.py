@@ -164,3 +164,16 @@ def test_exported_rows_get_an_onnx_table_and_plain_rows_do_not(rows, tmp_path):
         "sklearn-tfidf-logreg",
         "transformer",
     ]
+
+
+def test_batch_throughput_is_the_median_of_several_calls(monkeypatch):
+    import intently.benchmark as benchmark
+
+    durations = iter([0.5, 0.1, 0.2])
+    clock = {"now": 0.0}
+
+    def fake_batch(texts: list[str]) -> None:
+        clock["now"] += next(durations)
+
+    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock["now"])
+    assert benchmark.batch_qps(fake_batch, ["a"] * 100) == pytest.approx(100 / 0.2)

@@ -5,7 +5,27 @@ Exit codes: 0 success, 1 an Intently error, 2 usage error, 3 quality gate failed
 (see ``intently.cli._app``).
 """
 
-from intently.cli import data, db, detect, export, feedback, generate, issues, keys, label, learning, mcp, models, predict, project, proxy, review, serve, tool_ner, tune  # noqa: F401  (modules register their commands)
+from intently.cli import (  # noqa: F401  (modules register their commands)
+    data,
+    db,
+    detect,
+    export,
+    feedback,
+    generate,
+    issues,
+    keys,
+    label,
+    learning,
+    mcp,
+    models,
+    predict,
+    project,
+    proxy,
+    review,
+    serve,
+    tool_ner,
+    tune,
+)
 from intently.cli._app import (
     EXIT_DATABASE,
     EXIT_ERROR,
