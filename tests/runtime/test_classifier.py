@@ -367,3 +367,7 @@ def test_a_batch_mixing_plain_and_unicode_texts_answers_like_single_texts(classi
     for answer, single in zip(batch, singles, strict=True):
         assert [label for label, _ in answer.ranking] == [label for label, _ in single.ranking]
         assert answer.confidence == pytest.approx(single.confidence, abs=1e-6)
+
+
+def test_an_empty_batch_has_no_rows(classifier):
+    assert classifier.predict_proba([]).shape == (0, len(classifier.labels))

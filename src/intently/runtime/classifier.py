@@ -343,7 +343,7 @@ class Classifier:
             return self.model.predict_proba([self._check(texts[0])])
         limit = self.max_text_chars
         plain = normalize_plain_batch(texts) or [None] * len(texts)
-        if all(plain) and max(map(len, texts)) <= limit:
+        if all(plain) and max(map(len, texts), default=0) <= limit:
             return self.model.predict_proba(plain)
         return self.model.predict_proba(
             [
