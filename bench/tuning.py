@@ -7,8 +7,9 @@ calibration and the OOS threshold, as ``intently train`` does) and scored once o
 the study never sees.
 
 ``workers``: the same study plan on a PostgreSQL storage, run to ``--trials`` finished trials by
-one worker process and then by two (separate studies, back to back, pruning off so trials cost
-alike), with the load average before and after each.
+one worker (this process, as ``intently tune``) and then by two worker processes (``intently
+tune --workers 2``), back to back, pruning off; the two-worker study is given the one-worker
+study's parameter sets, in order, so both do the same work. Load averages before and after each.
 
 Results merge into ``docs/benchmarks/tuning.json``.
 
@@ -37,7 +38,14 @@ from intently.pipeline import evaluate_model, fit_dataset
 from intently.spec import FallbackSpec, TrainingSpec, load_project
 from intently.spec.search_space import resolve_space
 from intently.tuning.objective import Objective, baseline_trial, folds_for
-from intently.tuning.study import open_study, optimize, plan_of, run_study, summarise
+from intently.tuning.study import (
+    create_study,
+    open_study,
+    optimize,
+    plan_of,
+    run_study,
+    summarise,
+)
 
 OUT = Path("docs/benchmarks/tuning.json")
 SEED = 13
@@ -127,16 +135,26 @@ def workers(datasets: Path, name: str, trials: int, storage: str) -> dict:
     )
     project = load_project(project_file)
     runs = {}
+    first_params: list[dict[str, Any]] = []
     for count in (1, 2):
+        study_name = f"{project.name}-{count}w"
+        if first_params:
+            # the same parameter sets as the one-worker run (trial 0, the defaults, is enqueued
+            # by create_study), so both runs do the same work and only the parallelism differs
+            study, _ = create_study(project, storage=storage, study_name=study_name)
+            for params in first_params[1:]:
+                study.enqueue_trial(params)
         before = os.getloadavg()
         started = time.perf_counter()
         result = run_study(
             project,
             trials=trials,
             storage=storage,
-            study_name=f"{project.name}-{count}w",
+            study_name=study_name,
             workers=count,
         )
+        if not first_params:
+            first_params = [row.params for row in sorted(result.trials, key=lambda r: r.number)]
         seconds = time.perf_counter() - started
         finished = result.counts.get("COMPLETE", 0) + result.counts.get("PRUNED", 0)
         runs[f"{count}_worker"] = {
@@ -169,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     existing = json.loads(OUT.read_text()) if OUT.is_file() else {}
     if args.what == "quality":
-        existing["quality"] = quality(args.datasets, args.names, args.trials, args.timeout)
+        rows = quality(args.datasets, args.names, args.trials, args.timeout)
+        existing["quality"] = {**existing.get("quality", {}), **rows}
     else:
         existing["workers"] = workers(args.datasets, args.names[0], args.trials, args.storage)
     OUT.write_text(json.dumps(existing, indent=2) + "\n", encoding="utf-8")

@@ -303,16 +303,22 @@ def _work(
     trials: int | None,
     timeout: float | None,
     worker: int,
+    threads: int,
 ) -> None:
-    # the entry point of a local worker process (spawned: a fresh interpreter, no forked state)
-    join_study(
-        project,
-        storage=storage,
-        study_name=study_name,
-        trials=trials,
-        timeout=timeout,
-        worker=worker,
-    )
+    # the entry point of a local worker process (spawned: a fresh interpreter, no forked state);
+    # the local workers share this machine's cores, so each one's BLAS/OpenMP pools get their
+    # share instead of every worker starting one thread per core
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads):
+        join_study(
+            project,
+            storage=storage,
+            study_name=study_name,
+            trials=trials,
+            timeout=timeout,
+            worker=worker,
+        )
 
 
 def run_study(
@@ -357,10 +363,11 @@ def _run_workers(
     on_trial: OnTrial | None,
 ) -> None:
     context = multiprocessing.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // workers)
     processes = [
         context.Process(
             target=_work,
-            args=(project, url, study.study_name, trials, timeout, worker),
+            args=(project, url, study.study_name, trials, timeout, worker, threads),
             daemon=True,
         )
         for worker in range(1, workers + 1)
