@@ -82,3 +82,38 @@ def test_train_only():
 
 def test_empty_input():
     assert stratified_split([]) == ((), (), ())
+
+
+def test_fills_of_one_template_stay_in_one_part():
+    templated = [
+        Example(f"pay {who} now", "pay", meta={"template": "pay {person} now"})
+        for who in ("ann", "bob", "cy", "dee")
+    ] + [
+        Example(f"send money to {who}", "pay", meta={"template": "send money to {person}"})
+        for who in ("ann", "bob", "cy")
+    ]
+    examples = templated + make("pay", 14) + make("other", 10)
+
+    for seed in range(20):
+        parts = stratified_split(examples, seed=seed)
+        for pattern in ("pay {person} now", "send money to {person}"):
+            holding = [
+                i for i, part in enumerate(parts) for e in part if e.meta.get("template") == pattern
+            ]
+            assert len(set(holding)) == 1, (seed, pattern, holding)
+        train, valid, test = parts
+        assert Counter(e.label for e in test)["pay"] <= round(21 * 0.15)
+        together = sorted(key(e) for e in (*train, *valid, *test))
+        assert together == sorted(key(e) for e in examples)
+
+
+def test_a_label_made_of_one_template_trains_only():
+    examples = [
+        Example(f"book {city}", "book", meta={"template": "book {city}"})
+        for city in ("rome", "oslo", "lima", "pune", "kiev")
+    ] + make("other", 10)
+
+    train, valid, test = stratified_split(examples, seed=4)
+
+    assert Counter(e.label for e in train)["book"] == 5
+    assert "book" not in {e.label for e in (*valid, *test)}
