@@ -32,19 +32,23 @@ the suggestion is the label the model finds more probable for the pair.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 from scipy import sparse
 
 from intently.backends import make_backend
 from intently.backends.text_features import fit_space
-from intently.data import Example, columns
+from intently.data import Dataset, Example, columns
 from intently.errors import DataError, IntentlyError, TrainingError
-from intently.evaluation.crossval import fold_assignment
+from intently.evaluation import crossval
+from intently.evaluation.crossval import OutOfFold
+
+if TYPE_CHECKING:
+    from intently.backends.embedding import EmbeddingBackend
 
 _BLOCK = 1024
 """Rows per block of the pairwise similarity product (1024 x n float32 at a time)."""
@@ -58,22 +62,6 @@ class IssueKind(StrEnum):
     LABEL = "label"
     DUPLICATE = "duplicate"
     OUTLIER = "outlier"
-
-
-@dataclass(frozen=True)
-class OutOfFold:
-    """Probabilities of every example from a model that did not train on it.
-
-    ``proba`` has shape ``(n, len(classes))``; ``given`` holds each example's label index.
-    """
-
-    classes: tuple[str, ...]
-    proba: np.ndarray
-    given: np.ndarray
-
-    @property
-    def self_confidence(self) -> np.ndarray:
-        return self.proba[np.arange(len(self.given)), self.given]
 
 
 @dataclass(frozen=True)
@@ -144,28 +132,103 @@ class IssueReport:
 
 
 ProgressFn = Callable[[str, float], None]
+Member = tuple[str, Mapping[str, Any]]
+"""A model of the ensemble: backend name and its parameters."""
 
 
 def out_of_fold_proba(
     examples: Sequence[Example],
     *,
     backend: str = "linear",
-    params: dict[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
     folds: int = 5,
     seed: int = 13,
     progress: ProgressFn | None = None,
 ) -> OutOfFold:
-    """Fit ``backend`` ``folds`` times, each time predicting the fold it left out.
+    """Fit ``backend`` ``folds`` times on all but one fold, each time predicting that fold.
 
-    Folds are stratified and deterministic (:func:`~intently.evaluation.crossval.fold_assignment`).
-    A class missing from a fold's training part gets probability 0 for that fold.
+    Folds are stratified and deterministic (:func:`~intently.evaluation.crossval.fold_assignment`);
+    each fit sees every other example (no validation split). A class missing from a fold's
+    training part gets probability 0 for that fold. The ``embedding`` backend with
+    ``finetune: none`` encodes every text once and fits only its logistic-regression head per
+    fold: the same model as fitting the backend, without encoding the data ``folds`` times.
     """
+    _check_folds(examples, folds)
+    report = progress or (lambda _step, _done: None)
+    fitted = [0]
+    features = None
+    if backend == "embedding" and (params or {}).get("finetune") == "none":
+        report("encoding", 0.0)
+        features = _FrozenEmbeddings(examples, params or {})
+
+    def fit_proba(dataset: Dataset, held: Sequence[Example]) -> tuple[Sequence[str], np.ndarray]:
+        report(f"{backend}: fold {fitted[0] + 1}/{folds}", fitted[0] / folds)
+        fitted[0] += 1
+        texts, labels, weights = columns(dataset.train)
+        try:
+            if features is not None:
+                return features.fit_proba(texts, labels, weights, [e.text for e in held], seed)
+            model = make_backend(backend, dict(params or {}), seed=seed)
+            model.fit(texts, labels, weights)
+            return model.classes_, model.predict_proba([e.text for e in held])
+        except IntentlyError:
+            raise
+        except (ValueError, FloatingPointError, MemoryError) as exc:
+            raise TrainingError(
+                f"the {backend} backend failed to fit fold {fitted[0]}/{folds}: {exc}.",
+                hint="check the data with `intently data validate`.",
+            ) from exc
+
+    result = crossval.out_of_fold_proba(examples, fit_proba, k=folds, seed=seed, valid_share=0.0)
+    report("done", 1.0)
+    return result
+
+
+def mean_out_of_fold_proba(
+    examples: Sequence[Example],
+    members: Sequence[Member],
+    *,
+    folds: int = 5,
+    seed: int = 13,
+    progress: ProgressFn | None = None,
+) -> OutOfFold:
+    """The average of the members' out-of-fold probabilities (same folds for every member).
+
+    Models that err differently average out each other's unsure mistakes on hard but
+    correctly labeled examples, while a wrong label stays improbable under all of them
+    (cleanlab's advice: the best model available, or an ensemble).
+    """
+    if not members:
+        raise DataError("finding label issues needs at least one model.")
+    results: list[OutOfFold] = []
+    for m, (backend, params) in enumerate(members):
+
+        def member_progress(step: str, done: float, m: int = m) -> None:
+            if progress:
+                progress(step, (m + done) / len(members))
+
+        results.append(
+            out_of_fold_proba(
+                examples,
+                backend=backend,
+                params=params,
+                folds=folds,
+                seed=seed,
+                progress=member_progress,
+            )
+        )
+    first = results[0]
+    proba = np.mean([r.proba for r in results], axis=0)
+    return OutOfFold(first.classes, proba, first.given)
+
+
+def _check_folds(examples: Sequence[Example], folds: int) -> None:
     if folds < 2:
         raise DataError(f"finding label issues needs at least 2 folds; got {folds}.")
-    classes = tuple(sorted({e.label for e in examples}))
-    if len(classes) < 2:
+    n_labels = len({e.label for e in examples})
+    if n_labels < 2:
         raise DataError(
-            f"finding label issues needs at least 2 labels; the data has {len(classes)}.",
+            f"finding label issues needs at least 2 labels; the data has {n_labels}.",
             hint="add examples of other labels.",
         )
     if len(examples) < folds:
@@ -173,31 +236,48 @@ def out_of_fold_proba(
             f"{len(examples)} examples cannot be split into {folds} folds.",
             hint="use fewer --folds or add examples.",
         )
-    column = {label: j for j, label in enumerate(classes)}
-    given = np.array([column[e.label] for e in examples], dtype=np.int64)
-    proba = np.zeros((len(examples), len(classes)))
-    fold = fold_assignment(examples, folds, seed=seed)
-    for f in range(folds):
-        if progress:
-            progress(f"fold {f + 1}/{folds}", f / folds)
-        held = np.flatnonzero(fold == f)
-        texts, labels, weights = columns([examples[i] for i in np.flatnonzero(fold != f)])
-        model = make_backend(backend, params, seed=seed)
-        try:
-            model.fit(texts, labels, weights)
-        except IntentlyError:
-            raise
-        except (ValueError, FloatingPointError, MemoryError) as exc:
-            raise TrainingError(
-                f"the {backend} backend failed to fit fold {f + 1}/{folds}: {exc}.",
-                hint="check the data with `intently data validate`.",
-            ) from exc
-        fold_proba = model.predict_proba([examples[i].text for i in held])
-        cols = [column[c] for c in model.classes_]
-        proba[np.ix_(held, cols)] = fold_proba
-    if progress:
-        progress("done", 1.0)
-    return OutOfFold(classes, proba, given)
+
+
+class _FrozenEmbeddings:
+    """Sentence embeddings of every example, computed once, and the embedding backend's head
+    (multinomial logistic regression with its ``C`` and ``class_weight``) fitted per fold."""
+
+    def __init__(self, examples: Sequence[Example], params: Mapping[str, Any]) -> None:
+        from intently.backends import encoder as enc
+        from intently.backends.bodies import resolve_body
+
+        # make_backend checks the parameter names
+        config = cast("EmbeddingBackend", make_backend("embedding", dict(params)))
+        encoder = enc.SentenceEncoder.load(
+            resolve_body(config.model_path),
+            max_length=config.max_length,
+            pooling=config.pooling,
+            threads=config.threads,
+        )
+        texts = list(dict.fromkeys(e.text for e in examples))
+        self.row = {text: i for i, text in enumerate(texts)}
+        self.embeddings = encoder.encode(texts, batch_size=config.batch_size).embeddings
+        self.C = config.C
+        self.class_weight = config.class_weight
+
+    def fit_proba(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        weights: np.ndarray,
+        held: Sequence[str],
+        seed: int,
+    ) -> tuple[Sequence[str], np.ndarray]:
+        from sklearn.linear_model import LogisticRegression
+
+        head = LogisticRegression(
+            C=self.C, class_weight=self.class_weight, max_iter=3000, random_state=seed
+        )
+        head.fit(self._rows(texts), labels, sample_weight=weights)
+        return tuple(head.classes_), head.predict_proba(self._rows(held))
+
+    def _rows(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embeddings[[self.row[text] for text in texts]]
 
 
 def per_class_thresholds(proba: np.ndarray, given: np.ndarray) -> np.ndarray:

@@ -89,7 +89,9 @@ def fold_datasets(
 ) -> Iterator[tuple[list[int], Dataset]]:
     """For each of ``k`` stratified folds: the held-out example indices, and a Dataset of the
     other examples split again into train and valid (what early stopping, calibration and
-    threshold tuning see, so none of them ever touches the held-out fold)."""
+    threshold tuning see, so none of them ever touches the held-out fold). With
+    ``valid_share=0`` the Dataset's train is every other example, in the input order, and
+    valid is empty (a backend that tunes nothing on a validation split learns from all)."""
     if k < 2:
         raise DataError(f"cross-validation needs at least 2 folds; got {k}.")
     if len(examples) < k:
@@ -101,8 +103,11 @@ def fold_datasets(
     labels = tuple(sorted({e.label for e in examples}))
     for f in range(k):
         held = [i for i in range(len(examples)) if fold[i] == f]
-        rest = [examples[i] for i in range(len(examples)) if fold[i] != f]
-        train, valid, _ = stratified_split(rest, (1 - valid_share, valid_share, 0.0), seed=seed)
+        rest = tuple(examples[i] for i in range(len(examples)) if fold[i] != f)
+        if valid_share > 0:
+            train, valid, _ = stratified_split(rest, (1 - valid_share, valid_share, 0.0), seed=seed)
+        else:
+            train, valid = rest, ()
         yield held, Dataset(task=task, train=train, valid=valid, test=(), labels=labels)
 
 
@@ -115,10 +120,17 @@ examples (one row each, columns in the order of those classes)."""
 class OutOfFold:
     """Cross-fitted probabilities: row ``i`` comes from a model that never saw example ``i``,
     nor tuned anything (early stopping, temperature) on it. Columns follow ``classes``; a
-    class a fold's model never saw gets probability 0 there."""
+    class a fold's model never saw gets probability 0 there. ``given`` holds each example's
+    label index (a column of ``proba``)."""
 
     classes: tuple[str, ...]
     proba: np.ndarray
+    given: np.ndarray
+
+    @property
+    def self_confidence(self) -> np.ndarray:
+        """Each example's probability of its given label."""
+        return self.proba[np.arange(len(self.given)), self.given]
 
 
 def out_of_fold_proba(
@@ -138,7 +150,8 @@ def out_of_fold_proba(
     prunes a poor trial there by raising)."""
     classes = tuple(sorted({e.label for e in examples}))
     column = {label: j for j, label in enumerate(classes)}
-    result = OutOfFold(classes, np.zeros((len(examples), len(classes))))
+    given = np.array([column[e.label] for e in examples], dtype=np.int64)
+    result = OutOfFold(classes, np.zeros((len(examples), len(classes))), given)
     done: list[int] = []
     folds = fold_datasets(examples, k, seed=seed, task=task, valid_share=valid_share)
     for f, (held, dataset) in enumerate(folds):
