@@ -44,15 +44,23 @@ def _pattern(search: Any) -> dict[str, Any] | None:
     return {"pattern": compiled.pattern, "flags": int(compiled.flags)}
 
 
-def tokenizer_rules(tokenizer: Any) -> dict[str, Any]:
+def tokenizer_rules(tokenizer: Any, *, norms: bool = False) -> dict[str, Any]:
     """The rules of a spaCy ``Tokenizer`` as :class:`~intently.runtime.spacy_features.
-    SpacyTokenizer` reads them (see docs/SPACY_ONNX.md)."""
-    from spacy.attrs import ORTH
+    SpacyTokenizer` reads them (see docs/SPACY_ONNX.md); with ``norms``, also the NORM that
+    special cases set on their pieces (``special_norms``: null where a piece has none)."""
+    from spacy.attrs import NORM, ORTH
 
     specials = {
         key: [piece[ORTH] for piece in pieces] for key, pieces in sorted(tokenizer.rules.items())
     }
-    return {
+    extra: dict[str, Any] = {}
+    if norms:
+        extra["special_norms"] = {
+            key: [piece.get(NORM) for piece in pieces]
+            for key, pieces in sorted(tokenizer.rules.items())
+            if any(NORM in piece for piece in pieces)
+        }
+    return extra | {
         "prefix": _pattern(tokenizer.prefix_search),
         "suffix": _pattern(tokenizer.suffix_search),
         "infix": _pattern(tokenizer.infix_finditer),
@@ -63,14 +71,14 @@ def tokenizer_rules(tokenizer: Any) -> dict[str, Any]:
     }
 
 
-def bow_weights(textcat: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """``(W as [length, n_labels], b, length, ngram_size)`` of a ``TextCatBOW.v3`` textcat;
-    ExportUnsupportedError naming any other architecture."""
+def bow_parts(model: Any, architecture: str) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """``(W as [length, n_labels], b, length, ngram_size)`` of a ``TextCatBOW.v3`` thinc
+    ``model`` (a textcat's, or the ensemble's linear model); ExportUnsupportedError naming
+    ``architecture`` when it is not a bag of ORTH n-grams into ``SparseLinear_v2``."""
     from spacy.attrs import ORTH
 
-    architecture = textcat.model.name
     linear = extract = None
-    for node in textcat.model.walk():
+    for node in model.walk():
         if node.name == "sparse_linear" and node.attrs.get("v1_indexing") is False:
             linear = node
         elif node.name == "extract_ngrams":
@@ -88,9 +96,39 @@ def bow_weights(textcat: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
     return weights, bias, length, int(extract.attrs["ngram_size"])
 
 
-def export_bow(nlp: Any, component: str, classes: Sequence[str], directory: Path) -> dict[str, Any]:
+def bow_weights(textcat: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """:func:`bow_parts` of a ``TextCatBOW.v3`` textcat."""
+    return bow_parts(textcat.model, textcat.model.name)
+
+
+def export_textcat(
+    nlp: Any, component: str, classes: Sequence[str], directory: Path, *, lowercase: bool = False
+) -> dict[str, Any]:
+    """The ONNX export of the textcat ``component`` of ``nlp`` (columns in ``classes`` order):
+    :func:`export_bow` for ``TextCatBOW.v3``, :func:`~intently.backends.spacy_tok2vec_export.
+    export_tok2vec` for ``TextCatReduce``/``TextCatCNN``/``TextCatEnsemble``; ExportUnsupported
+    Error naming any other architecture. ``lowercase``: the model reads ``text.lower()``."""
+    from intently.backends.spacy_tok2vec_export import TOK2VEC_ARCHITECTURES, export_tok2vec
+
+    architecture = nlp.config["components"][component]["model"]["@architectures"]
+    if architecture in TOK2VEC_ARCHITECTURES:
+        return export_tok2vec(nlp, component, classes, directory, lowercase=lowercase)
+    if architecture not in BOW_ARCHITECTURES:
+        raise ExportUnsupportedError(
+            f"the spaCy textcat architecture {architecture!r} has no ONNX export: Intently "
+            f"exports {', '.join(BOW_ARCHITECTURES + TOK2VEC_ARCHITECTURES)}.",
+            hint="serve it with the native runtime (Classifier.load(..., runtime='native')), "
+            "or train with architecture: bow, cnn, reduce or ensemble.",
+        )
+    return export_bow(nlp, component, classes, directory, lowercase=lowercase)
+
+
+def export_bow(
+    nlp: Any, component: str, classes: Sequence[str], directory: Path, *, lowercase: bool = False
+) -> dict[str, Any]:
     """Write ``model.onnx`` and ``spacy_bow.json`` for the textcat ``component`` of ``nlp``
-    (columns in ``classes`` order); the export description for ``onnx.json``."""
+    (columns in ``classes`` order); the export description for ``onnx.json``.
+    ``lowercase``: the model reads ``text.lower()`` (the preprocessor lower-cases first)."""
     import spacy
     from spacy.symbols import IDS
 
@@ -98,12 +136,10 @@ def export_bow(nlp: Any, component: str, classes: Sequence[str], directory: Path
     architecture = nlp.config["components"][component]["model"]["@architectures"]
     if architecture not in BOW_ARCHITECTURES:  # the ensemble holds a BOW model too
         raise ExportUnsupportedError(
-            f"the spaCy textcat architecture {architecture!r} has no ONNX export: only "
-            f"{', '.join(BOW_ARCHITECTURES)} (bag of ORTH n-grams) is exported; TextCatCNN, "
-            "TextCatReduce and TextCatEnsemble embed tokens with HashEmbed + CNN layers, "
-            "which Intently does not export yet.",
-            hint="serve it with the native runtime (Classifier.load(..., runtime='native')), "
-            "or train with architecture: bow.",
+            f"the spaCy textcat architecture {architecture!r} is not a bag of n-grams: "
+            f"export_bow exports only {', '.join(BOW_ARCHITECTURES)}; TextCatCNN, "
+            "TextCatReduce and TextCatEnsemble go through export_textcat.",
+            hint="call intently.backends.spacy_export.export_textcat.",
         )
     weights, bias, length, ngram_size = bow_weights(textcat)
     order = [list(textcat.labels).index(label) for label in classes]
@@ -127,6 +163,7 @@ def export_bow(nlp: Any, component: str, classes: Sequence[str], directory: Path
         "length": length,
         "tokenizer": tokenizer_rules(nlp.tokenizer),
         "symbols": dict(IDS),
+        "lowercase": lowercase,
     }
     (Path(directory) / PREPROCESSOR_FILE).write_text(
         json.dumps(preprocessor, ensure_ascii=False), encoding="utf-8"

@@ -12,9 +12,10 @@ validation score and is converted to spaCy's update steps.
 Saved as ``spacy_pipeline/`` (``spacy.load`` reads it; ``nlp(text).cats`` are the
 probabilities) plus ``spacy_model.json`` (labels, parameters, the spaCy version). Loading a
 model saved under another spaCy version warns (:class:`SpacyVersionWarning`); nothing is
-unpickled (spaCy stores msgpack and JSON). ``export_onnx`` exports ``TextCatBOW`` exactly
-(:mod:`intently.backends.spacy_export`, preprocessor spec in docs/SPACY_ONNX.md); the other
-architectures refuse with ExportUnsupportedError.
+unpickled (spaCy stores msgpack and JSON). ``export_onnx`` exports ``TextCatBOW``
+(:mod:`intently.backends.spacy_export`) and the ``cnn``, ``reduce`` and ``ensemble``
+architectures (:mod:`intently.backends.spacy_tok2vec_export`); preprocessor spec in
+docs/SPACY_ONNX.md.
 
 BOW defaults, from BANKING77 runs (10% hold-out; test accuracy; the shared 2-core machine at
 load 9-15, so seconds are loose): unigrams, 65,536 rows, Adam 0.005, batches 64 → 256 (x1.01
@@ -312,11 +313,12 @@ class SpacyBackend:
         return model
 
     def export_onnx(self, directory: Path) -> dict[str, Any]:
-        """``TextCatBOW`` as a sparse linear graph fed by the spaCy preprocessor (see
-        :func:`intently.backends.spacy_export.export_bow`)."""
-        from intently.backends.spacy_export import export_bow
+        """``TextCatBOW`` as a sparse linear graph, ``TextCatReduce``/``CNN``/``Ensemble`` as
+        their tok2vec graph, fed by the spaCy preprocessor (see
+        :func:`intently.backends.spacy_export.export_textcat`)."""
+        from intently.backends.spacy_export import export_textcat
 
-        return export_bow(self.nlp_, self.component_, self.classes_, Path(directory))
+        return export_textcat(self.nlp_, self.component_, self.classes_, Path(directory))
 
 
 _PARAM_NAMES = tuple(inspect.signature(SpacyBackend.__init__).parameters)[1:]

@@ -15,6 +15,7 @@
      "max_length": 128, "tokenizer": "tokenizer.json",                   # kind "encoder"
      "featurizer": {"vocabulary": "...json", "arrays": "...npz"},         # kind "linear"
      "preprocessor": "spacy_bow.json"}                                    # kind "spacy_bow"
+                                          # ("spacy_tok2vec.json": kind "spacy_tok2vec")
 
 Inputs per kind: ``linear`` graphs take ``indices`` (int64) and ``values`` (float32), each
 ``[batch, L]``: the TF-IDF vector of each text from the Python featurizer, padded with index
@@ -23,7 +24,11 @@ Inputs per kind: ``linear`` graphs take ``indices`` (int64) and ``values`` (floa
 ``max_length`` and padded to the longest text of each batch. ``spacy_bow`` graphs (a spaCy
 ``TextCatBOW``) take ``rows`` (int64) and ``counts`` (float32), ``[batch, L]``: the hashed
 n-gram rows of each text from :mod:`intently.runtime.spacy_features`, padded with row
-``length`` and count 0 (docs/SPACY_ONNX.md).
+``length`` and count 0 (docs/SPACY_ONNX.md). ``spacy_tok2vec`` graphs (a spaCy
+``TextCatReduce``/``TextCatCNN``/``TextCatEnsemble``) take ``rows`` (int64,
+``[batch, tokens, 4 · tables]``): each token's ``HashEmbed`` rows from
+:mod:`intently.runtime.spacy_tok2vec`, padded with the all-zero ``pad_row``; the ensemble also
+takes the BOW inputs as ``bow_rows``/``bow_counts``.
 
 Loading imports only NumPy, onnxruntime and (for encoders) tokenizers: no scikit-learn, SciPy,
 torch or transformers.
@@ -42,7 +47,7 @@ MANIFEST_FILE = "onnx.json"
 MANIFEST_FORMAT = "intently.onnx.v1"
 PRECISIONS = ("fp32", "int8")
 ENGINES = ("onnxruntime", "numpy")
-KINDS = ("linear", "encoder", "spacy_bow")
+KINDS = ("linear", "encoder", "spacy_bow", "spacy_tok2vec")
 """Kinds of a single exported graph; a ``stack`` manifest names member folders instead."""
 STACK_KIND = "stack"
 OUTPUT = "probabilities"
@@ -82,7 +87,7 @@ def check_manifest(manifest: Any, where: Path | str) -> None:
         required += ["tokenizer", "max_length"]
     elif manifest.get("kind") == "linear":
         required += ["featurizer"]
-    elif manifest.get("kind") == "spacy_bow":
+    elif manifest.get("kind") in ("spacy_bow", "spacy_tok2vec"):
         required += ["preprocessor"]
     else:
         raise ModelError(
@@ -106,7 +111,7 @@ def manifest_files(manifest: dict[str, Any]) -> list[str]:
         names += [manifest["featurizer"]["vocabulary"], manifest["featurizer"]["arrays"]]
     elif manifest.get("kind") == "encoder":
         names.append(manifest["tokenizer"])
-    elif manifest.get("kind") == "spacy_bow":
+    elif manifest.get("kind") in ("spacy_bow", "spacy_tok2vec"):
         names.append(manifest["preprocessor"])
     return names
 

@@ -39,6 +39,7 @@ from intently.runtime.manifest import (
     serving_choice,
 )
 from intently.runtime.spacy_features import spacy_bow_encoder
+from intently.runtime.spacy_tok2vec import spacy_tok2vec_encoder
 
 __all__ = [
     "BATCH_SIZE",
@@ -164,9 +165,10 @@ class OnnxModel:
     ) -> OnnxModel:
         """Build from a manifest whose files lie in the first of ``directories`` that has them.
 
-        ``threads`` sets onnxruntime's intra-op threads; None means 1 for ``linear``
-        and ``spacy_bow`` graphs (a few thousand multiply-adds per text: threads only add
-        overhead) and onnxruntime's default (one per physical core) for ``encoder`` graphs.
+        ``threads`` sets onnxruntime's intra-op threads; None means 1 for ``linear``,
+        ``spacy_bow`` and ``spacy_tok2vec`` graphs (a few thousand multiply-adds per text, a
+        few hundred thousand for a spaCy CNN: threads only add overhead) and onnxruntime's
+        default (one per physical core) for ``encoder`` graphs.
         """
         if precision not in PRECISIONS:
             raise InputError(
@@ -221,6 +223,8 @@ class OnnxModel:
             encode = linear_encoder(manifest, locate_checked, batch_size)
         elif kind == "spacy_bow":
             encode = spacy_bow_encoder(manifest, locate_checked, batch_size)
+        elif kind == "spacy_tok2vec":
+            encode = spacy_tok2vec_encoder(manifest, locate_checked, batch_size)
         else:
             encode = token_encoder(manifest, locate_checked, batch_size)
         return cls(session, classes, encode, kind=kind, precision=precision)

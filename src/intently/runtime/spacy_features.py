@@ -107,6 +107,18 @@ def _compiled(spec: Any) -> re.Pattern[str]:
     return re.compile(spec["pattern"], spec.get("flags", 0))
 
 
+class SpecialPiece(str):
+    """A token text that comes from a special case whose rule sets the token's NORM (spaCy's
+    tokenizer exceptions: ``"n't"`` → NORM ``"not"``); it is its ORTH text everywhere else."""
+
+    norm: str
+
+    def __new__(cls, orth: str, norm: str) -> SpecialPiece:
+        piece = super().__new__(cls, orth)
+        piece.norm = norm
+        return piece
+
+
 class SpacyTokenizer:
     """spaCy's ``Tokenizer`` (v3) from its exported rules; ``tokenizer(text)`` is the list of
     token texts (ORTH) spaCy would produce.
@@ -114,7 +126,8 @@ class SpacyTokenizer:
     ``rules`` holds ``prefix``, ``suffix``, ``infix``, ``token_match`` and ``url_match``
     (``{"pattern": str, "flags": int}`` or null), ``special_cases`` (string → its token texts)
     and ``faster_heuristics`` (bool), as :func:`intently.backends.spacy_export.tokenizer_rules`
-    writes them.
+    writes them; optionally ``special_norms`` (string → the NORM of each of its pieces, null
+    where the rule sets none), whose pieces then come out as :class:`SpecialPiece`.
     """
 
     def __init__(self, rules: Mapping[str, Any]):
@@ -123,8 +136,12 @@ class SpacyTokenizer:
         self._infix = _compiled(rules.get("infix")).finditer
         self._token_match = _compiled(rules.get("token_match")).match
         self._url_match = _compiled(rules.get("url_match")).match
+        norms = rules.get("special_norms", {})
         self.specials: dict[str, list[str]] = {
-            str(key): [str(piece) for piece in pieces]
+            str(key): [
+                str(piece) if norm is None else SpecialPiece(str(piece), str(norm))
+                for piece, norm in zip(pieces, norms.get(key) or [None] * len(pieces), strict=True)
+            ]
             for key, pieces in rules.get("special_cases", {}).items()
         }
         self._cache: dict[str, list[str]] = {}
@@ -366,6 +383,13 @@ class BowFeatures:
         ]
 
 
+def reader(tokenize: Callable[[str], list[str]], *, lowercase: bool) -> Callable[[str], list[str]]:
+    """``tokenize``, on ``text.lower()`` when the model was trained on lower-cased texts."""
+    if not lowercase:
+        return tokenize
+    return lambda text: tokenize(text.lower())
+
+
 def read_preprocessor(path: Path) -> BowFeatures:
     """The :class:`BowFeatures` of a ``spacy_bow`` export's ``spacy_bow.json``; ModelError
     when it is unreadable or of another format."""
@@ -374,7 +398,7 @@ def read_preprocessor(path: Path) -> BowFeatures:
         if spec.get("format") != PREPROCESSOR_FORMAT:
             raise ValueError(f"format {spec.get('format')!r}, expected {PREPROCESSOR_FORMAT}")
         return BowFeatures(
-            SpacyTokenizer(spec["tokenizer"]),
+            reader(SpacyTokenizer(spec["tokenizer"]), lowercase=bool(spec.get("lowercase"))),
             ngram_size=int(spec["ngram_size"]),
             length=int(spec["length"]),
             symbols=spec["symbols"],

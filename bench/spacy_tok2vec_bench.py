@@ -1,0 +1,76 @@
+"""The ``spacy`` backend's tok2vec architectures (``reduce``, ``cnn``, ``ensemble``) through the
+benchmark harness, exported to ONNX with the parity check on the test texts.
+
+For each dataset and architecture: :func:`intently.benchmark.run_benchmark` trains with the
+backend's defaults plus ``architecture``, evaluates on test and exports (fp32 and int8 graphs,
+each compared with ``nlp(text).cats`` on every test text; the export fails below 99.5% argmax
+agreement); then the exported model is timed per text through ``Classifier.load`` at fp32 and
+int8 (preprocessing included). The ``uptime`` load before and after goes with each row: others
+share this machine.
+
+Rows go to ``docs/benchmarks/spacy_tok2vec.json`` as soon as each exists.
+
+    .venv/bin/python bench/spacy_tok2vec_bench.py reduce banking77 [snips clinc150]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from intently.benchmark import latency_ms, load_benchmark_dataset, run_benchmark
+from intently.runtime import Classifier
+
+DATASETS = Path("/work/shared/datasets")
+OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "spacy_tok2vec.json"
+ARCHITECTURES = ("reduce", "cnn", "ensemble")
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def record(row: dict[str, Any]) -> None:
+    rows = json.loads(OUT.read_text()) if OUT.is_file() else []
+    rows = [r for r in rows if (r["dataset"], r["backend"]) != (row["dataset"], row["backend"])]
+    OUT.write_text(json.dumps([*rows, row], indent=2) + "\n", encoding="utf-8")
+    keys = ("dataset", "backend", "accuracy", "train_seconds", "export_parity", "onnx_served")
+    print(json.dumps({k: row.get(k) for k in keys}), flush=True)
+
+
+def run(directory: Path, architecture: str) -> dict[str, Any]:
+    load_before = load()
+    with tempfile.TemporaryDirectory(prefix="intently-spacy-tok2vec-") as keep:
+        row = run_benchmark(
+            directory,
+            backend="spacy",
+            params={"architecture": architecture},
+            export=True,
+            keep_dir=Path(keep),
+        )
+        (model_dir,) = [p for p in Path(keep).iterdir() if (p / "onnx.json").is_file()]
+        texts = [e.text for e in load_benchmark_dataset(directory).test]
+        served: dict[str, Any] = {}
+        for precision in ("fp32", "int8"):
+            model = Classifier.load(model_dir, runtime="onnx", precision=precision)
+            p50, p99 = latency_ms(model.predict, texts)
+            served[precision] = {"predict_p50_ms": round(p50, 4), "predict_p99_ms": round(p99, 4)}
+        manifest = json.loads((model_dir / "onnx.json").read_text(encoding="utf-8"))
+        served["default"] = manifest.get("serving")
+        row["onnx_served"] = served
+    return row | {"backend": f"spacy-{architecture}", "load": f"{load_before} -> {load()}"}
+
+
+def main(argv: list[str]) -> None:
+    architecture = argv[0] if argv and argv[0] in ARCHITECTURES else "reduce"
+    names = [name for name in argv if name != architecture] or ["banking77"]
+    for name in names:
+        record(run(DATASETS / name, architecture))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,245 @@
+"""The ONNX export of spaCy's tok2vec textcats (``reduce``, ``cnn``, ``ensemble``): the
+pure-Python token features against spaCy's own, the graph against ``nlp(text).cats``, serving
+through ``Classifier.load``, and refusals of what the export cannot reproduce."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tiny_project import INTENTS, project_data
+
+spacy = pytest.importorskip("spacy")
+
+import intently  # noqa: E402
+from intently.backends import make_backend  # noqa: E402
+from intently.backends.spacy_config import LoopSettings, build_config, textcat_model  # noqa: E402
+from intently.backends.spacy_export import export_textcat, tokenizer_rules  # noqa: E402
+from intently.backends.spacy_tok2vec_export import norm_exceptions  # noqa: E402
+from intently.errors import ExportUnsupportedError  # noqa: E402
+from intently.export import export_backend  # noqa: E402
+from intently.runtime.onnx_model import OnnxModel  # noqa: E402
+from intently.runtime.spacy_features import SpacyTokenizer, string_key  # noqa: E402
+from intently.runtime.spacy_tok2vec import (  # noqa: E402
+    Tok2VecFeatures,
+    murmurhash3_128,
+    read_tok2vec_preprocessor,
+    word_shape,
+)
+
+TEXTS = [text for texts in INTENTS.values() for text in texts]
+LABELS = [label for label, texts in INTENTS.items() for _ in texts]
+EDGE_TEXTS = [
+    "don't stop!",
+    "I'm here... really?!",
+    "$10.50 at 3:30pm — €5 or £3",
+    "ça va? 😀😀 “quoted” l'amour",
+    "can't won't shouldn't've y'all",
+    "Mr. Smith's 5km run -- ok",
+    "NUMBER number ORTH x X xxxx Xxxxx",
+    "aaaaaaa AAAAAAAA 1234567 " + "y" * 120,
+    "colour favourite Organise",
+]
+ATTRIBUTES = ["ORTH", "NORM", "LOWER", "PREFIX", "SUFFIX", "SHAPE"]
+TINY = {"width": 16, "embed_size": 500, "length": 1024, "max_epochs": 8, "batch_size": [8, 16]}
+
+
+def features_of(nlp: object) -> Tok2VecFeatures:
+    """The preprocessor's token features for ``nlp``'s tokenizer and vocabulary (all
+    attributes, one small table per attribute)."""
+    from spacy.symbols import IDS
+
+    rules = json.loads(json.dumps(tokenizer_rules(nlp.tokenizer, norms=True)))  # type: ignore[attr-defined]
+    tables = [{"column": i, "seed": 8 + i, "rows": 97, "offset": 97 * i} for i in range(6)]
+    return Tok2VecFeatures(
+        SpacyTokenizer(rules),
+        attributes=ATTRIBUTES,
+        tables=tables,
+        symbols=IDS,
+        norm_exceptions=norm_exceptions(nlp.vocab, "test"),  # type: ignore[attr-defined]
+    )
+
+
+def test_row_hash_is_thincs() -> None:
+    from thinc.api import NumpyOps
+
+    keys = np.asarray(
+        [string_key(s) for s in ["a", "hello", "Xxxx", "12345678"]] + [0, 1, 2**64 - 1],
+        dtype=np.uint64,
+    )
+    for seed in (0, 8, 12, 2**31 + 5):
+        np.testing.assert_array_equal(murmurhash3_128(keys, seed), NumpyOps().hash(keys, seed))
+
+
+def test_word_shape_is_spacys() -> None:
+    from spacy.lang.lex_attrs import word_shape as spacy_shape
+
+    for text in [*EDGE_TEXTS, "Ünïcödé", "x" * 99, "x" * 100, "ABCDE12345fghij", "٣٤٥"]:
+        assert word_shape(text) == spacy_shape(text), text
+
+
+@pytest.mark.parametrize("pipeline", ["blank", "base"])
+def test_token_attributes_are_spacys(pipeline: str) -> None:
+    """NORM with the tokenizer exceptions' norms (n't → not), the language's norm exceptions
+    (€ → $) and, for a trained pipeline, its ``lexeme_norm`` table (colour → color)."""
+    from spacy.attrs import IDS
+
+    if pipeline == "blank":
+        nlp = spacy.blank("en")
+    else:
+        installed = spacy.util.get_installed_models()
+        if not installed:
+            pytest.skip("no trained spaCy pipeline installed")
+        nlp = spacy.load(sorted(installed)[0])
+    features = features_of(nlp)
+    columns = [IDS[name] for name in ATTRIBUTES]
+    for text in [*EDGE_TEXTS, *TEXTS]:
+        doc = nlp.make_doc(text)
+        expected = doc.to_array(columns).astype(np.uint64).tolist()
+        found = [features.attribute_keys(token) for token in features.tokenize(text)]
+        assert found == expected, text
+    norms = [features.attribute_keys(t)[1] for t in features.tokenize("don't pay €5")]
+    assert norms[1] == string_key("not") and norms[3] == string_key("$")
+
+
+def test_rows_are_hashembeds() -> None:
+    """Each table's four rows per token are thinc's HashEmbed rows, offset into the stack."""
+    from thinc.api import NumpyOps
+
+    features = features_of(spacy.blank("en"))
+    text = "Where is my refund, please?"
+    rows = features.rows(text)
+    keys = np.asarray([features.attribute_keys(t) for t in features.tokenize(text)], np.uint64)
+    for i in range(len(ATTRIBUTES)):
+        expected = NumpyOps().hash(np.ascontiguousarray(keys[:, i]), 8 + i) % 97 + 97 * i
+        np.testing.assert_array_equal(rows[:, 4 * i : 4 * i + 4], expected)
+    assert features.rows("").shape == (0, 4 * len(ATTRIBUTES))
+
+
+@pytest.mark.parametrize("architecture", ["reduce", "cnn", "ensemble"])
+def test_export_answers_like_spacy(architecture: str, tmp_path: Path) -> None:
+    params = {**TINY, "architecture": architecture, "learn_rate": 0.05}
+    model = make_backend("spacy", params, seed=5).fit(TEXTS, LABELS)
+    model.save(tmp_path)
+    probes = [*TEXTS, *EDGE_TEXTS, "an unseen wording of nothing in particular"]
+    # near-ties of a 50-example model may flip under int8; the fp32 graph must be exact
+    report = export_backend(model, tmp_path, texts=probes, source="test", min_agreement=0.9)
+    assert report.kind == "spacy_tok2vec"
+    assert report.parity.fp32.agreement == 1.0
+    cats = [model.nlp_(text).cats for text in probes]
+    expected = np.asarray([[c[label] for label in model.classes_] for c in cats])
+    assert len(set(expected.argmax(axis=1))) >= 3  # a model that tells the intents apart
+    for batch_size in (1, 4, 64):  # padding to the longest text of a batch changes nothing
+        graph = OnnxModel.load(tmp_path, batch_size=batch_size)
+        np.testing.assert_allclose(graph.predict_proba(probes), expected, atol=1e-5)
+
+
+def test_lowercase_preprocessor_reads_lower_cased_text(tmp_path: Path) -> None:
+    config = build_config(
+        component="textcat",
+        factory="textcat",
+        model=textcat_model("reduce", width=8, embed_size=100),
+        settings=LoopSettings(),
+    )
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True)
+    nlp.get_pipe("textcat").add_label("a")
+    nlp.get_pipe("textcat").add_label("b")
+    nlp.initialize()
+    export_textcat(nlp, "textcat", ("a", "b"), tmp_path, lowercase=True)
+    features, bow, _ = read_tok2vec_preprocessor(tmp_path / "spacy_tok2vec.json")
+    assert bow is None
+    np.testing.assert_array_equal(features.rows("Card DECLINED"), features.rows("card declined"))
+
+
+def test_trained_project_serves_the_reduce_export(tmp_path: Path) -> None:
+    data = project_data()
+    data["training"] = {
+        "backend": "spacy",
+        "params": {**TINY, "architecture": "reduce", "learn_rate": 0.05},
+    }
+    path = tmp_path / "intently.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    run = intently.train(intently.load_project(path), write_reports=False)
+    assert run.export is not None and run.export.kind == "spacy_tok2vec"
+    served = intently.Classifier.load(run.model_dir)
+    native = intently.Classifier.load(run.model_dir, runtime="native")
+    assert served.runtime != "native"
+    for text in ["where is my order", "hello there", "I want a refund"]:
+        assert served.predict(text).label == native.predict(text).label
+
+
+@pytest.mark.parametrize(
+    ("tok2vec", "named"),
+    [
+        (
+            {
+                "@architectures": "spacy.Tok2Vec.v2",
+                "embed": {
+                    "@architectures": "spacy.CharacterEmbed.v2",
+                    "width": 8,
+                    "rows": 100,
+                    "nM": 4,
+                    "nC": 4,
+                    "include_static_vectors": False,
+                },
+                "encode": {
+                    "@architectures": "spacy.MaxoutWindowEncoder.v2",
+                    "width": 8,
+                    "window_size": 1,
+                    "maxout_pieces": 3,
+                    "depth": 1,
+                },
+            },
+            "embedding uses",
+        ),
+        (
+            {
+                "@architectures": "spacy.Tok2Vec.v2",
+                "embed": {
+                    "@architectures": "spacy.MultiHashEmbed.v2",
+                    "width": 8,
+                    "rows": [100],
+                    "attrs": ["NORM"],
+                    "include_static_vectors": False,
+                },
+                "encode": {
+                    "@architectures": "spacy.MishWindowEncoder.v2",
+                    "width": 8,
+                    "window_size": 1,
+                    "depth": 1,
+                },
+            },
+            "encoder uses",
+        ),
+    ],
+)
+def test_unfaithful_layers_are_refused_by_name(
+    tok2vec: dict[str, object], named: str, tmp_path: Path
+) -> None:
+    model = textcat_model("reduce")
+    model["tok2vec"] = tok2vec
+    config = build_config(
+        component="textcat", factory="textcat", model=model, settings=LoopSettings()
+    )
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True)
+    with pytest.raises(ExportUnsupportedError, match=f"TextCatReduce.*{named}"):
+        export_textcat(nlp, "textcat", ("a", "b"), tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_other_architectures_are_refused_by_name(tmp_path: Path) -> None:
+    model = {
+        "@architectures": "spacy.TextCatParametricAttention.v1",
+        "exclusive_classes": True,
+        "tok2vec": textcat_model("reduce")["tok2vec"],
+    }
+    config = build_config(
+        component="textcat", factory="textcat", model=model, settings=LoopSettings()
+    )
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True)
+    with pytest.raises(ExportUnsupportedError, match="TextCatParametricAttention"):
+        export_textcat(nlp, "textcat", ("a", "b"), tmp_path)
