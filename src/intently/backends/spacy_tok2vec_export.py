@@ -414,8 +414,10 @@ def _reduce(g: _Graph, weights: Tok2VecModel, x: str, mask: str, lengths: str, a
             parts.append(g.op("ReduceSum", [g.op("Mul", [x, last]), axis_1], keepdims=0))
         elif reduction == "reduce_max":
             is_token = g.op("Cast", [mask], to=9)  # BOOL
-            masked = g.op("Where", [is_token, x, g.const("lowest", _LOWEST)])
-            parts.append(g.op("ReduceMax", [masked], axes=[1], keepdims=0))
+            lowest = g.const("lowest", _LOWEST)
+            best = g.op("ReduceMax", [g.op("Where", [is_token, x, lowest])], axes=[1], keepdims=0)
+            found = g.op("Cast", [g.op("Greater", [best, lowest])], to=1)  # 0 for an empty text
+            parts.append(g.op("Mul", [best, found]))
         else:  # reduce_mean
             total = g.op("ReduceSum", [g.op("Mul", [x, mask]), axis_1], keepdims=0)
             count = g.op("Squeeze", [lengths, axis_1])
@@ -429,7 +431,8 @@ def _attend(g: _Graph, weights: Tok2VecModel, x: str, mask: str, axis_1: str) ->
     scores = g.op("MatMul", [x, g.const("attention_Q", weights.attention.reshape(-1, 1))])
     clipped = g.op("Clip", [scores, g.const("clip_low", -20.0), g.const("clip_high", 20.0)])
     exp = g.op("Mul", [g.op("Exp", [clipped]), mask])
-    share = g.op("Div", [exp, g.op("ReduceSum", [exp, axis_1], keepdims=1)])
+    total = g.op("ReduceSum", [exp, axis_1], keepdims=1)  # ≥ exp(-20) for a non-empty text
+    share = g.op("Div", [exp, g.op("Max", [total, g.const("tiny", 1e-30)])])
     attended = g.op("ReduceSum", [g.op("Mul", [x, share]), axis_1], keepdims=0)
     hidden = g.op("Add", [attended, g.maxout(attended, weights.pooled, "pooled", tokens=False)])
     bow = weights.bow
