@@ -64,6 +64,26 @@ def features_of(nlp: object) -> Tok2VecFeatures:
     )
 
 
+def run_graph(directory: Path, texts: list[str]) -> np.ndarray:
+    """Probabilities of the ``model.onnx`` that ``export_textcat`` wrote in ``directory``."""
+    import onnxruntime as ort
+
+    from intently.runtime.spacy_tok2vec import spacy_tok2vec_encoder
+
+    session = ort.InferenceSession(str(directory / "model.onnx"))
+    encode = spacy_tok2vec_encoder(
+        {"preprocessor": "spacy_tok2vec.json"}, lambda name: directory / name, 16
+    )
+    feeds, order = encode(texts)
+    out = np.zeros((len(texts), session.get_outputs()[0].shape[-1]))
+    start = 0
+    for feed in feeds:
+        (proba,) = session.run(["probabilities"], feed)
+        out[order[start : start + len(proba)]] = proba
+        start += len(proba)
+    return out
+
+
 def test_row_hash_is_thincs() -> None:
     from thinc.api import NumpyOps
 
@@ -136,6 +156,10 @@ def test_export_answers_like_spacy(architecture: str, tmp_path: Path) -> None:
     for batch_size in (1, 4, 64):  # padding to the longest text of a batch changes nothing
         graph = OnnxModel.load(tmp_path, batch_size=batch_size)
         np.testing.assert_allclose(graph.predict_proba(probes), expected, atol=1e-5)
+    flipped = tmp_path / "flipped"  # the graph's columns follow the classes it is given
+    flipped.mkdir()
+    export_textcat(model.nlp_, model.component_, model.classes_[::-1], flipped)
+    np.testing.assert_allclose(run_graph(flipped, probes), expected[:, ::-1], atol=1e-5)
     empty = graph.predict_proba([""])
     assert np.isfinite(empty).all()
     if architecture == "ensemble":  # spaCy's answer for an empty text among others
