@@ -279,12 +279,19 @@ def reorder(weights: Tok2VecModel, order: Sequence[int]) -> Tok2VecModel:
 
 
 class _Graph:
-    """A small ONNX graph builder: constants, nodes with generated names."""
+    """A small ONNX graph builder: constants, nodes with generated names.
+
+    The nodes of each Maxout (+ LayerNorm) layer are named ``/layers.<i>/…`` so that int8
+    quantization can tell the layers apart (:func:`intently.export.quantize.layer_nodes`) and,
+    when quantizing everything loses too much agreement, keep the most sensitive ones float.
+    """
 
     def __init__(self) -> None:
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self._count = 0
+        self._layers = 0
+        self._scope = ""
 
     def const(self, name: str, value: Any, dtype: Any = np.float32) -> str:
         from onnx import numpy_helper
@@ -296,7 +303,7 @@ class _Graph:
         from onnx import helper
 
         self._count += 1
-        out = f"{op_type.lower()}_{self._count}"
+        out = f"{self._scope}{op_type.lower()}_{self._count}"
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=out, **attrs))
         return out
 
@@ -304,16 +311,20 @@ class _Graph:
         """``[batch, (tokens,) nI]`` → ``[batch, (tokens,) nO]``: the best of ``nP`` affine
         pieces, then LayerNorm when the layer has one."""
         nO, nP, nI = layer.W.shape
+        self._scope = f"/layers.{self._layers}/"
+        self._layers += 1
         weights = self.const(f"{prefix}_W", layer.W.reshape(nO * nP, nI).T)
         bias = self.const(f"{prefix}_b", layer.b.reshape(nO * nP))
         pieces = self.op("Add", [self.op("MatMul", [x, weights]), bias])
         leading = [0, 0] if tokens else [0]
         shape = self.const(f"{prefix}_pieces", [*leading, nO, nP], np.int64)
         best = self.op("ReduceMax", [self.op("Reshape", [pieces, shape])], axes=[-1], keepdims=0)
-        if layer.G is None:
-            return best
-        gain, beta = self.const(f"{prefix}_G", layer.G), self.const(f"{prefix}_beta", layer.beta)
-        return self.op("LayerNormalization", [best, gain, beta], axis=-1, epsilon=_LN_EPSILON)
+        if layer.G is not None:
+            gain = self.const(f"{prefix}_G", layer.G)
+            beta = self.const(f"{prefix}_beta", layer.beta)
+            best = self.op("LayerNormalization", [best, gain, beta], axis=-1, epsilon=_LN_EPSILON)
+        self._scope = ""
+        return best
 
 
 def build_graph(weights: Tok2VecModel, pad_row: int) -> Any:
