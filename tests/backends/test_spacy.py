@@ -27,6 +27,7 @@ from intently.backends.spacy_textcat import (  # noqa: E402
     SpacyVersionWarning,
 )
 from intently.errors import SpacyConfigError, SpacyPipelineError, TrainingError  # noqa: E402
+from intently.export import export_backend  # noqa: E402
 
 TEXTS = [text for texts in INTENTS.values() for text in texts]
 LABELS = [label for label, texts in INTENTS.items() for _ in texts]
@@ -116,6 +117,53 @@ def test_save_load_round_trip_is_a_spacy_pipeline(fitted: SpacyBackend, tmp_path
     nlp = spacy.load(tmp_path / PIPELINE_DIR)
     cats = nlp("track my order please").cats
     assert max(cats, key=cats.get) == "order_status"
+
+
+def test_bow_reads_lower_cased_text_and_so_does_its_export(
+    fitted: SpacyBackend, tmp_path: Path
+) -> None:
+    assert fitted.get_params()["lowercase"] is None and fitted.reads_lowercase
+    shouted = [text.upper() for text in TEXTS]
+    np.testing.assert_array_equal(fitted.predict_proba(shouted), fitted.predict_proba(TEXTS))
+    cats = fitted.nlp_("where is my order").cats  # the saved pipeline reads lower case
+    column = fitted.classes_.index("order_status")
+    assert fitted.predict_proba(["WHERE is my Order"])[0, column] == pytest.approx(
+        cats["order_status"], abs=1e-6
+    )
+    fitted.save(tmp_path)
+    report = export_backend(fitted, tmp_path, texts=[*shouted, *TEXTS], source="test")
+    assert report.parity.fp32.agreement == 1.0 and report.parity.fp32.max_abs_diff < 1e-5
+
+
+@pytest.mark.parametrize(
+    ("params", "lower"),
+    [
+        ({"architecture": "cnn"}, False),
+        ({"architecture": "ensemble"}, False),
+        ({"config": "config.cfg"}, False),  # a verbatim config reads text as spaCy does
+        ({"lowercase": False}, False),
+        ({"architecture": "cnn", "lowercase": True}, True),
+    ],
+)
+def test_only_the_generated_bow_lower_cases_by_default(params: dict, lower: bool) -> None:
+    assert SpacyBackend(**params).reads_lowercase is lower
+
+
+def test_models_saved_before_the_lowercase_parameter_read_text_as_is(
+    fitted: SpacyBackend, tmp_path: Path
+) -> None:
+    fitted.save(tmp_path)
+    state = json.loads((tmp_path / STATE_FILE).read_text())
+    del state["params"]["lowercase"]
+    (tmp_path / STATE_FILE).write_text(json.dumps(state))
+    assert not SpacyBackend.load(tmp_path).reads_lowercase
+    assert SpacyBackend.load(tmp_path).lowercase is False
+
+
+def test_without_validation_every_epoch_runs_whatever_the_patience() -> None:
+    params = {**FAST, "holdout": 0.0, "patience": 1, "max_epochs": 5}
+    model = make_backend("spacy", params, seed=3).fit(TEXTS, LABELS)
+    assert model.fit_info_["epochs"] == 5 and model.fit_info_["best_score"] is None
 
 
 def test_loading_under_another_spacy_version_warns(fitted: SpacyBackend, tmp_path: Path) -> None:

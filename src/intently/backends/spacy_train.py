@@ -176,7 +176,8 @@ def train_pipeline(
     ``weighted``: scale each example's gradient by its ``WEIGHT_KEY`` (:func:`weighted_losses`).
 
     ``progress`` gets ``"epoch e/E step s: score x"`` and the share of the step budget
-    (``max_steps``, else ``max_epochs`` passes) that is done.
+    (``max_steps``, else ``max_epochs`` passes) that is done. Without ``valid`` examples
+    ``patience`` does not apply (there is no score to stop on) and the last step is kept.
     """
     from spacy.training.loop import (
         create_evaluation_callback,
@@ -230,7 +231,7 @@ def train_pipeline(
             dropout=training["dropout"],
             eval_frequency=training["eval_frequency"],
             accumulate_gradient=training["accumulate_gradient"],
-            patience=training["patience"],
+            patience=training["patience"] if valid else 0,  # no scores to stop on
             max_steps=max_steps,
             exclude=list(training["frozen_components"]),
             annotating_components=list(training["annotating_components"]),
@@ -245,13 +246,11 @@ def train_pipeline(
                 best_score, best_step = info["score"], step
                 best = _snapshot(nlp, names, training["optimizer"])
             if info["score"] is not None:
-                if progress is not None:  # intently tune may prune the trial here
+                if progress is not None and valid:  # intently tune may prune the trial here
                     notify_epoch(progress, len(info["checkpoints"]), float(info["score"]))
                 done = step / max_steps if max_steps else seen / (per_epoch * max_epochs)
-                report(
-                    f"epoch {epoch + 1}/{max_epochs or '-'} step {step}: score {info['score']:.4f}",
-                    min(1.0, done),
-                )
+                scored = f": score {info['score']:.4f}" if valid else ""
+                report(f"epoch {epoch + 1}/{max_epochs or '-'} step {step}{scored}", min(1.0, done))
         optimizer = training["optimizer"]
         if valid and (not checkpoints or checkpoints[-1][1] != step):
             with nlp.use_params(optimizer.averages) if optimizer.averages else _nothing():
