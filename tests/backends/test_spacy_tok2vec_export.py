@@ -272,3 +272,21 @@ def test_other_architectures_are_refused_by_name(tmp_path: Path) -> None:
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
     with pytest.raises(ExportUnsupportedError, match="TextCatParametricAttention"):
         export_textcat(nlp, "textcat", ("a", "b"), tmp_path)
+
+
+def test_norm_exceptions_keep_spacys_lookup_order() -> None:
+    """``add_lookups`` wraps: the outer (last added) look-up answers first, as in spaCy."""
+    from types import SimpleNamespace
+
+    from spacy.attrs import NORM
+    from spacy.lang.lex_attrs import lower
+    from spacy.util import add_lookups
+
+    getter = add_lookups(add_lookups(lower, {"Colour": "colour", "€": "$"}), {"Colour": "color"})
+    vocab = SimpleNamespace(lex_attr_getters={NORM: getter})
+    merged = norm_exceptions(vocab, "test")
+    assert merged == {str(string_key("Colour")): "color", str(string_key("€")): "$"}
+    assert getter("Colour") == "color"
+    vocab.lex_attr_getters[NORM] = str.upper
+    with pytest.raises(ExportUnsupportedError, match="NORM"):
+        norm_exceptions(vocab, "test")
