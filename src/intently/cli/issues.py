@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -22,7 +23,7 @@ from intently.cli.data import data_app
 
 if TYPE_CHECKING:
     from intently.curation.issue_apply import ApplyReport
-    from intently.curation.label_issues import IssueReport, Method
+    from intently.curation.label_issues import IssueReport, Member, Method
 
 SHOWN = 20
 """Rows of each kind printed; the JSONL file holds them all."""
@@ -38,6 +39,15 @@ def data_issues(
     ] = Path("issues.jsonl"),
     backend: Annotated[
         str | None, typer.Option(help="Backend for the folds; default the task's.")
+    ] = None,
+    members: Annotated[
+        str | None,
+        typer.Option(
+            help="Average the out-of-fold probabilities of several backends instead, "
+            "comma-separated (e.g. linear,embedding: fewer false alarms, needs intently[neural]); "
+            "embedding members use the frozen encoder (finetune: none), encoded once.",
+            show_default=False,
+        ),
     ] = None,
     method: Annotated[
         str,
@@ -73,23 +83,38 @@ def data_issues(
         _print_applied(apply_reviewed(read_reviewed(apply), files))
         return
     from intently.collect import validate_task
-    from intently.curation.label_issues import METHODS, find_issues, out_of_fold_proba
+    from intently.curation.label_issues import (
+        METHODS,
+        average,
+        find_issues,
+        issue_count,
+        members_out_of_fold,
+    )
 
     if method not in METHODS:
         raise typer.BadParameter(f"--method must be one of {', '.join(METHODS)}; got {method!r}.")
+    if backend is not None and members is not None:
+        raise typer.BadParameter("give --backend or --members, not both.")
     _, examples = validate_task(spec, task)
     training = spec.training_for(task)
+    names = [name.strip() for name in members.split(",")] if members else []
+    if members is not None and (len(names) < 2 or not all(names) or len(set(names)) < len(names)):
+        raise typer.BadParameter(f"--members needs 2 or more different backends; got {members!r}.")
     with progress_bar("cross-validating") as update:
-        oof = out_of_fold_proba(
+        results = members_out_of_fold(
             examples,
-            backend=backend or training.backend,
-            params=training.params if backend in (None, training.backend) else {},
+            [_member(name, training.backend, training.params, frozen=True) for name in names]
+            or [_member(backend or training.backend, training.backend, training.params)],
             folds=folds,
             seed=training.seed,
             progress=update,
         )
     report = find_issues(
-        examples, oof, duplicate_similarity=similarity, method=cast("Method", method)
+        examples,
+        average(results),
+        duplicate_similarity=similarity,
+        method=cast("Method", method),
+        n_issues=issue_count(results),
     )
     out_file.parent.mkdir(parents=True, exist_ok=True)
     with out_file.open("w", encoding="utf-8") as handle:
@@ -100,6 +125,17 @@ def data_issues(
         f"{len(report.all)} finding(s) written to {out_file}: review each row's action "
         f"(relabel/remove/keep), then `intently data issues --apply {out_file}`."
     )
+
+
+def _member(
+    name: str, task_backend: str, task_params: Mapping[str, Any], *, frozen: bool = False
+) -> Member:
+    """``name`` with the task's parameters when it is the task's backend; an ensemble's
+    ``embedding`` member keeps its encoder frozen (five fine-tunings would take hours)."""
+    params = dict(task_params) if name == task_backend else {}
+    if frozen and name == "embedding":
+        params["finetune"] = "none"
+    return name, params
 
 
 def _print_report(report: IssueReport, total: int) -> None:

@@ -158,8 +158,7 @@ def out_of_fold_proba(
     fitted = [0]
     features = None
     if backend == "embedding" and (params or {}).get("finetune") == "none":
-        report("encoding", 0.0)
-        features = _FrozenEmbeddings(examples, params or {})
+        features = _FrozenEmbeddings(examples, params or {}, report)
 
     def fit_proba(dataset: Dataset, held: Sequence[Example]) -> tuple[Sequence[str], np.ndarray]:
         report(f"{backend}: fold {fitted[0] + 1}/{folds}", fitted[0] / folds)
@@ -184,20 +183,16 @@ def out_of_fold_proba(
     return result
 
 
-def mean_out_of_fold_proba(
+def members_out_of_fold(
     examples: Sequence[Example],
     members: Sequence[Member],
     *,
     folds: int = 5,
     seed: int = 13,
     progress: ProgressFn | None = None,
-) -> OutOfFold:
-    """The average of the members' out-of-fold probabilities (same folds for every member).
-
-    Models that err differently average out each other's unsure mistakes on hard but
-    correctly labeled examples, while a wrong label stays improbable under all of them
-    (cleanlab's advice: the best model available, or an ensemble).
-    """
+) -> list[OutOfFold]:
+    """Each member's out-of-fold probabilities, all on the same folds; combine them with
+    :func:`average` and :func:`issue_count`."""
     if not members:
         raise DataError("finding label issues needs at least one model.")
     results: list[OutOfFold] = []
@@ -217,9 +212,38 @@ def mean_out_of_fold_proba(
                 progress=member_progress,
             )
         )
+    return results
+
+
+def average(results: Sequence[OutOfFold]) -> OutOfFold:
+    """The mean of out-of-fold probabilities of the same examples from different models.
+
+    Models that err differently average out each other's unsure mistakes on hard but
+    correctly labeled examples, while a wrong label stays improbable under all of them
+    (cleanlab's advice: the best model available, or an ensemble).
+    """
     first = results[0]
-    proba = np.mean([r.proba for r in results], axis=0)
-    return OutOfFold(first.classes, proba, first.given)
+    if any(r.classes != first.classes or not np.array_equal(r.given, first.given) for r in results):
+        raise DataError("out-of-fold probabilities of different data cannot be averaged.")
+    return OutOfFold(first.classes, np.mean([r.proba for r in results], axis=0), first.given)
+
+
+def estimated_issues(out_of_fold: OutOfFold) -> int:
+    """How many labels look wrong: the confident joint's off-diagonal sum (module doc)."""
+    proba, given = out_of_fold.proba, out_of_fold.given
+    joint = confident_joint(proba, given, per_class_thresholds(proba, given))
+    return int(joint.sum() - np.trace(joint))
+
+
+def issue_count(results: Sequence[OutOfFold]) -> int:
+    """How many examples to flag for an ensemble: the mean of the members' estimates.
+
+    The averaged probabilities rank best, but their own confident joint under-counts (the
+    average is less peaked, so fewer examples reach the per-class thresholds): on BANKING77
+    with 425 labels flipped (bench/label_issues.py --split valid) it estimated 378-385 where
+    the linear member estimated 510-527 and the embedding member 414-426.
+    """
+    return round(float(np.mean([estimated_issues(r) for r in results])))
 
 
 def _check_folds(examples: Sequence[Example], folds: int) -> None:
@@ -238,25 +262,41 @@ def _check_folds(examples: Sequence[Example], folds: int) -> None:
         )
 
 
-class _FrozenEmbeddings:
-    """Sentence embeddings of every example, computed once, and the embedding backend's head
-    (multinomial logistic regression with its ``C`` and ``class_weight``) fitted per fold."""
+_ENCODED: dict[tuple[str, int, str], dict[str, np.ndarray]] = {}
+"""Sentence embeddings by encoder (body folder, max_length, pooling) and text, kept for the
+life of the process: another run on the same texts (another seed, more folds, a relabelled
+copy) encodes nothing again."""
 
-    def __init__(self, examples: Sequence[Example], params: Mapping[str, Any]) -> None:
+
+class _FrozenEmbeddings:
+    """Sentence embeddings of every example, each text encoded once per process, and the
+    embedding backend's head (multinomial logistic regression with its ``C`` and
+    ``class_weight``) fitted per fold."""
+
+    def __init__(
+        self, examples: Sequence[Example], params: Mapping[str, Any], report: ProgressFn
+    ) -> None:
         from intently.backends import encoder as enc
         from intently.backends.bodies import resolve_body
 
         # make_backend checks the parameter names
         config = cast("EmbeddingBackend", make_backend("embedding", dict(params)))
-        encoder = enc.SentenceEncoder.load(
-            resolve_body(config.model_path),
-            max_length=config.max_length,
-            pooling=config.pooling,
-            threads=config.threads,
-        )
+        body = resolve_body(config.model_path)
+        known = _ENCODED.setdefault((str(body), config.max_length, config.pooling), {})
         texts = list(dict.fromkeys(e.text for e in examples))
+        missing = [text for text in texts if text not in known]
+        if missing:
+            encoder = enc.SentenceEncoder.load(
+                body, max_length=config.max_length, pooling=config.pooling, threads=config.threads
+            )
+            encoded = encoder.encode(
+                missing,
+                batch_size=config.batch_size,
+                progress=lambda _step, done: report(f"encoding ({done:.0%})", 0.0),
+            ).embeddings
+            known.update(zip(missing, encoded, strict=True))
         self.row = {text: i for i, text in enumerate(texts)}
-        self.embeddings = encoder.encode(texts, batch_size=config.batch_size).embeddings
+        self.embeddings = np.stack([known[text] for text in texts])
         self.C = config.C
         self.class_weight = config.class_weight
 
@@ -391,11 +431,14 @@ def find_issues(
     outlier_max_proba: float = 0.5,
     outlier_z: float = 2.0,
     method: Method = "low_self_confidence",
+    n_issues: int | None = None,
 ) -> IssueReport:
     """Rank likely label errors, near-duplicates across labels and outliers.
 
-    ``out_of_fold`` must come from :func:`out_of_fold_proba` on the same ``examples``;
-    ``method`` is how label issues are chosen (see the module docstring).
+    ``out_of_fold`` must come from :func:`out_of_fold_proba` (or :func:`average`) on the same
+    ``examples``; ``method`` is how label issues are chosen (see the module docstring);
+    ``n_issues`` is how many ``low_self_confidence`` flags (default: ``out_of_fold``'s own
+    confident-joint estimate; :func:`issue_count` for an average of members).
     """
     proba, given, classes = out_of_fold.proba, out_of_fold.given, out_of_fold.classes
     if len(given) != len(examples):
@@ -409,7 +452,8 @@ def find_issues(
     if method == "prune_by_noise_rate":
         flagged = prune_by_noise_rate(proba, given, joint)
     else:
-        flagged = lowest_self_confidence(given, self_conf, int(joint.sum() - np.trace(joint)))
+        count = int(joint.sum() - np.trace(joint)) if n_issues is None else n_issues
+        flagged = lowest_self_confidence(given, self_conf, count)
     other = _best_other(proba, given)
 
     def issue(kind: IssueKind, i: int, score: float, **extra: Any) -> LabelIssue:
