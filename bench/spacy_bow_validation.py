@@ -12,7 +12,8 @@ One JSON line per variant (accuracy, fit seconds, best epoch, ``os.getloadavg()`
 stdout. Variants of one run share the machine's load, so their seconds compare; a variant
 list usually starts with ``{}`` (the current defaults) for that reason. ``--time`` fits each
 variant on the whole train split instead (what the benchmark trains on) and reports only
-the seconds, to compare training time in the same minutes.
+the seconds, to compare training time in the same minutes: wall time and the process's CPU
+time (one thread: what the fit would take on an idle core, less cache and memory contention).
 
     .venv/bin/python bench/spacy_bow_validation.py banking77 '{}' '{"learn_rate": 0.01}'
     .venv/bin/python bench/spacy_bow_validation.py --time banking77 '{"lowercase": false}' '{}'
@@ -82,12 +83,13 @@ def run(name: str, params: dict[str, Any]) -> dict[str, Any]:
 def fit_seconds(name: str, params: dict[str, Any]) -> dict[str, Any]:
     texts, labels = read(DATASETS / name / "train.jsonl")
     load_before = os.getloadavg()[0]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     SpacyBackend(**params).fit(texts, labels)
     return {
         "dataset": name,
         "params": params,
         "fit_s": round(time.perf_counter() - started, 1),
+        "cpu_s": round(time.process_time() - cpu, 1),
         "load": f"{load_before:.2f} -> {os.getloadavg()[0]:.2f}",
     }
 
