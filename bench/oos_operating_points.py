@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from intently.backends import make_backend
-from intently.backends.stack import _learn_weights
+from intently.backends.stack import learn_weights
 from intently.benchmark import load_benchmark_dataset
 from intently.runtime.fallback import FallbackRule, operating_point, top_two, tune_threshold
 
@@ -94,7 +94,7 @@ def main() -> int:
     for combination in COMBINATIONS:
         valid = [members[name]["valid"] for name in combination]
         weights = (
-            _learn_weights(valid, np.searchsorted(classes, valid_truth))
+            learn_weights(valid, np.searchsorted(classes, valid_truth))
             if len(combination) > 1
             else np.ones(1)
         )

@@ -1,17 +1,26 @@
 """Stacks whose weights are learned on cross-fitted predictions: do they beat their members?
 
-For each dataset, one ``stack`` fit through ``intently.pipeline.fit_dataset`` (what ``intently
-train`` runs: the stack learns its weights on out-of-fold probabilities of train + valid and the
-out-of-scope threshold is tuned on the stack's out-of-fold rows of valid, with the default
-in-scope budget). From the same run: each member as fitted inside the stack (on train, its
-threshold tuned on its own validation probabilities, as ``train`` would for that backend alone)
-and the equal-weight average of the members (threshold on the average of their validation
-probabilities). Everything is scored once on test. The targets were declared before any test
-number was seen: the stack beats its best member and the equal-weight average on each dataset,
-and on CLINC150 reaches in-scope accuracy >= 0.96 with OOS recall >= 0.80.
+What ``intently train`` does for a ``stack`` (``StackBackend.fit`` + ``fit_dataset``), in two
+phases so that the expensive member fits run once and the test set is read once, at the end:
 
-    .venv/bin/python bench/stack_oof.py --datasets ../shared/datasets \\
+``fit``
+    Per dataset and member: the member fitted on train (valid for its early stopping,
+    calibration and refit, as inside the stack), its validation and test probabilities, and its
+    out-of-fold probabilities of train + valid (``intently.backends.stack.cross_fitted``, the
+    function the stack calls, same seed and folds). Saved as ``<cache>/<dataset>/<i>.npz``.
+``score``
+    The stack's combination (``intently.backends.stack.learn_weights``) learned on the
+    out-of-fold rows, the OOS threshold tuned on the mixed out-of-fold rows of valid with the
+    default in-scope budget (``FallbackSpec().max_in_scope_drop``), then the test set scored
+    once. From the same members: each member alone (threshold tuned on its own validation
+    probabilities, as ``train`` would for that backend) and the equal-weight average (threshold
+    on the average of those). The targets were declared before any test number was seen: the
+    stack beats its best member and the equal-weight average on each dataset, and on CLINC150
+    reaches in-scope accuracy >= 0.96 with OOS recall >= 0.80.
+
+    .venv/bin/python bench/stack_oof.py fit --cache /tmp/stack_oof --folds 3 \\
         --members '[{"backend": "linear"}, {"backend": "embedding"}]'
+    .venv/bin/python bench/stack_oof.py score --cache /tmp/stack_oof --folds 3
 
 Results merge into ``docs/benchmarks/stack_oof.json`` (one entry per ``--label``).
 """
@@ -28,32 +37,50 @@ from typing import Any
 
 import numpy as np
 
+from intently.backends import make_backend
+from intently.backends.stack import cross_fitted, learn_weights, mix, training_examples
 from intently.benchmark import load_benchmark_dataset
-from intently.pipeline import evaluate_model, fit_dataset
+from intently.data import Dataset, columns
+from intently.evaluation.metrics import evaluate_predictions
 from intently.runtime.fallback import FallbackRule, tune_threshold
-from intently.spec import FallbackSpec, TrainingSpec
+from intently.spec import FallbackSpec
 
 OUT = Path("docs/benchmarks/stack_oof.json")
 SEED = 13
 OOS = "oos"
 
 
-class Fixed:
-    """A fitted probability source with given test probabilities (a member or an average)."""
+def fit_member(data: Dataset, member: dict[str, Any], folds: int) -> dict[str, Any]:
+    """One member as the stack fits it: final fit, then its cross-fitted probabilities."""
+    name, params = member["backend"], dict(member.get("params") or {})
+    texts, labels, weights = columns(data.train)
+    valid_texts, valid_labels, _ = columns(data.valid)
+    valid = (valid_texts, valid_labels) if valid_texts else None
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    model = make_backend(name, params, seed=SEED).fit(texts, labels, weights, valid=valid)
+    fitted = time.perf_counter()
+    classes = tuple(model.classes_)
+    examples, n_valid = training_examples(texts, labels, weights, valid, classes)
+    oof = cross_fitted(name, params, examples, classes, folds=folds, seed=SEED)
+    return {
+        "classes": np.asarray(classes),
+        "valid": np.empty((0, len(classes)))
+        if model.validation_proba_ is None
+        else np.asarray(model.validation_proba_),
+        "test": model.predict_proba([e.text for e in data.test]),
+        "oof": oof,
+        "oof_labels": np.asarray([e.label for e in examples]),
+        "n_valid": np.asarray(n_valid),
+        "seconds": np.asarray([fitted - started, time.perf_counter() - fitted]),
+        "load": np.asarray([load_before, os.getloadavg()[0]]),
+    }
 
-    def __init__(self, classes: tuple[str, ...], test_proba: np.ndarray):
-        self.classes_ = classes
-        self._proba = test_proba
 
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
-        assert len(texts) == len(self._proba)
-        return self._proba
-
-
-def rule_from(valid_proba: np.ndarray | None, classes: tuple[str, ...], data: Any) -> FallbackRule:
-    """The OOS rule ``intently train`` would tune on ``valid_proba`` (default in-scope budget)."""
+def rule_from(valid_proba: np.ndarray, classes: tuple[str, ...], data: Dataset) -> FallbackRule:
+    """The OOS rule ``intently train`` tunes on ``valid_proba`` (default in-scope budget)."""
     threshold = 0.0
-    if valid_proba is not None and data.valid:
+    if len(valid_proba) and data.valid:
         choice = tune_threshold(
             valid_proba,
             [e.label for e in data.valid],
@@ -65,9 +92,18 @@ def rule_from(valid_proba: np.ndarray | None, classes: tuple[str, ...], data: An
     return FallbackRule(OOS, threshold, 0.0)
 
 
-def scored(model: Any, rule: FallbackRule, data: Any) -> dict[str, Any]:
-    """Test scores of ``model`` under ``rule``."""
-    report = evaluate_model(model, rule, data.test, defined=data.labels)
+def scored(proba: np.ndarray, classes: tuple[str, ...], rule: FallbackRule, data: Dataset) -> dict:
+    """Test scores of ``proba`` under ``rule`` (what ``evaluate_model`` computes)."""
+    texts, truth, _ = columns(data.test)
+    report = evaluate_predictions(
+        texts,
+        truth,
+        rule.labels(proba, classes),
+        proba.max(axis=1),
+        defined_labels=data.labels,
+        fallback_label=rule.label,
+        threshold=rule.threshold,
+    )
     row = {
         "accuracy": round(report.accuracy, 4),
         "macro_f1": round(report.macro_f1, 4),
@@ -79,36 +115,34 @@ def scored(model: Any, rule: FallbackRule, data: Any) -> dict[str, Any]:
     return row
 
 
-def run(directory: Path, members: list[dict[str, Any]], folds: int) -> dict[str, Any]:
-    data = load_benchmark_dataset(directory)
-    training = TrainingSpec(backend="stack", params={"members": members, "folds": folds}, seed=SEED)
-    load_before = os.getloadavg()[0]
-    started = time.perf_counter()
-    fitted = fit_dataset(data, training, FallbackSpec(label=OOS))
-    seconds = time.perf_counter() - started
-    stack = fitted.model
-    test_texts = [e.text for e in data.test]
-    member_test = [m.predict_proba(test_texts) for m in stack.members_]
-    member_valid = [m.validation_proba_ for m in stack.members_]
+def score(data: Dataset, members: list[dict[str, Any]], cached: list[Any]) -> dict[str, Any]:
+    classes = tuple(str(c) for c in cached[0]["classes"])
+    if any(tuple(str(c) for c in m["classes"]) != classes for m in cached):
+        raise SystemExit("cached members disagree on the label set")
+    targets = np.searchsorted(classes, cached[0]["oof_labels"])
+    n_valid = int(cached[0]["n_valid"])
+    weights = learn_weights([m["oof"] for m in cached], targets)
+    stack_valid = mix([m["oof"][len(targets) - n_valid :] for m in cached], weights)
     row: dict[str, Any] = {
         "n_train": len(data.train),
         "n_valid": len(data.valid),
         "n_test": len(data.test),
-        "fit_seconds": round(seconds, 1),
-        "load_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        "weights": [round(float(w), 3) for w in stack.weights_],
+        "fit_and_crossfit_seconds": [[round(float(s), 1) for s in m["seconds"]] for m in cached],
+        "load_1min_before_after": [[round(float(x), 2) for x in m["load"]] for m in cached],
+        "weights": [round(float(w), 3) for w in weights],
+        "default_max_in_scope_drop": FallbackSpec(label=OOS).max_in_scope_drop,
     }
-    row["stack"] = scored(stack, fitted.rule, data)
-    for i, (member, test_proba) in enumerate(zip(stack.members_, member_test, strict=True)):
-        name = f"member_{i}_{member.name}"
-        rule = rule_from(member_valid[i], stack.classes_, data)
-        row[name] = scored(Fixed(stack.classes_, test_proba), rule, data)
-    equal_valid = None if any(v is None for v in member_valid) else np.mean(member_valid, axis=0)
-    average = Fixed(stack.classes_, np.mean(member_test, axis=0))
-    row["equal_average"] = scored(average, rule_from(equal_valid, stack.classes_, data), data)
-    best_member = max(
-        (v["accuracy"] for k, v in row.items() if k.startswith("member_")), default=0.0
+    test = [m["test"] for m in cached]
+    row["stack"] = scored(mix(test, weights), classes, rule_from(stack_valid, classes, data), data)
+    for i, (member, m) in enumerate(zip(members, cached, strict=True)):
+        rule = rule_from(m["valid"], classes, data)
+        row[f"member_{i}_{member['backend']}"] = scored(m["test"], classes, rule, data)
+    equal = np.full(len(cached), 1 / len(cached))
+    equal_valid = mix([m["valid"] for m in cached], equal) if n_valid else np.empty((0,))
+    row["equal_average"] = scored(
+        mix(test, equal), classes, rule_from(equal_valid, classes, data), data
     )
+    best_member = max(v["accuracy"] for k, v in row.items() if k.startswith("member_"))
     row["targets"] = {
         "beats_best_member": row["stack"]["accuracy"] > best_member,
         "beats_equal_average": row["stack"]["accuracy"] > row["equal_average"]["accuracy"],
@@ -122,25 +156,37 @@ def run(directory: Path, members: list[dict[str, Any]], folds: int) -> dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("phase", choices=["fit", "score"])
+    parser.add_argument("--cache", type=Path, required=True)
     parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--names", nargs="+", default=["snips", "banking77", "clinc150"])
     parser.add_argument("--members", default='[{"backend": "linear"}, {"backend": "embedding"}]')
-    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--label", default="linear+embedding")
     args = parser.parse_args(argv)
     members = json.loads(args.members)
     results = {}
     for name in args.names:
-        results[name] = run(args.datasets / name, members, args.folds)
+        data = load_benchmark_dataset(args.datasets / name)
+        folder = args.cache / name
+        if args.phase == "fit":
+            folder.mkdir(parents=True, exist_ok=True)
+            for i, member in enumerate(members):
+                np.savez(folder / f"{i}.npz", **fit_member(data, member, args.folds))
+                print(f"{name}: member {i} ({member['backend']}) cached", flush=True)
+            continue
+        cached = [np.load(folder / f"{i}.npz") for i in range(len(members))]
+        results[name] = score(data, members, cached)
         print(json.dumps({name: results[name]}, indent=2), flush=True)
-    existing = json.loads(OUT.read_text()) if OUT.is_file() else {}
-    existing[args.label] = {
-        "members": members,
-        "folds": args.folds,
-        "datasets": results,
-    }
-    OUT.write_text(json.dumps(existing, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {OUT}")
+    if args.phase == "score":
+        existing = json.loads(OUT.read_text()) if OUT.is_file() else {}
+        entry = existing.get(args.label, {})
+        if entry.get("members") != members or entry.get("folds") != args.folds:
+            entry = {"members": members, "folds": args.folds, "datasets": {}}
+        entry["datasets"].update(results)
+        existing[args.label] = entry
+        OUT.write_text(json.dumps(existing, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {OUT}")
     return 0
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from intently.backends import make_backend
-from intently.backends.stack import StackBackend, _learn_weights
+from intently.backends.stack import StackBackend, learn_weights, mix
 from intently.errors import ModelError, TrainingError
 
 TEXTS = {
@@ -37,8 +37,21 @@ def test_learned_weights_prefer_the_better_member():
     targets = np.array([0, 1, 0, 1])
     good = np.array([[0.9, 0.1], [0.1, 0.9], [0.8, 0.2], [0.2, 0.8]])
     bad = np.full((4, 2), 0.5)
-    weights = _learn_weights([good, bad], targets)
+    weights = learn_weights([good, bad], targets)
     assert weights[0] > weights[1] and weights.sum() == pytest.approx(1.0)
+
+
+def test_learned_weights_maximise_accuracy_not_log_likelihood():
+    # Member 0 is right on every row but unsure; member 1 is sure, and wrong on the last row.
+    # The log-likelihood optimum leans on member 1 and keeps its mistake; only weights of
+    # more than 6/7 on member 0 (the grid's step is 0.05: 0.9) classify all ten rows right.
+    targets = np.zeros(10, dtype=int)
+    unsure = np.tile([0.55, 0.45], (10, 1))
+    sure = np.tile([0.99, 0.01], (10, 1))
+    sure[-1] = [0.2, 0.8]
+    weights = learn_weights([unsure, sure], targets)
+    assert np.mean(mix([unsure, sure], weights).argmax(axis=1) == targets) == 1.0
+    assert weights[0] == pytest.approx(0.9)  # ties on accuracy: the best log-likelihood
 
 
 def test_stack_fits_predicts_and_round_trips(tmp_path):
