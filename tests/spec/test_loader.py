@@ -114,7 +114,7 @@ def test_defaults_of_training_gates_and_fallback(tmp_path):
     assert project.fallback.label == "oos"
     assert project.fallback.threshold == "auto"
     assert project.fallback.ambiguity_threshold == 0.0
-    assert project.fallback.max_in_scope_drop == 0.03
+    assert project.fallback.max_in_scope_drop == 0.01
     assert project.datasets == ()
     assert project.tasks == {}
 

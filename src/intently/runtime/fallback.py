@@ -97,7 +97,7 @@ def tune_threshold(
     *,
     fallback_label: str,
     ambiguity_threshold: float = 0.0,
-    max_in_scope_drop: float = 0.03,
+    max_in_scope_drop: float = 0.01,
 ) -> ThresholdChoice | None:
     """Pick the confidence threshold maximising (in-scope accuracy + OOS recall) / 2.
 
