@@ -13,9 +13,10 @@ Inputs ``rows`` (int64) and ``counts`` (float32), ``[batch, L]``: two entries pe
 padded with row ``length`` and count 0; the graph is the linear backend's
 (:func:`~intently.backends.sparse_graph.save_rows_graph`) with ``row_map`` in front.
 
-Other architectures (``TextCatCNN``, ``TextCatReduce``, the ensemble) embed tokens with
-``HashEmbed`` over NORM/PREFIX/SUFFIX/SHAPE features and run maxout CNN layers; their export
-is not written, and :func:`export_bow` refuses them with ExportUnsupportedError.
+:func:`export_textcat` is the entry point: BOW here, the tok2vec architectures
+(``TextCatCNN``, ``TextCatReduce``, the ensemble: ``HashEmbed`` over NORM/PREFIX/SUFFIX/SHAPE
+features into maxout CNN layers) in :mod:`intently.backends.spacy_tok2vec_export`, anything
+else refused with ExportUnsupportedError.
 """
 
 from __future__ import annotations
