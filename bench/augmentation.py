@@ -156,7 +156,7 @@ def tune(data, lexicon: str, before: dict[str, Any]) -> dict[str, Any]:
 
 def upgraded(tuning: dict[str, Any]) -> dict[str, Any]:
     """A tuning record of the first version (one bundled ``grid``) in the ``grids`` form."""
-    if "grid" not in tuning:
+    if "grid" not in tuning:  # already upgraded, or none yet
         return tuning
     rows = [{**r, "recipe": {"lexicon": "bundled", **r["recipe"]}} for r in tuning["grid"]]
     chosen = {"lexicon": "bundled", **tuning["chosen"]}
@@ -164,9 +164,11 @@ def upgraded(tuning: dict[str, Any]) -> dict[str, Any]:
     return {**rest, "grids": {"bundled": rows}, "chosen": chosen}
 
 
-def evaluate(data, test, backend: str, params: dict[str, Any], recipe: dict[str, Any]):
+def evaluate(
+    data, test, backend: str, params: dict[str, Any], recipe: dict[str, Any], seeds: list[int]
+):
     rows = []
-    for seed in SEEDS:
+    for seed in seeds:
         train, _ = split_seed(*data, seed)
         augmented, report = grown(train, recipe, seed)
         without = score(backend, params, seed, train, test)
@@ -188,6 +190,10 @@ def evaluate(data, test, backend: str, params: dict[str, Any], recipe: dict[str,
     }
 
 
+def read_results() -> dict[str, Any]:
+    return json.loads(OUT.read_text()) if OUT.exists() else {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=Path, default=HERE.parent.parent / "shared" / "datasets")
@@ -197,23 +203,32 @@ def main() -> None:
     parser.add_argument("--backend", default="linear")
     parser.add_argument("--params", type=json.loads, default={})
     parser.add_argument("--name", default=None, help="Key of the result (default: the backend).")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=list(SEEDS), help="Test runs: these seeds only."
+    )
     args = parser.parse_args()
     folder = args.datasets / "banking77"
     data = read_jsonl(folder / "train.jsonl")
-    results = json.loads(OUT.read_text()) if OUT.exists() else {}
-    if "tuning" in results:
-        results["tuning"] = upgraded(results["tuning"])
     started = time.perf_counter()
+    tuning = upgraded(read_results().get("tuning", {}))
     if args.tune:
-        results["tuning"] = tune(data, args.tune, results.get("tuning", {}))
+        key, result = "tuning", tune(data, args.tune, tuning)
     else:
-        recipe = results["tuning"]["chosen"]
         key = args.name or args.backend
-        results[key] = evaluate(
-            data, read_jsonl(folder / "test.jsonl"), args.backend, args.params, recipe
+        result = evaluate(
+            data,
+            read_jsonl(folder / "test.jsonl"),
+            args.backend,
+            args.params,
+            tuning["chosen"],
+            args.seeds,
         )
-        results[key]["seconds"] = round(time.perf_counter() - started)
-        results[key]["machine"] = machine()
+        result["seconds"] = round(time.perf_counter() - started)
+        result["machine"] = machine()
+    # Read again: another run (a slow backend in the background) may have written meanwhile.
+    results = read_results()
+    results["tuning"] = upgraded(results.get("tuning", {}))
+    results[key] = result
     results["versions"] = versions("numpy", "scikit-learn", "torch", "sentence-transformers")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2) + "\n")
