@@ -67,11 +67,14 @@ def data_issues(
 ) -> None:
     """Find likely mislabeled examples, outliers and near-duplicates across labels.
 
-    Every example is predicted by a model that never saw it (k-fold); confident learning
-    ranks the likely label errors and suggests a label. Review the JSONL (set each row's
-    action to relabel, remove or keep), then feed it back with --apply.
+    Every example is predicted by a model that never saw it (k-fold; the task's backend, or
+    the average of --members); confident learning ranks the likely label errors and suggests a
+    label. Review the JSONL (set each row's action to relabel, remove or keep), then feed it
+    back with --apply.
 
     Example: intently data issues --out issues.jsonl
+
+    Example: intently data issues --members linear,embedding
 
     Example: intently data issues --apply issues.jsonl
     """
