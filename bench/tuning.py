@@ -126,7 +126,7 @@ def workers(datasets: Path, name: str, trials: int, storage: str) -> dict:
         yaml.safe_dump(
             {
                 "name": f"bench-{secrets.token_hex(3)}",
-                "datasets": [str(datasets / name / "train.jsonl")],
+                "datasets": [str(datasets.resolve() / name / "train.jsonl")],
                 "training": {"backend": "linear", "seed": SEED},
                 "tuning": {"folds": 3, "pruning": False},
             }
