@@ -47,15 +47,10 @@ class BundledLexicon:
         return self._table.get(word.lower(), ())
 
 
-class WordNet:
-    """Synonyms from the first ``senses`` synsets of each part of speech of a word."""
+class CachedLexicon:
+    """A lexicon whose look-up is costly: each lower-cased word is looked up once."""
 
-    name = "wordnet"
-
-    def __init__(self, folder: Path, *, senses: int = 1):
-        self.folder = folder
-        self.senses = senses
-        self._index = {pos: _read_index(folder / f"index.{pos}") for pos in POS}
+    def __init__(self) -> None:
         self._cache: dict[str, tuple[str, ...]] = {}
 
     def synonyms(self, word: str) -> tuple[str, ...]:
@@ -63,6 +58,21 @@ class WordNet:
         if key not in self._cache:
             self._cache[key] = self._lookup(key)
         return self._cache[key]
+
+    def _lookup(self, word: str) -> tuple[str, ...]:
+        raise NotImplementedError
+
+
+class WordNet(CachedLexicon):
+    """Synonyms from the first ``senses`` synsets of each part of speech of a word."""
+
+    name = "wordnet"
+
+    def __init__(self, folder: Path, *, senses: int = 1):
+        super().__init__()
+        self.folder = folder
+        self.senses = senses
+        self._index = {pos: _read_index(folder / f"index.{pos}") for pos in POS}
 
     def _lookup(self, word: str) -> tuple[str, ...]:
         lemma = word.replace(" ", "_")

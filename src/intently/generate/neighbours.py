@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from intently.generate.lexicon import CachedLexicon
+
 Encode = Callable[[Sequence[str]], np.ndarray]
 """Texts → one L2-normalised float32 row per text."""
 
@@ -47,7 +49,7 @@ STOP_WORDS = frozenset(
 neighbours of them are other function words that only blur the text."""
 
 
-class NeighbourLexicon:
+class NeighbourLexicon(CachedLexicon):
     """Up to ``k`` vocabulary words with cosine similarity ``>= floor`` to a word, nearest
     first; function words and words shorter than three letters get and give none."""
 
@@ -62,6 +64,7 @@ class NeighbourLexicon:
         k: int = 3,
         floor: float = 0.7,
     ):
+        super().__init__()
         if len(words) != len(vectors):
             raise ValueError(f"{len(words)} words but {len(vectors)} vectors")
         self.words = tuple(words)
@@ -71,13 +74,6 @@ class NeighbourLexicon:
         self.k = k
         self.floor = floor
         self._offered = np.array([_usable(w) for w in self.words], dtype=bool)
-        self._cache: dict[str, tuple[str, ...]] = {}
-
-    def synonyms(self, word: str) -> tuple[str, ...]:
-        key = word.lower()
-        if key not in self._cache:
-            self._cache[key] = self._lookup(key)
-        return self._cache[key]
 
     def _lookup(self, word: str) -> tuple[str, ...]:
         if not _usable(word):
