@@ -17,12 +17,14 @@ spacy = pytest.importorskip("spacy")
 import intently  # noqa: E402
 from intently.backends import make_backend  # noqa: E402
 from intently.backends.spacy_export import tokenizer_rules  # noqa: E402
-from intently.errors import ExportUnsupportedError  # noqa: E402
+from intently.errors import ExportUnsupportedError, ModelError  # noqa: E402
 from intently.export import export_backend  # noqa: E402
 from intently.runtime.spacy_features import (  # noqa: E402
+    PREPROCESSOR_FORMAT,
     SpacyTokenizer,
     murmurhash3_32,
     ngram_keys,
+    read_preprocessor,
     string_key,
 )
 
@@ -160,3 +162,20 @@ def test_trained_project_serves_the_export(tmp_path: Path) -> None:
     assert served.runtime != "native"
     for text in ["where is my order", "hello there", "I want a refund"]:
         assert served.predict(text).label == native.predict(text).label
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ("{not json", "JSONDecodeError"),
+        ('{"format": "intently.other.v1"}', "expected intently"),
+        (f'{{"format": "{PREPROCESSOR_FORMAT}"}}', "KeyError"),
+    ],
+)
+def test_an_unusable_preprocessor_file_is_a_model_error(
+    content: str, why: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "spacy_bow.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ModelError, match=f"{path}.*{why}"):
+        read_preprocessor(path)

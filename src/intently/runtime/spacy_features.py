@@ -23,9 +23,10 @@ Imports only the standard library and NumPy.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -390,24 +391,34 @@ def reader(tokenize: Callable[[str], list[str]], *, lowercase: bool) -> Callable
     return lambda text: tokenize(text.lower())
 
 
+@contextlib.contextmanager
+def preprocessor_spec(path: Path, form: str) -> Iterator[dict[str, Any]]:
+    """The JSON of a spaCy export's preprocessor file of format ``form``; the file unreadable,
+    of another format,
+    or lacking what the block reads from it (missing keys, wrong types, a bad regex) raises
+    ModelError naming the file."""
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        if spec.get("format") != form:
+            raise ValueError(f"format {spec.get('format')!r}, expected {form}")
+        yield spec
+    except (*CORRUPT_FILE_ERRORS, KeyError, TypeError, ValueError, re.error) as exc:
+        raise ModelError(
+            f"the spaCy preprocessor {path} is unusable ({type(exc).__name__}: {exc}).",
+            hint=f"re-export with `intently export {path.parent}`.",
+        ) from None
+
+
 def read_preprocessor(path: Path) -> BowFeatures:
     """The :class:`BowFeatures` of a ``spacy_bow`` export's ``spacy_bow.json``; ModelError
     when it is unreadable or of another format."""
-    try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
-        if spec.get("format") != PREPROCESSOR_FORMAT:
-            raise ValueError(f"format {spec.get('format')!r}, expected {PREPROCESSOR_FORMAT}")
+    with preprocessor_spec(path, PREPROCESSOR_FORMAT) as spec:
         return BowFeatures(
             reader(SpacyTokenizer(spec["tokenizer"]), lowercase=bool(spec.get("lowercase"))),
             ngram_size=int(spec["ngram_size"]),
             length=int(spec["length"]),
             symbols=spec["symbols"],
         )
-    except (*CORRUPT_FILE_ERRORS, KeyError, TypeError, ValueError, re.error) as exc:
-        raise ModelError(
-            f"the spaCy preprocessor {path} is unusable ({type(exc).__name__}: {exc}).",
-            hint=f"re-export with `intently export {path.parent}`.",
-        ) from None
 
 
 def spacy_bow_encoder(

@@ -22,20 +22,17 @@ Imports only the standard library and NumPy.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from intently.errors import ModelError
-from intently.runtime.model_files import CORRUPT_FILE_ERRORS
 from intently.runtime.spacy_features import (
     BowFeatures,
     SpacyTokenizer,
     murmurhash64a,
+    preprocessor_spec,
     reader,
 )
 
@@ -200,10 +197,7 @@ def read_tok2vec_preprocessor(path: Path) -> tuple[Tok2VecFeatures, BowFeatures 
     """The token features of a ``spacy_tok2vec`` export's ``spacy_tok2vec.json``, its BOW
     features (the ensemble's linear model; None otherwise) and the padding row; ModelError
     when the file is unreadable or of another format."""
-    try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
-        if spec.get("format") != PREPROCESSOR_FORMAT:
-            raise ValueError(f"format {spec.get('format')!r}, expected {PREPROCESSOR_FORMAT}")
+    with preprocessor_spec(path, PREPROCESSOR_FORMAT) as spec:
         tokenizer = reader(SpacyTokenizer(spec["tokenizer"]), lowercase=bool(spec["lowercase"]))
         features = Tok2VecFeatures(
             tokenizer,
@@ -221,11 +215,6 @@ def read_tok2vec_preprocessor(path: Path) -> tuple[Tok2VecFeatures, BowFeatures 
                 symbols=spec["symbols"],
             )
         return features, bow, int(spec["pad_row"])
-    except (*CORRUPT_FILE_ERRORS, KeyError, TypeError, ValueError, re.error) as exc:
-        raise ModelError(
-            f"the spaCy preprocessor {path} is unusable ({type(exc).__name__}: {exc}).",
-            hint=f"re-export with `intently export {path.parent}`.",
-        ) from None
 
 
 def spacy_tok2vec_encoder(
