@@ -83,6 +83,10 @@ OOS_QUERIES = [
     "write a poem about rain",
 ]
 
+TEXTS = [text for texts in INTENTS.values() for text in texts]
+LABELS = [label for label, texts in INTENTS.items() for _ in texts]
+"""INTENTS flattened: every text and its label, in order."""
+
 LENIENT_GATES = {"accuracy": 0.0, "macro_f1": 0.0, "min_intent_f1": 0.0, "coverage": 0.0}
 
 

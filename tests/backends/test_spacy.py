@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tiny_project import INTENTS
+from tiny_project import INTENTS, LABELS, TEXTS
 
 spacy = pytest.importorskip("spacy")
 
@@ -29,8 +29,6 @@ from intently.backends.spacy_textcat import (  # noqa: E402
 from intently.errors import SpacyConfigError, SpacyPipelineError, TrainingError  # noqa: E402
 from intently.export import export_backend  # noqa: E402
 
-TEXTS = [text for texts in INTENTS.values() for text in texts]
-LABELS = [label for label, texts in INTENTS.items() for _ in texts]
 FAST = {"max_epochs": 8, "batch_size": [8, 16], "length": 4096, "learn_rate": 0.01}
 
 

@@ -9,13 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from tiny_project import INTENTS, project_data
+from tiny_project import LABELS, TEXTS
 
 spacy = pytest.importorskip("spacy")
 
-import intently  # noqa: E402
 from intently.backends import make_backend  # noqa: E402
 from intently.backends.spacy_config import LoopSettings, build_config, textcat_model  # noqa: E402
 from intently.backends.spacy_export import export_textcat, tokenizer_rules  # noqa: E402
@@ -31,8 +29,6 @@ from intently.runtime.spacy_tok2vec import (  # noqa: E402
     word_shape,
 )
 
-TEXTS = [text for texts in INTENTS.values() for text in texts]
-LABELS = [label for label, texts in INTENTS.items() for _ in texts]
 EDGE_TEXTS = [
     "don't stop!",
     "I'm here... really?!",
@@ -182,23 +178,6 @@ def test_lowercase_preprocessor_reads_lower_cased_text(tmp_path: Path) -> None:
     features, bow, _ = read_tok2vec_preprocessor(tmp_path / "spacy_tok2vec.json")
     assert bow is None
     np.testing.assert_array_equal(features.rows("Card DECLINED"), features.rows("card declined"))
-
-
-def test_trained_project_serves_the_reduce_export(tmp_path: Path) -> None:
-    data = project_data()
-    data["training"] = {
-        "backend": "spacy",
-        "params": {**TINY, "architecture": "reduce", "learn_rate": 0.05},
-    }
-    path = tmp_path / "intently.yaml"
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    run = intently.train(intently.load_project(path), write_reports=False)
-    assert run.export is not None and run.export.kind == "spacy_tok2vec"
-    served = intently.Classifier.load(run.model_dir)
-    native = intently.Classifier.load(run.model_dir, runtime="native")
-    assert served.runtime != "native"
-    for text in ["where is my order", "hello there", "I want a refund"]:
-        assert served.predict(text).label == native.predict(text).label
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tiny_project import INTENTS, project_data
+from tiny_project import LABELS, TEXTS, project_data
 
 spacy = pytest.importorskip("spacy")
 
@@ -28,8 +28,6 @@ from intently.runtime.spacy_features import (  # noqa: E402
     string_key,
 )
 
-TEXTS = [text for texts in INTENTS.values() for text in texts]
-LABELS = [label for label, texts in INTENTS.items() for _ in texts]
 EDGE_STRINGS = [
     "",
     "a",
@@ -147,16 +145,28 @@ def test_non_bow_architectures_refuse_by_name(
     assert not list(tmp_path.iterdir())
 
 
-def test_trained_project_serves_the_export(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("params", "kind"),
+    [
+        ({"length": 4096}, "spacy_bow"),
+        (
+            {"architecture": "reduce", "width": 16, "embed_size": 500, "length": 1024},
+            "spacy_tok2vec",
+        ),
+    ],
+)
+def test_trained_project_serves_the_export(
+    params: dict[str, object], kind: str, tmp_path: Path
+) -> None:
     data = project_data()
     data["training"] = {
         "backend": "spacy",
-        "params": {"max_epochs": 8, "batch_size": [8, 16], "length": 4096, "learn_rate": 0.05},
+        "params": {**params, "max_epochs": 8, "batch_size": [8, 16], "learn_rate": 0.05},
     }
     path = tmp_path / "intently.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     run = intently.train(intently.load_project(path), write_reports=False)
-    assert run.export is not None and run.export.kind == "spacy_bow"
+    assert run.export is not None and run.export.kind == kind
     served = intently.Classifier.load(run.model_dir)
     native = intently.Classifier.load(run.model_dir, runtime="native")
     assert served.runtime != "native"
