@@ -39,7 +39,7 @@ from intently.benchmark import (
 )
 from intently.runtime import Classifier
 
-DATASETS = Path("/work/shared/datasets")
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "spacy.json"
 RUNS: dict[str, dict[str, Any]] = {
     "spacy": {},
@@ -56,26 +56,15 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def record(row: dict[str, Any]) -> None:
-    rows = json.loads(OUT.read_text()) if OUT.is_file() else []
+RECORD_KEYS = ("dataset", "backend", "accuracy", "train_seconds", "predict_p50_ms", "load")
+
+
+def record(row: dict[str, Any], out: Path = OUT, keys: tuple[str, ...] = RECORD_KEYS) -> None:
+    """Replace the row of the same dataset and backend in ``out``; print its ``keys``."""
+    rows = json.loads(out.read_text()) if out.is_file() else []
     rows = [r for r in rows if (r["dataset"], r["backend"]) != (row["dataset"], row["backend"])]
-    OUT.write_text(json.dumps([*rows, row], indent=2) + "\n", encoding="utf-8")
-    print(
-        json.dumps(
-            {
-                k: row.get(k)
-                for k in (
-                    "dataset",
-                    "backend",
-                    "accuracy",
-                    "train_seconds",
-                    "predict_p50_ms",
-                    "load",
-                )
-            }
-        ),
-        flush=True,
-    )
+    out.write_text(json.dumps([*rows, row], indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({k: row.get(k) for k in keys}), flush=True)
 
 
 def run_intently(directory: Path, name: str) -> dict[str, Any]:

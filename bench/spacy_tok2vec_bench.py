@@ -16,30 +16,19 @@ Rows go to ``docs/benchmarks/spacy_tok2vec.json`` as soon as each exists.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from spacy_bench import DATASETS, load, record  # bench/ is on sys.path (script dir)
+
 from intently.benchmark import latency_ms, load_benchmark_dataset, run_benchmark
 from intently.runtime import Classifier
 
-DATASETS = Path("/work/shared/datasets")
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "spacy_tok2vec.json"
 ARCHITECTURES = ("reduce", "cnn", "ensemble")
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def record(row: dict[str, Any]) -> None:
-    rows = json.loads(OUT.read_text()) if OUT.is_file() else []
-    rows = [r for r in rows if (r["dataset"], r["backend"]) != (row["dataset"], row["backend"])]
-    OUT.write_text(json.dumps([*rows, row], indent=2) + "\n", encoding="utf-8")
-    keys = ("dataset", "backend", "accuracy", "train_seconds", "export_parity", "onnx_served")
-    print(json.dumps({k: row.get(k) for k in keys}), flush=True)
+KEYS = ("dataset", "backend", "accuracy", "train_seconds", "export_parity", "onnx_served")
 
 
 def run(directory: Path, architecture: str) -> dict[str, Any]:
@@ -69,7 +58,7 @@ def main(argv: list[str]) -> None:
     architecture = argv[0] if argv and argv[0] in ARCHITECTURES else "reduce"
     names = [name for name in argv if name != architecture] or ["banking77"]
     for name in names:
-        record(run(DATASETS / name, architecture))
+        record(run(DATASETS / name, architecture), OUT, KEYS)
 
 
 if __name__ == "__main__":
