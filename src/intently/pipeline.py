@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from intently.backends import Backend, ProgressFn, make_backend
+from intently.backends.fitting import fit_failures
 from intently.collect import build_dataset, defined_labels
 from intently.curation.grow import GrowingMerge, grower_for
 from intently.data import Dataset, Example, columns
@@ -108,7 +109,7 @@ def fit_dataset(
     valid_texts, valid_labels, _ = columns(dataset.valid)
     backend = make_backend(training.backend, training.params, seed=training.seed)
     started = time.perf_counter()
-    try:
+    with fit_failures(f"the {training.backend} backend failed to fit"):
         model = backend.fit(
             texts,
             labels,
@@ -116,13 +117,6 @@ def fit_dataset(
             valid=(valid_texts, valid_labels) if valid_texts else None,
             progress=lambda step, done: progress(f"fit: {step}", 0.9 * done),
         )
-    except IntentlyError:
-        raise
-    except (ValueError, FloatingPointError, MemoryError) as exc:
-        raise TrainingError(
-            f"the {training.backend} backend failed to fit: {exc}.",
-            hint="check the data with `intently data validate`.",
-        ) from exc
     train_seconds = time.perf_counter() - started
     progress("tuning fallback threshold", 0.92)
     choice = None

@@ -3,8 +3,14 @@
 import numpy as np
 import pytest
 
-from intently.backends.fitting import check_fit_inputs, holdout_split, softmax, usable_valid
-from intently.errors import TrainingError
+from intently.backends.fitting import (
+    check_fit_inputs,
+    fit_failures,
+    holdout_split,
+    softmax,
+    usable_valid,
+)
+from intently.errors import DataError, TrainingError
 
 
 def test_holdout_split_is_stratified_seeded_and_spares_tiny_classes():
@@ -76,3 +82,13 @@ def test_softmax_rows_sum_to_one_without_overflow():
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     np.testing.assert_allclose(proba[0], [0.5, 0.5, 0.0], atol=1e-12)
     assert np.all(np.diff(proba[1]) > 0)
+
+
+def test_fit_failures_turns_numerical_errors_into_training_errors() -> None:
+    failed = "the linear backend failed to fit fold 2/5"
+    with pytest.raises(TrainingError, match=f"{failed}: NaN") as info, fit_failures(failed):
+        raise ValueError("NaN in input")
+    assert isinstance(info.value.__cause__, ValueError)
+    # Intently's own errors pass as they are
+    with pytest.raises(DataError, match="already clear"), fit_failures(failed):
+        raise DataError("already clear")

@@ -5,11 +5,12 @@ NumPy only, so the torch-free backends use it as well as the neural ones.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import contextlib
+from collections.abc import Collection, Iterator, Sequence
 
 import numpy as np
 
-from intently.errors import TrainingError
+from intently.errors import IntentlyError, TrainingError
 from intently.runtime.linear_scores import softmax
 
 __all__ = ["Valid", "check_fit_inputs", "holdout_split", "softmax", "usable_valid"]
@@ -87,3 +88,18 @@ def holdout_split(
     held_rows = np.sort(np.asarray(held, dtype=int))
     train_rows = np.setdiff1d(np.arange(len(labels)), held_rows)
     return train_rows, held_rows
+
+
+@contextlib.contextmanager
+def fit_failures(failed: str) -> Iterator[None]:
+    """A fit's numerical or memory error (NaNs, a singular matrix, data too large) becomes a
+    TrainingError that starts with ``failed`` ("the linear backend failed to fit"); Intently's
+    own errors pass unchanged."""
+    try:
+        yield
+    except IntentlyError:
+        raise
+    except (ValueError, FloatingPointError, MemoryError) as exc:
+        raise TrainingError(
+            f"{failed}: {exc}.", hint="check the data with `intently data validate`."
+        ) from exc

@@ -52,9 +52,11 @@ import numpy as np
 from scipy import sparse
 
 from intently.backends import make_backend
+from intently.backends.base import fit_predict
+from intently.backends.fitting import fit_failures
 from intently.backends.text_features import fit_space
 from intently.data import Dataset, Example, columns
-from intently.errors import DataError, IntentlyError, TrainingError
+from intently.errors import DataError
 from intently.evaluation import crossval
 from intently.evaluation.crossval import OutOfFold
 
@@ -174,20 +176,12 @@ def out_of_fold_proba(
     def fit_proba(dataset: Dataset, held: Sequence[Example]) -> tuple[Sequence[str], np.ndarray]:
         report(f"{backend}: fold {fitted[0] + 1}/{folds}", fitted[0] / folds)
         fitted[0] += 1
-        texts, labels, weights = columns(dataset.train)
-        try:
+        held_texts = [e.text for e in held]
+        with fit_failures(f"the {backend} backend failed to fit fold {fitted[0]}/{folds}"):
             if features is not None:
-                return features.fit_proba(texts, labels, weights, [e.text for e in held], seed)
-            model = make_backend(backend, dict(params or {}), seed=seed)
-            model.fit(texts, labels, weights)
-            return model.classes_, model.predict_proba([e.text for e in held])
-        except IntentlyError:
-            raise
-        except (ValueError, FloatingPointError, MemoryError) as exc:
-            raise TrainingError(
-                f"the {backend} backend failed to fit fold {fitted[0]}/{folds}: {exc}.",
-                hint="check the data with `intently data validate`.",
-            ) from exc
+                texts, labels, weights = columns(dataset.train)
+                return features.fit_proba(texts, labels, weights, held_texts, seed)
+            return fit_predict(backend, dict(params or {}), dataset, held_texts, seed=seed)
 
     result = crossval.out_of_fold_proba(examples, fit_proba, k=folds, seed=seed, valid_share=0.0)
     report("done", 1.0)
