@@ -49,3 +49,16 @@ def trained_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path.write_text(yaml.safe_dump(project_data(oos=OOS_QUERIES)), encoding="utf-8")
     run = intently.train(intently.load_project(path), write_reports=False)
     return run.model_dir
+
+
+@pytest.fixture(params=["blank", "trained"])
+def spacy_nlp(request: pytest.FixtureRequest) -> Any:
+    """spaCy's blank English pipeline, then the first installed trained one (that case is
+    skipped, saying so, where none is installed)."""
+    spacy = pytest.importorskip("spacy")
+    if request.param == "blank":
+        return spacy.blank("en")
+    installed = spacy.util.get_installed_models()
+    if not installed:
+        pytest.skip("no trained spaCy pipeline installed")
+    return spacy.load(sorted(installed)[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -184,13 +185,18 @@ def test_missing_base_pipeline_says_how_to_install() -> None:
     assert info.value.code == "E310"
 
 
-def test_verbatim_config_file(tmp_path: Path) -> None:
-    config = build_config(
+def tiny_bow_config() -> Any:
+    """A small BOW textcat config that trains in a moment."""
+    return build_config(
         component="textcat",
         factory="textcat",
         model=textcat_model("bow", length=2048),
         settings=LoopSettings(batch_start=8, batch_stop=8, max_epochs=3, eval_frequency=5),
     )
+
+
+def test_verbatim_config_file(tmp_path: Path) -> None:
+    config = tiny_bow_config()
     path = tmp_path / "config.cfg"
     config.to_disk(path)
     backend = make_backend("spacy", {"config": str(path), "architecture": "ensemble"}).fit(
@@ -254,12 +260,7 @@ def test_project_spacy_config_is_resolved_and_checked(tmp_path: Path) -> None:
     from intently.errors import SpecError
     from tiny_project import project_data
 
-    config = build_config(
-        component="textcat",
-        factory="textcat",
-        model=textcat_model("bow", length=2048),
-        settings=LoopSettings(batch_start=8, batch_stop=8, max_epochs=3, eval_frequency=5),
-    )
+    config = tiny_bow_config()
     config.to_disk(tmp_path / "textcat.cfg")
     data = project_data()
     data["training"] = {"backend": "spacy", "spacy_config": "textcat.cfg"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -98,23 +99,15 @@ def test_word_shape_is_spacys() -> None:
         assert word_shape(text) == spacy_shape(text), text
 
 
-@pytest.mark.parametrize("pipeline", ["blank", "base"])
-def test_token_attributes_are_spacys(pipeline: str) -> None:
+def test_token_attributes_are_spacys(spacy_nlp: Any) -> None:
     """NORM with the tokenizer exceptions' norms (n't → not), the language's norm exceptions
     (€ → $) and, for a trained pipeline, its ``lexeme_norm`` table (colour → color)."""
     from spacy.attrs import IDS
 
-    if pipeline == "blank":
-        nlp = spacy.blank("en")
-    else:
-        installed = spacy.util.get_installed_models()
-        if not installed:
-            pytest.skip("no trained spaCy pipeline installed")
-        nlp = spacy.load(sorted(installed)[0])
-    features = features_of(nlp)
+    features = features_of(spacy_nlp)
     columns = [IDS[name] for name in ATTRIBUTES]
     for text in [*EDGE_TEXTS, *TEXTS]:
-        doc = nlp.make_doc(text)
+        doc = spacy_nlp.make_doc(text)
         expected = doc.to_array(columns).astype(np.uint64).tolist()
         found = [features.attribute_keys(token) for token in features.tokenize(text)]
         assert found == expected, text

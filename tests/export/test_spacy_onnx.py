@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -89,18 +90,10 @@ def test_reserved_symbol_strings_keep_their_ids() -> None:
     assert features.keys(text)[1] == IDS["number"]
 
 
-@pytest.mark.parametrize("pipeline", ["blank", "base"])
-def test_tokenizer_matches_spacy(pipeline: str) -> None:
-    if pipeline == "blank":
-        nlp = spacy.blank("en")
-    else:
-        installed = spacy.util.get_installed_models()
-        if not installed:
-            pytest.skip("no trained spaCy pipeline installed")
-        nlp = spacy.load(sorted(installed)[0])
-    tokenizer = SpacyTokenizer(json.loads(json.dumps(tokenizer_rules(nlp.tokenizer))))
+def test_tokenizer_matches_spacy(spacy_nlp: Any) -> None:
+    tokenizer = SpacyTokenizer(json.loads(json.dumps(tokenizer_rules(spacy_nlp.tokenizer))))
     for text in [*EDGE_TEXTS, *TEXTS]:
-        assert tokenizer(text) == [t.text for t in nlp.make_doc(text)], text
+        assert tokenizer(text) == [t.text for t in spacy_nlp.make_doc(text)], text
 
 
 def test_bow_export_answers_like_spacy(tmp_path: Path) -> None:
