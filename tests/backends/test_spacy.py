@@ -26,6 +26,7 @@ from intently.backends.spacy_textcat import (  # noqa: E402
     STATE_FILE,
     SpacyBackend,
     SpacyVersionWarning,
+    case_marks_names,
 )
 from intently.errors import SpacyConfigError, SpacyPipelineError, TrainingError  # noqa: E402
 from intently.export import export_backend  # noqa: E402
@@ -121,7 +122,7 @@ def test_save_load_round_trip_is_a_spacy_pipeline(fitted: SpacyBackend, tmp_path
 def test_bow_reads_lower_cased_text_and_so_does_its_export(
     fitted: SpacyBackend, tmp_path: Path
 ) -> None:
-    assert fitted.get_params()["lowercase"] is None and fitted.reads_lowercase
+    assert fitted.get_params()["lowercase"] == "auto" and fitted.reads_lowercase
     shouted = [text.upper() for text in TEXTS]
     np.testing.assert_array_equal(fitted.predict_proba(shouted), fitted.predict_proba(TEXTS))
     cats = fitted.nlp_("where is my order").cats  # the saved pipeline reads lower case
@@ -130,33 +131,68 @@ def test_bow_reads_lower_cased_text_and_so_does_its_export(
         cats["order_status"], abs=1e-6
     )
     fitted.save(tmp_path)
+    assert SpacyBackend.load(tmp_path).reads_lowercase
     report = export_backend(fitted, tmp_path, texts=[*shouted, *TEXTS], source="test")
     assert report.parity.fp32.agreement == 1.0 and report.parity.fp32.max_abs_diff < 1e-5
 
 
+NAMED = [
+    "play Hey Jude by The Beatles",
+    "add Bohemian Rhapsody to my Road Trip playlist",
+    "find the movie Blade Runner",
+    "is it raining in New York today",
+]
+
+
+def test_case_marks_names_where_titles_are_capitalised() -> None:
+    assert case_marks_names(NAMED)
+    assert not case_marks_names(TEXTS)  # lower case
+    assert not case_marks_names(["My card was declined at the ATM", "I lost my PIN"])
+    assert not case_marks_names(["", "42"])
+
+
 @pytest.mark.parametrize(
-    ("params", "lower"),
+    ("params", "texts", "lower"),
     [
-        ({"architecture": "cnn"}, False),
-        ({"architecture": "ensemble"}, False),
-        ({"config": "config.cfg"}, False),  # a verbatim config reads text as spaCy does
-        ({"lowercase": False}, False),
-        ({"architecture": "cnn", "lowercase": True}, True),
+        ({}, TEXTS, True),
+        ({}, NAMED, False),  # capitals mark names: keep them
+        ({"lowercase": True}, NAMED, True),
+        ({"lowercase": False}, TEXTS, False),
+        ({"architecture": "cnn"}, TEXTS, False),
+        ({"architecture": "ensemble"}, TEXTS, False),
+        ({"config": "config.cfg"}, TEXTS, False),  # a verbatim config reads text as spaCy does
+        ({"architecture": "cnn", "lowercase": True}, TEXTS, True),
     ],
 )
-def test_only_the_generated_bow_lower_cases_by_default(params: dict, lower: bool) -> None:
-    assert SpacyBackend(**params).reads_lowercase is lower
+def test_lowercase_auto_decides_for_the_generated_bow_only(
+    params: dict, texts: list[str], lower: bool
+) -> None:
+    assert SpacyBackend(**params).decide_lowercase(texts) is lower
 
 
-def test_models_saved_before_the_lowercase_parameter_read_text_as_is(
-    fitted: SpacyBackend, tmp_path: Path
+def test_a_fit_on_named_texts_keeps_the_case() -> None:
+    labels = ["music", "music", "movie", "weather"]
+    model = SpacyBackend(**FAST, holdout=0).fit(NAMED * 2, labels * 2)
+    assert not model.reads_lowercase and model.fit_info_["lowercase"] is False
+
+
+@pytest.mark.parametrize(
+    ("saved", "reads"),
+    [(None, True), (False, False), (True, True), ("missing", False)],
+)
+def test_models_saved_before_auto_read_text_as_their_parameter_said(
+    fitted: SpacyBackend, tmp_path: Path, saved: Any, reads: bool
 ) -> None:
     fitted.save(tmp_path)
     state = json.loads((tmp_path / STATE_FILE).read_text())
-    del state["params"]["lowercase"]
+    del state["fit_info"]["lowercase"]
+    if saved == "missing":  # saved before the parameter: texts as they are
+        del state["params"]["lowercase"]
+    else:
+        state["params"]["lowercase"] = saved  # None: the generated bow lower-cased
     (tmp_path / STATE_FILE).write_text(json.dumps(state))
-    assert not SpacyBackend.load(tmp_path).reads_lowercase
-    assert SpacyBackend.load(tmp_path).lowercase is False
+    loaded = SpacyBackend.load(tmp_path)
+    assert loaded.reads_lowercase is reads and loaded.lowercase is reads
 
 
 def test_without_validation_every_epoch_runs_whatever_the_patience() -> None:

@@ -323,7 +323,7 @@ _TABLES: dict[str, dict[str, Constraints]] = {
         "max_epochs": (_COUNT,),
         "patience": (Interval(int, 0, None),),  # epochs without a better validation score
         "holdout": (Interval(float, 0, 0.5, closed="left"),),
-        "lowercase": (Boolean(), None),  # the pipeline reads text.lower() (None: bow only)
+        "lowercase": (Options("auto"), Boolean()),  # the pipeline reads text.lower()
         "seed": _SEED,
     },
     "stack": {
