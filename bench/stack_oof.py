@@ -1,6 +1,6 @@
 """Stacks whose weights are learned on cross-fitted predictions: do they beat their members?
 
-What ``intently train`` does for a ``stack`` (``StackBackend.fit`` + ``fit_dataset``), in two
+What ``intently train`` does for a ``stack`` (``StackBackend.fit`` + ``fit_dataset``), in
 phases so that the expensive member fits run once and the test set is read once, at the end:
 
 ``fit``
@@ -8,18 +8,28 @@ phases so that the expensive member fits run once and the test set is read once,
     calibration and refit, as inside the stack), its validation and test probabilities, and its
     out-of-fold probabilities of train + valid (``intently.backends.stack.cross_fitted``, the
     function the stack calls, same seed and folds). Saved as ``<cache>/<dataset>/<i>.npz``.
+``weights``
+    Reads only the out-of-fold rows (not test): the weights the stack chooses
+    (``intently.backends.stack.choose_weights``: the most accurate mix of the simplex grid,
+    unless the best single member is within one standard error of it), the gain and its
+    standard error, and a nested cross-validation inside those rows (5 stratified folds x 2
+    repeats, ``stack_selection.stratified_folds``) of that rule against the most accurate mix
+    alone. Prints JSON; writes nothing. Run it before ``score`` to declare the choice.
 ``score``
-    The stack's combination (``intently.backends.stack.learn_weights``) learned on the
-    out-of-fold rows, the OOS threshold tuned on the mixed out-of-fold rows of valid with the
-    default in-scope budget (``FallbackSpec().max_in_scope_drop``), then the test set scored
-    once. From the same members: each member alone (threshold tuned on its own validation
-    probabilities, as ``train`` would for that backend) and the equal-weight average (threshold
-    on the average of those). The targets were declared before any test number was seen: the
-    stack beats its best member and the equal-weight average on each dataset, and on CLINC150
-    reaches in-scope accuracy >= 0.96 with OOS recall >= 0.80.
+    The stack's combination (``choose_weights``) learned on the out-of-fold rows, the OOS
+    threshold tuned on the mixed out-of-fold rows of valid with the default in-scope budget
+    (``FallbackSpec().max_in_scope_drop``), then the test set scored once. From the same
+    members: each member alone (threshold tuned on its own validation probabilities, as
+    ``train`` would for that backend), the equal-weight average (threshold on the average of
+    those) and, when the rule fell back to one member, the most accurate mix too
+    (``stack_most_accurate_mix``, the rule before the one-standard-error one). The targets were
+    declared before any test number was seen: the stack beats its best member and the
+    equal-weight average on each dataset, and on CLINC150 reaches in-scope accuracy >= 0.96
+    with OOS recall >= 0.80.
 
     .venv/bin/python bench/stack_oof.py fit --cache /tmp/stack_oof --folds 3 \\
         --members '[{"backend": "linear"}, {"backend": "embedding"}]'
+    .venv/bin/python bench/stack_oof.py weights --cache /tmp/stack_oof --folds 3
     .venv/bin/python bench/stack_oof.py score --cache /tmp/stack_oof --folds 3
 
 Results merge into ``docs/benchmarks/stack_oof.json`` (one entry per ``--label``).
@@ -38,7 +48,13 @@ from typing import Any
 import numpy as np
 
 from intently.backends import make_backend
-from intently.backends.stack import cross_fitted, learn_weights, mix, training_examples
+from intently.backends.stack import (
+    WeightChoice,
+    choose_weights,
+    cross_fitted,
+    mix,
+    training_examples,
+)
 from intently.benchmark import load_benchmark_dataset
 from intently.data import Dataset, columns
 from intently.evaluation.metrics import evaluate_predictions
@@ -115,13 +131,56 @@ def scored(proba: np.ndarray, classes: tuple[str, ...], rule: FallbackRule, data
     return row
 
 
-def score(data: Dataset, members: list[dict[str, Any]], cached: list[Any]) -> dict[str, Any]:
+def oof_targets(cached: list[Any]) -> tuple[tuple[str, ...], np.ndarray]:
     classes = tuple(str(c) for c in cached[0]["classes"])
     if any(tuple(str(c) for c in m["classes"]) != classes for m in cached):
         raise SystemExit("cached members disagree on the label set")
-    targets = np.searchsorted(classes, cached[0]["oof_labels"])
+    return classes, np.searchsorted(classes, cached[0]["oof_labels"])
+
+
+def choice_row(choice: WeightChoice) -> dict[str, Any]:
+    return {
+        "weights": [round(float(w), 3) for w in choice.weights],
+        "most_accurate_mix": [round(float(w), 3) for w in choice.most_accurate],
+        "best_single": [round(float(w), 3) for w in choice.best_single],
+        "oof_gain_over_best_single": round(choice.gain, 5),
+        "oof_standard_error": round(choice.standard_error, 5),
+    }
+
+
+def oof_choice(cached: list[Any]) -> dict[str, Any]:
+    """The weights chosen on the out-of-fold rows, and the two rules in nested cross-validation
+    inside those rows (the test set is not read)."""
+    from stack_selection import stratified_folds  # bench/ is on sys.path when run as a script
+
+    _, y = oof_targets(cached)
+    ps = [m["oof"] for m in cached]
+    row = choice_row(choose_weights(ps, y))
+    row["oof_accuracy"] = {
+        "members": [round(float(np.mean(p.argmax(axis=1) == y)), 4) for p in ps],
+        "chosen": round(float(np.mean(mix(ps, np.asarray(row["weights"])).argmax(axis=1) == y)), 4),
+    }
+    scores: dict[str, list[float]] = {"one_se_rule": [], "most_accurate_mix": []}
+    for seed in (0, 1):
+        fold = stratified_folds(y, 5, seed)
+        for f in range(5):
+            learn, held = fold != f, fold == f
+            choice = choose_weights([p[learn] for p in ps], y[learn])
+            for name, w in (
+                ("one_se_rule", choice.weights),
+                ("most_accurate_mix", choice.most_accurate),
+            ):
+                right = mix([p[held] for p in ps], w).argmax(axis=1) == y[held]
+                scores[name].append(float(np.mean(right)))
+    row["nested_cv_accuracy"] = {k: round(float(np.mean(v)), 4) for k, v in scores.items()}
+    return row
+
+
+def score(data: Dataset, members: list[dict[str, Any]], cached: list[Any]) -> dict[str, Any]:
+    classes, targets = oof_targets(cached)
     n_valid = int(cached[0]["n_valid"])
-    weights = learn_weights([m["oof"] for m in cached], targets)
+    choice = choose_weights([m["oof"] for m in cached], targets)
+    weights = choice.weights
     stack_valid = mix([m["oof"][len(targets) - n_valid :] for m in cached], weights)
     row: dict[str, Any] = {
         "n_train": len(data.train),
@@ -129,11 +188,18 @@ def score(data: Dataset, members: list[dict[str, Any]], cached: list[Any]) -> di
         "n_test": len(data.test),
         "fit_and_crossfit_seconds": [[round(float(s), 1) for s in m["seconds"]] for m in cached],
         "load_1min_before_after": [[round(float(x), 2) for x in m["load"]] for m in cached],
-        "weights": [round(float(w), 3) for w in weights],
+        **choice_row(choice),
         "default_max_in_scope_drop": FallbackSpec(label=OOS).max_in_scope_drop,
     }
     test = [m["test"] for m in cached]
     row["stack"] = scored(mix(test, weights), classes, rule_from(stack_valid, classes, data), data)
+    if not np.array_equal(weights, choice.most_accurate):
+        mixed_valid = mix(
+            [m["oof"][len(targets) - n_valid :] for m in cached], choice.most_accurate
+        )
+        row["stack_most_accurate_mix"] = scored(
+            mix(test, choice.most_accurate), classes, rule_from(mixed_valid, classes, data), data
+        )
     for i, (member, m) in enumerate(zip(members, cached, strict=True)):
         rule = rule_from(m["valid"], classes, data)
         row[f"member_{i}_{member['backend']}"] = scored(m["test"], classes, rule, data)
@@ -156,7 +222,7 @@ def score(data: Dataset, members: list[dict[str, Any]], cached: list[Any]) -> di
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("phase", choices=["fit", "score"])
+    parser.add_argument("phase", choices=["fit", "weights", "score"])
     parser.add_argument("--cache", type=Path, required=True)
     parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--names", nargs="+", default=["snips", "banking77", "clinc150"])
@@ -167,8 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     members = json.loads(args.members)
     results = {}
     for name in args.names:
-        data = load_benchmark_dataset(args.datasets / name)
         folder = args.cache / name
+        if args.phase == "weights":  # out-of-fold rows only: the dataset is not loaded
+            cached = [np.load(folder / f"{i}.npz") for i in range(len(members))]
+            print(json.dumps({name: oof_choice(cached)}, indent=2), flush=True)
+            continue
+        data = load_benchmark_dataset(args.datasets / name)
         if args.phase == "fit":
             folder.mkdir(parents=True, exist_ok=True)
             for i, member in enumerate(members):
