@@ -11,7 +11,8 @@ DocBins of the same train/dev split (dev: the dataset's valid split, else the sa
 Each row is written to ``docs/benchmarks/spacy.json`` as soon as it exists (``uptime`` load
 recorded with it): others share this machine, so compare rows of one run.
 
-    .venv/bin/python bench/spacy_bench.py [peer|intently|ensemble|all] banking77 snips clinc150
+    .venv/bin/python bench/spacy_bench.py [peer|intently|ensemble|all] [--peer-limit S] \\
+        banking77 snips clinc150
 """
 
 from __future__ import annotations
@@ -192,8 +193,14 @@ def peer_row(directory: Path, best_dir: Path, train_seconds: float) -> dict[str,
 
 
 def main(argv: list[str]) -> None:
-    """``[peer|intently|ensemble|all] DATASET...``: which rows to (re)make, for which
-    datasets; ``all`` (the default) makes the three rows of each dataset in turn."""
+    """``[peer|intently|ensemble|all] [--peer-limit SECONDS] DATASET...``: which rows to
+    (re)make, for which datasets; ``all`` (the default) makes the three rows of each dataset
+    in turn; the peer is stopped after ``--peer-limit`` seconds (default ``PEER_LIMIT_S``)."""
+    limit_s = PEER_LIMIT_S
+    if "--peer-limit" in argv:
+        at = argv.index("--peer-limit")
+        limit_s = float(argv[at + 1])
+        argv = argv[:at] + argv[at + 2 :]
     mode = argv[0] if argv and argv[0] in ("peer", "intently", "ensemble", "all") else "all"
     names = [name for name in argv if name != mode] or ["banking77", "snips", "clinc150"]
     for name in names:
@@ -201,7 +208,7 @@ def main(argv: list[str]) -> None:
         if mode in ("intently", "all"):
             record(run_intently(directory, "spacy"))
         if mode in ("peer", "all"):
-            record(run_peer(directory))
+            record(run_peer(directory, limit_s))
         if mode in ("ensemble", "all"):
             record(run_intently(directory, "spacy-ensemble"))
 

@@ -158,13 +158,13 @@ def test_case_marks_names_where_titles_are_capitalised() -> None:
         ({}, NAMED, False),  # capitals mark names: keep them
         ({"lowercase": True}, NAMED, True),
         ({"lowercase": False}, TEXTS, False),
-        ({"architecture": "cnn"}, TEXTS, False),
-        ({"architecture": "ensemble"}, TEXTS, False),
+        ({"architecture": "cnn"}, TEXTS, True),
+        ({"architecture": "ensemble"}, NAMED, False),
         ({"config": "config.cfg"}, TEXTS, False),  # a verbatim config reads text as spaCy does
-        ({"architecture": "cnn", "lowercase": True}, TEXTS, True),
+        ({"config": "config.cfg", "lowercase": True}, TEXTS, True),
     ],
 )
-def test_lowercase_auto_decides_for_the_generated_bow_only(
+def test_lowercase_auto_decides_for_generated_configs_only(
     params: dict, texts: list[str], lower: bool
 ) -> None:
     assert SpacyBackend(**params).decide_lowercase(texts) is lower

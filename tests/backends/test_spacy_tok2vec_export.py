@@ -131,7 +131,8 @@ def test_rows_are_hashembeds() -> None:
 
 @pytest.mark.parametrize("architecture", ["reduce", "cnn", "ensemble"])
 def test_export_answers_like_spacy(architecture: str, tmp_path: Path) -> None:
-    params = {**TINY, "architecture": architecture, "learn_rate": 0.05}
+    # texts as they are, so that the capitals of EDGE_TEXTS reach SHAPE, PREFIX and SUFFIX
+    params = {**TINY, "architecture": architecture, "learn_rate": 0.05, "lowercase": False}
     model = make_backend("spacy", params, seed=5).fit(TEXTS, LABELS)
     model.save(tmp_path)
     probes = [*TEXTS, *EDGE_TEXTS, "an unseen wording of nothing in particular"]
