@@ -17,6 +17,7 @@ recorded with it): others share this machine, so compare rows of one run.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -61,10 +62,18 @@ RECORD_KEYS = ("dataset", "backend", "accuracy", "train_seconds", "predict_p50_m
 
 
 def record(row: dict[str, Any], out: Path = OUT, keys: tuple[str, ...] = RECORD_KEYS) -> None:
-    """Replace the row of the same dataset and backend in ``out``; print its ``keys``."""
-    rows = json.loads(out.read_text()) if out.is_file() else []
-    rows = [r for r in rows if (r["dataset"], r["backend"]) != (row["dataset"], row["backend"])]
-    out.write_text(json.dumps([*rows, row], indent=2) + "\n", encoding="utf-8")
+    """Replace the row of the same dataset and backend in ``out``; print its ``keys``. The
+    file is locked while it is rewritten: runs of several datasets may share it."""
+    with out.open("a+", encoding="utf-8") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        file.seek(0)
+        text = file.read()
+        rows = json.loads(text) if text.strip() else []
+        key = (row["dataset"], row["backend"])
+        rows = [r for r in rows if (r["dataset"], r["backend"]) != key]
+        file.seek(0)
+        file.truncate()
+        file.write(json.dumps([*rows, row], indent=2) + "\n")
     print(json.dumps({k: row.get(k) for k in keys}), flush=True)
 
 
