@@ -38,7 +38,8 @@ the table is smaller than spaCy's. Dropout does nothing to BOW (no layer of it d
 The ensemble (same splits; BANKING77 / SNIPS): the defaults 0.845 / 0.986, lower-cased 0.859 /
 0.973 — the case choice goes the same way as for BOW, so "auto" applies to every generated
 architecture; Adam 0.002 0.851 / 0.986, 20 epochs with patience 3 0.851 / 0.986, Adam 0.001
-for 20 epochs 0.854 / 0.980 (not adopted: within a few texts, and slower).
+for 20 epochs 0.854 / 0.980 (not adopted: within a few texts, and slower). ``cnn`` on
+BANKING77: 0.8485 either way (lower-cased stopped earlier: 42 s vs 80 s).
 """
 
 from __future__ import annotations
