@@ -31,7 +31,10 @@ TRAINING_STACK = (
     "transformers",
     "sqlalchemy",
     "fastapi",
+    "spacy",
+    "thinc",
 )
+SPACY_FAST = {"max_epochs": 8, "batch_size": [8, 16], "length": 4096, "learn_rate": 0.05}
 TEXTS = ["hello there", "where is my order", "refund my money please", "tell me a joke", "bye"]
 _NETWORK_ERRORS = (
     "Could not find a version that satisfies",
@@ -94,6 +97,13 @@ def exported(tmp_path_factory, trained_model_dir) -> dict[str, Path]:
             "params": {**encoder, "epochs": 1, "batch_size": 8},
         },
         "zeroshot": {"backend": "zeroshot", "params": {**encoder, "descriptions": descriptions}},
+        # the two spaCy exports: BOW's sparse graph and the tok2vec graph (ensemble: both);
+        # trained to confident answers, so that int8 parity is not decided by near-ties
+        "spacy-bow": {"backend": "spacy", "params": SPACY_FAST},
+        "spacy-ensemble": {
+            "backend": "spacy",
+            "params": {**SPACY_FAST, "architecture": "ensemble"},
+        },
         "stack": {
             "backend": "stack",
             "params": {
@@ -158,7 +168,15 @@ def test_every_backend_serves_from_numpy_onnxruntime_and_tokenizers_alone(export
     # PyYAML arrives with tokenizers (huggingface-hub needs it); the rest is not even installed
     assert found["installed"] in ([], ["yaml"])
     assert found["loaded"] == []
-    assert set(found["answers"]) == {"linear", "embedding", "transformer", "zeroshot", "stack"}
+    assert set(found["answers"]) == {
+        "linear",
+        "embedding",
+        "transformer",
+        "zeroshot",
+        "spacy-bow",
+        "spacy-ensemble",
+        "stack",
+    }
     for name, model_dir in exported.items():
         here = Classifier.load(model_dir)  # the same graphs, served in the full environment
         answers = found["answers"][name]
