@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from intently.backends import make_backend
-from intently.backends.stack import StackBackend, choose_weights, learn_weights, mix
+from intently.backends.stack import StackBackend, learn_weights, mix
 from intently.errors import ModelError, TrainingError
 
 TEXTS = {
@@ -43,57 +43,15 @@ def test_learned_weights_prefer_the_better_member():
 
 def test_learned_weights_maximise_accuracy_not_log_likelihood():
     # Member 0 is right on every row but unsure; member 1 is sure, and wrong on the last row.
-    # The log-likelihood optimum leans on member 1 and keeps its mistake; weights of more
-    # than 6/7 on member 0 classify all ten rows right, and of those the best log-likelihood
-    # is 0.9 (the grid's step is 0.05) -- but member 0 alone is as accurate, so it is chosen.
+    # The log-likelihood optimum leans on member 1 and keeps its mistake; only weights of
+    # more than 6/7 on member 0 (the grid's step is 0.05: 0.9) classify all ten rows right.
     targets = np.zeros(10, dtype=int)
     unsure = np.tile([0.55, 0.45], (10, 1))
     sure = np.tile([0.99, 0.01], (10, 1))
     sure[-1] = [0.2, 0.8]
-    choice = choose_weights([unsure, sure], targets)
-    assert np.mean(mix([unsure, sure], choice.most_accurate).argmax(axis=1) == targets) == 1.0
-    np.testing.assert_allclose(choice.most_accurate, [0.9, 0.1])
-    assert choice.gain == 0.0 and choice.standard_error == 0.0
-    np.testing.assert_allclose(choice.weights, [1.0, 0.0])
-    np.testing.assert_allclose(learn_weights([unsure, sure], targets), [1.0, 0.0])
-
-
-def _complementary(n: int, fixed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Targets (all label 0) and two members: member 0 is right (0.8) except on the first
-    ``fixed`` rows, where it leans wrong (0.45); member 1 leans wrong (0.45) everywhere except
-    on those rows, where it is slightly right (0.52). Mixes of 0.72-0.85 on member 1 get every
-    row right; member 1 alone gets only the ``fixed`` rows."""
-    targets = np.zeros(n, dtype=int)
-    first = np.tile([0.8, 0.2], (n, 1))
-    second = np.tile([0.45, 0.55], (n, 1))
-    first[:fixed] = [0.45, 0.55]
-    second[:fixed] = [0.52, 0.48]
-    return targets, first, second
-
-
-def test_a_mix_beyond_one_standard_error_is_kept():
-    # the mix fixes 10 rows of 100 that member 0 gets wrong: a gain of 0.10, se 0.03
-    targets, first, second = _complementary(100, fixed=10)
-    choice = choose_weights([first, second], targets)
-    assert choice.gain == pytest.approx(0.10)
-    assert choice.standard_error == pytest.approx(0.03)
-    np.testing.assert_allclose(choice.best_single, [1.0, 0.0])
-    assert 0 < choice.weights[1] < 1
-    np.testing.assert_allclose(choice.weights, choice.most_accurate)
-    assert np.mean(mix([first, second], choice.weights).argmax(axis=1) == targets) == 1.0
-
-
-def test_a_mix_within_one_standard_error_falls_back_to_the_best_member():
-    # as SNIPS out of fold: a mix gains a few rows, within the noise of the rows it changes.
-    # Here member 1 fixes 2 rows of member 0 and breaks 1 of its right ones: gain 1/100,
-    # se sqrt(3/100 - 1/100**2) / 10 = 0.0173.
-    targets, first, second = _complementary(100, fixed=2)
-    second[50] = [0.3, 0.7]  # right for member 0 (0.8), wrong for mixes above 0.6
-    choice = choose_weights([first, second], targets)
-    assert choice.gain == pytest.approx(0.01)
-    assert choice.standard_error == pytest.approx(np.sqrt(3 / 100 - 1 / 100**2) / 10)
-    assert 0 < choice.most_accurate[1] < 1
-    np.testing.assert_allclose(choice.weights, [1.0, 0.0])
+    weights = learn_weights([unsure, sure], targets)
+    assert np.mean(mix([unsure, sure], weights).argmax(axis=1) == targets) == 1.0
+    assert weights[0] == pytest.approx(0.9)  # ties on accuracy: the best log-likelihood
 
 
 def test_a_member_of_weight_zero_is_not_asked_to_predict():
