@@ -43,6 +43,7 @@ from intently.runtime import Classifier
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "spacy.json"
+SEEDS_OUT = OUT.with_name("spacy_seeds.json")
 RUNS: dict[str, dict[str, Any]] = {
     "spacy": {},
     "spacy-ensemble": {"architecture": "ensemble"},
@@ -77,11 +78,16 @@ def record(row: dict[str, Any], out: Path = OUT, keys: tuple[str, ...] = RECORD_
     print(json.dumps({k: row.get(k) for k in keys}), flush=True)
 
 
-def run_intently(directory: Path, name: str) -> dict[str, Any]:
+def run_intently(directory: Path, name: str, seed: int = 13) -> dict[str, Any]:
     load_before = load()
     with tempfile.TemporaryDirectory(prefix="intently-spacy-") as keep:
         row = run_benchmark(
-            directory, backend="spacy", params=RUNS[name], export=True, keep_dir=Path(keep)
+            directory,
+            backend="spacy",
+            params=RUNS[name],
+            seed=seed,
+            export=True,
+            keep_dir=Path(keep),
         )
         (model_dir,) = [p for p in Path(keep).iterdir() if (p / "onnx.json").is_file()] or [None]
         if model_dir is not None:  # the export as served by default (fp32 or int8, auto)
@@ -108,9 +114,12 @@ def _docbin(nlp: Any, texts: list[str], labels: list[str], classes: list[str], p
     bin_.to_disk(path)
 
 
-def run_peer(directory: Path, limit_s: float = PEER_LIMIT_S) -> dict[str, Any]:
-    """``spacy train`` on the default config; stopped after ``limit_s`` seconds (its
-    ``model-best`` so far is then scored, and the row says so)."""
+def run_peer(
+    directory: Path, limit_s: float = PEER_LIMIT_S, seed: int | None = None
+) -> dict[str, Any]:
+    """``spacy train`` on the default config (its ``[system] seed`` 0 unless ``seed``);
+    stopped after ``limit_s`` seconds (its ``model-best`` so far is then scored, and the row
+    says so)."""
     import spacy
 
     load_before = load()
@@ -158,6 +167,7 @@ def run_peer(directory: Path, limit_s: float = PEER_LIMIT_S) -> dict[str, Any]:
                     str(root / "t.spacy"),
                     "--paths.dev",
                     str(root / "d.spacy"),
+                    *([] if seed is None else ["--system.seed", str(seed)]),
                 ],
                 check=True,
                 capture_output=True,
@@ -201,15 +211,96 @@ def peer_row(directory: Path, best_dir: Path, train_seconds: float) -> dict[str,
     )
 
 
+TABLE_HEADER = (
+    "| dataset | run | accuracy | macro-F1 | in-scope / OOS recall | train s | native p50 ms "
+    "| ONNX served p50 ms | int8 p50 ms | fp32 / int8 argmax agreement "
+    "| model MB (native / int8) | load |"
+)
+
+
+def _cell(value: Any, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def table_line(row: dict[str, Any]) -> str:
+    """One markdown row of the results table (``—`` where a run has no such figure)."""
+    parity = row.get("export_parity") or {}
+    int8 = row.get("int8") or {}
+    train = f"{row['train_seconds']:.0f}"
+    if row.get("stopped_at_limit_s"):
+        train += f" (stopped at {row['stopped_at_limit_s']:.0f} s)"
+    scope = "—"
+    if row.get("in_scope_accuracy") is not None:
+        scope = f"{row['in_scope_accuracy']:.3f} / {row['oos_recall']:.3f}"
+    agreement = "—"
+    if parity:
+        agreement = f"{parity['fp32']['agreement']:.4f} / {parity['int8']['agreement']:.4f}"
+    size = f"{row['model_mb']:.1f} / {_cell(int8.get('model_mb'), 2)}"
+    cells = [
+        row["dataset"],
+        row["backend"],
+        _cell(row["accuracy"]),
+        _cell(row["macro_f1"]),
+        scope,
+        train,
+        _cell(row["predict_p50_ms"], 3),
+        _cell((row.get("onnx_served") or {}).get("predict_p50_ms"), 3),
+        _cell(int8.get("predict_p50_ms"), 3),
+        agreement,
+        size,
+        row["load"],
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def write_table(rows: list[dict[str, Any]], markdown: Path, marker: str = "spacy") -> None:
+    """Replace the lines between ``<!-- marker:start -->`` and ``<!-- marker:end -->``."""
+    text = markdown.read_text(encoding="utf-8")
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    order = {"banking77": 0, "snips": 1, "clinc150": 2}
+    rows = sorted(rows, key=lambda r: (order.get(r["dataset"], 9), r.get("seed", 0)))
+    lines = [TABLE_HEADER, "|" + "---|" * TABLE_HEADER.count(" | ") + "---|"]
+    body = "\n".join([*lines, *(table_line(r) for r in rows)])
+    markdown.write_text(f"{head}{start}\n{body}\n{end}{tail}", encoding="utf-8")
+
+
+def seed_rows(directory: Path, seeds: list[int], limit_s: float) -> None:
+    """The three rows again with other seeds (ours: the project seed, the peer: ``[system]
+    seed``), into ``SEEDS_OUT``: on a small test set a few texts decide "at least equal"."""
+    for seed in seeds:
+        for name in RUNS:
+            row = run_intently(directory, name, seed)
+            record(row | {"backend": f"{name} seed {seed}", "seed": seed}, SEEDS_OUT)
+        row = run_peer(directory, limit_s, seed)
+        record(row | {"backend": f"{PEER} seed {seed}", "seed": seed}, SEEDS_OUT)
+
+
 def main(argv: list[str]) -> None:
-    """``[peer|intently|ensemble|all] [--peer-limit SECONDS] DATASET...``: which rows to
-    (re)make, for which datasets; ``all`` (the default) makes the three rows of each dataset
-    in turn; the peer is stopped after ``--peer-limit`` seconds (default ``PEER_LIMIT_S``)."""
+    """``[peer|intently|ensemble|all] [--peer-limit SECONDS] [--seeds N...] DATASET...``:
+    which rows to (re)make, for which datasets; ``all`` (the default) makes the three rows of
+    each dataset in turn; the peer is stopped after ``--peer-limit`` seconds (default
+    ``PEER_LIMIT_S``). ``--seeds 1 2`` instead makes the three rows once per seed
+    (:func:`seed_rows`); ``table`` writes docs/BENCHMARKS.md's tables from the JSON rows."""
     limit_s = PEER_LIMIT_S
     if "--peer-limit" in argv:
         at = argv.index("--peer-limit")
         limit_s = float(argv[at + 1])
         argv = argv[:at] + argv[at + 2 :]
+    if argv[:1] == ["table"]:  # docs/BENCHMARKS.md's tables from the JSON rows
+        markdown = OUT.parents[1] / "BENCHMARKS.md"
+        write_table(json.loads(OUT.read_text()), markdown)
+        if SEEDS_OUT.is_file():
+            write_table(json.loads(SEEDS_OUT.read_text()), markdown, "spacy-seeds")
+        return
+    if "--seeds" in argv:
+        at = argv.index("--seeds")
+        seeds = [int(a) for a in argv[at + 1 :] if a.isdigit()]
+        names = argv[:at] + argv[at + 1 + len(seeds) :]
+        for name in names:
+            seed_rows(DATASETS / name, seeds, limit_s)
+        return
     mode = argv[0] if argv and argv[0] in ("peer", "intently", "ensemble", "all") else "all"
     names = [name for name in argv if name != mode] or ["banking77", "snips", "clinc150"]
     for name in names:
