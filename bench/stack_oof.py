@@ -33,6 +33,9 @@ phases so that the expensive member fits run once and the test set is read once,
     .venv/bin/python bench/stack_oof.py weights --cache /tmp/stack_oof --folds 3
     .venv/bin/python bench/stack_oof.py score --cache /tmp/stack_oof --folds 3
 
+A member is added to an existing cache with ``fit --keep-cached`` and the longer ``--members``
+list: members already cached at their index are not refitted.
+
 Results merge into ``docs/benchmarks/stack_oof.json`` (one entry per ``--label``).
 """
 
@@ -86,7 +89,20 @@ def fit_member(data: Dataset, member: dict[str, Any], folds: int) -> dict[str, A
         "n_valid": np.asarray(n_valid),
         "seconds": np.asarray([fitted - started, time.perf_counter() - fitted]),
         "load": np.asarray([load_before, os.getloadavg()[0]]),
+        "member": np.asarray(json.dumps(member, sort_keys=True)),
     }
+
+
+def reusable(path: Path, member: dict[str, Any]) -> bool:
+    """Whether ``path`` already caches ``member`` (``fit --keep-cached``): a member is added to
+    a cache without refitting the others. Caches made before the member was recorded in them
+    are trusted by position; a recorded member that differs is an error, not a silent refit."""
+    if not path.is_file():
+        return False
+    with np.load(path) as cached:
+        if "member" in cached.files and str(cached["member"]) != json.dumps(member, sort_keys=True):
+            raise SystemExit(f"{path} caches {cached['member']}, not {member}")
+    return True
 
 
 def rule_from(valid_proba: np.ndarray, classes: tuple[str, ...], data: Dataset) -> FallbackRule:
@@ -301,6 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", default='[{"backend": "linear"}, {"backend": "embedding"}]')
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--label", default="linear+embedding")
+    parser.add_argument(
+        "--keep-cached",
+        action="store_true",
+        help="fit: reuse members already cached at their index (add a member to a cache)",
+    )
     args = parser.parse_args(argv)
     members = json.loads(args.members)
     results = {}
@@ -314,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.phase == "fit":
             folder.mkdir(parents=True, exist_ok=True)
             for i, member in enumerate(members):
+                if args.keep_cached and reusable(folder / f"{i}.npz", member):
+                    print(f"{name}: member {i} ({member['backend']}) kept", flush=True)
+                    continue
                 np.savez(folder / f"{i}.npz", **fit_member(data, member, args.folds))
                 print(f"{name}: member {i} ({member['backend']}) cached", flush=True)
             continue
