@@ -36,6 +36,43 @@ def test_fold_assignment_is_stratified_and_deterministic(k):
         assert sum(counts) == n
 
 
+def _fills(label, template, n):
+    return [
+        Example(f"{template} {i}", label, source="template", meta={"template": template})
+        for i in range(n)
+    ]
+
+
+def test_a_templates_fills_are_held_out_together_and_folds_stay_balanced():
+    examples = (
+        _fills("a", "pay {x}", 5)
+        + [Example(f"a plain {i}", "a") for i in range(4)]
+        + _fills("a", "send {x}", 3)
+        + _fills("b", "buy {x}", 4)
+        + _fills("b", "get {x}", 4)
+        + [Example(f"b plain {i}", "b") for i in range(2)]
+    )
+    for seed in range(10):
+        fold = fold_assignment(examples, 3, seed=seed)
+        by_template = {}
+        for f, example in zip(fold, examples, strict=True):
+            by_template.setdefault(example.meta.get("template", example.text), set()).add(int(f))
+        assert all(len(folds) == 1 for folds in by_template.values()), by_template
+        for label in "ab":
+            per_fold = Counter(
+                int(f) for f, e in zip(fold, examples, strict=True) if e.label == label
+            )
+            # every fold's model trains on some of the label; the largest unit bounds imbalance
+            assert all(per_fold[f] < sum(per_fold.values()) for f in range(3))
+            assert max(per_fold.values()) - min(per_fold.get(f, 0) for f in range(3)) <= 5
+
+
+def test_a_label_made_of_one_templates_fills_is_dealt_example_by_example():
+    examples = _fills("a", "pay {x}", 6) + [Example(f"b {i}", "b") for i in range(6)]
+    fold = fold_assignment(examples, 3, seed=2)
+    assert sorted(Counter(int(f) for f in fold[:6]).values()) == [2, 2, 2]
+
+
 def test_each_example_is_predicted_exactly_once_by_a_model_that_never_saw_it():
     predictor = RecordingPredictor()
     seen_folds = []

@@ -4,7 +4,7 @@ from intently.data.clean import CleanResult, Finding, Severity, clean_examples, 
 from intently.data.dataset import Dataset, columns, fingerprint
 from intently.data.example import DEFAULT_WEIGHT, Example, Source
 from intently.data.io import read_examples, write_examples
-from intently.data.split import stratified_split
+from intently.data.split import split_units, stratified_split
 from intently.data.validate import ValidationReport, validate_examples
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "fingerprint",
     "normalize_text",
     "read_examples",
+    "split_units",
     "stratified_split",
     "validate_examples",
     "write_examples",

@@ -62,15 +62,22 @@ def stratified_split(
 def _units(examples: Sequence[Example]) -> list[list[Example]]:
     """``examples`` as units that are split together (a template's fills; anything else
     alone), each sorted by text and the units by their first text, so input order is moot."""
-    grouped: dict[str, list[Example]] = defaultdict(list)
-    units: list[list[Example]] = []
-    for example in examples:
-        template = example.meta.get("template") if example.meta else None
-        if isinstance(template, str):
-            grouped[template].append(example)
-        else:
-            units.append([example])
-    units.extend(grouped.values())
+    units = [[examples[i] for i in unit] for unit in split_units(examples)]
     for unit in units:
         unit.sort(key=lambda example: example.text)
     return sorted(units, key=lambda unit: unit[0].text)
+
+
+def split_units(examples: Sequence[Example]) -> list[list[int]]:
+    """Indices of ``examples`` grouped into units that must stay together: every example
+    alone, in input order, then one unit per project-file template (``meta["template"]``)
+    holding its fills, near-copies of each other."""
+    grouped: dict[str, list[int]] = defaultdict(list)
+    units: list[list[int]] = []
+    for i, example in enumerate(examples):
+        template = example.meta.get("template") if example.meta else None
+        if isinstance(template, str):
+            grouped[template].append(i)
+        else:
+            units.append([i])
+    return units + list(grouped.values())

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from intently.data import Dataset, Example, stratified_split
+from intently.data import Dataset, Example, split_units, stratified_split
 from intently.errors import DataError
 from intently.evaluation.metrics import EvaluationReport, evaluate_predictions
 
@@ -169,7 +169,16 @@ FoldPredictor = Callable[[Dataset, Sequence[Example]], tuple[list[str], np.ndarr
 
 
 def fold_assignment(examples: Sequence[Example], k: int, *, seed: int) -> np.ndarray:
-    """Stratified, deterministic fold index per example (round-robin within each label)."""
+    """Stratified, deterministic fold index per example.
+
+    Within each label the units of :func:`~intently.data.split.split_units` (a template's
+    fills together, any other example alone) are dealt to the folds, largest first, each to
+    the fold holding the fewest of the label's examples (ties: round-robin from a random
+    start fold). So a template's fills are held out together and predicted by models that saw
+    none of them, as the train/test split keeps them apart, and choices made on out-of-fold
+    rows (tuned params, stack weights, thresholds) are not flattered by near-copies. A label
+    whose examples are one template's fills and nothing else would have no training example
+    left in that fold, so its fills are dealt one by one."""
     rng = np.random.default_rng(seed)
     fold = np.empty(len(examples), dtype=int)
     by_label: dict[str, list[int]] = {}
@@ -177,9 +186,16 @@ def fold_assignment(examples: Sequence[Example], k: int, *, seed: int) -> np.nda
         by_label.setdefault(example.label, []).append(i)
     for label in sorted(by_label):
         members = by_label[label]
+        units = split_units([examples[i] for i in members])
+        if len(units) == 1:
+            units = [[j] for j in units[0]]
         start = int(rng.integers(k))
-        for rank, j in enumerate(rng.permutation(len(members))):
-            fold[members[j]] = (start + rank) % k
+        dealt = [0] * k
+        for u in sorted(rng.permutation(len(units)), key=lambda u: -len(units[u])):
+            target = min(range(k), key=lambda f: (dealt[f], (f - start) % k))
+            dealt[target] += len(units[u])
+            for j in units[u]:
+                fold[members[j]] = target
     return fold
 
 
