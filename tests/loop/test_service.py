@@ -54,6 +54,9 @@ def _classify(client: TestClient, text: str, user: str) -> dict[str, Any]:
 def test_split_test_answers_with_the_sticky_arm_and_records_it(deployed: Deployed) -> None:
     challenger = _challenger(deployed)
     with _client(deployed) as client:
+        missing = client.post("/v1/ab/tests", json={"challenger": "20990101T0"}, headers=ADMIN)
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "E704"
+        assert "has no version '20990101T0'" in missing.json()["error"]["message"]
         started = client.post(
             "/v1/ab/tests", json={"challenger": challenger, "share": 0.5}, headers=ADMIN
         )

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from intently.errors import AbTestConflict, AbTestError, AbTestNotFound, ModelError
 from intently.loop import ab
 from intently.server.deps import RequireAdmin, RequirePredict, ServerState
-from intently.server.errors import ApiError
+from intently.server.errors import ApiError, not_found
 from intently.server.routes._common import AUTH, errors, json_response
 from intently.spec import DEFAULT_TASK
 
@@ -66,8 +66,13 @@ def _call(state: ServerState, function: Any, *args: Any, **kwargs: Any) -> dict[
 )
 async def start_test(body: AbTestCreate, state: RequireAdmin) -> Response:
     """The challenger is validated like a deploy, then answers ``share`` of the users (split)
-    or shadows every request (shadow). One running test per task (409 otherwise)."""
+    or shadows every request (shadow). One running test per task (409 otherwise); a
+    challenger that is not a version of the task is 404, as for a deploy."""
     state.pool.check_task(body.task)
+    try:
+        await run_in_threadpool(state.registry.get, body.task, body.challenger)
+    except ModelError as error:
+        raise not_found(error.message, error.hint) from None
     data = await run_in_threadpool(
         _call,
         state,
