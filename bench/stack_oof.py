@@ -220,6 +220,10 @@ def oof_choice(cached: list[Any]) -> dict[str, Any]:
     row["oof_accuracy"] = {
         "members": [round(float(np.mean(p.argmax(axis=1) == y)), 4) for p in ps],
         "mix": round(float(np.mean(mix(ps, np.asarray(row["weights"])).argmax(axis=1) == y)), 4),
+        # fits nothing, so unlike "mix" it is comparable with the nested-CV accuracies below
+        "equal": round(
+            float(np.mean(mix(ps, np.full(len(ps), 1 / len(ps))).argmax(axis=1) == y)), 4
+        ),
     }
     scores: dict[str, list[float]] = {rule: [] for rule in RULES}
     for seed in (0, 1):
