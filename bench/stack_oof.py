@@ -53,7 +53,13 @@ from typing import Any
 import numpy as np
 
 from intently.backends import make_backend
-from intently.backends.stack import cross_fitted, learn_weights, mix, training_examples
+from intently.backends.stack import (
+    cross_fitted,
+    learn_weights,
+    mix,
+    out_of_fold_report,
+    training_examples,
+)
 from intently.benchmark import load_benchmark_dataset
 from intently.data import Dataset, columns
 from intently.evaluation.metrics import evaluate_predictions
@@ -217,14 +223,11 @@ def oof_choice(cached: list[Any]) -> dict[str, Any]:
     _, y = oof_targets(cached)
     ps = [m["oof"] for m in cached]
     row = choice_row(one_se_choice(ps, y))
-    row["oof_accuracy"] = {
-        "members": [round(float(np.mean(p.argmax(axis=1) == y)), 4) for p in ps],
-        "mix": round(float(np.mean(mix(ps, np.asarray(row["weights"])).argmax(axis=1) == y)), 4),
-        # fits nothing, so unlike "mix" it is comparable with the nested-CV accuracies below
-        "equal": round(
-            float(np.mean(mix(ps, np.full(len(ps), 1 / len(ps))).argmax(axis=1) == y)), 4
-        ),
-    }
+    # the equal average fits nothing, so unlike the learned weights' figure it is comparable
+    # with the nested-CV accuracies below
+    row["oof_accuracy"] = out_of_fold_report(ps, y, np.asarray(row["weights"]))[
+        "out_of_fold_accuracy"
+    ]
     scores: dict[str, list[float]] = {rule: [] for rule in RULES}
     for seed in (0, 1):
         fold = stratified_folds(y, 5, seed)

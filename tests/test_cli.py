@@ -278,6 +278,16 @@ def test_gate_failure_exits_3_and_keeps_a_rejected_model(make_project, tmp_path,
     assert json.loads((model_dir / "metadata.json").read_text())["status"] == "rejected"
 
 
+def test_train_shows_a_stacks_weights_beside_their_out_of_fold_accuracy(make_project, capsys):
+    members = [{"backend": "linear"}, {"backend": "linear", "params": {"char_ngrams": None}}]
+    path = make_project(training={"backend": "stack", "params": {"members": members}})
+    code, out, _ = _run_main(capsys, "train", "-p", path, "--no-export")
+    assert code == 0
+    flat = _flat(out)
+    assert "Stack weights, chosen on" in flat and "out-of-fold rows" in flat
+    assert "equal average" in flat and "learned mix" in flat
+
+
 def test_usage_errors_exit_2(capsys):
     code, _, err = _run_main(capsys, "predict")
     assert code == 2

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from intently.backends import make_backend
-from intently.backends.stack import StackBackend, learn_weights, mix
+from intently.backends.stack import StackBackend, learn_weights, mix, out_of_fold_report
 from intently.errors import ModelError, TrainingError
 
 TEXTS = {
@@ -52,6 +52,32 @@ def test_learned_weights_maximise_accuracy_not_log_likelihood():
     weights = learn_weights([unsure, sure], targets)
     assert np.mean(mix([unsure, sure], weights).argmax(axis=1) == targets) == 1.0
     assert weights[0] == pytest.approx(0.9)  # ties on accuracy: the best log-likelihood
+
+
+def test_the_out_of_fold_report_scores_members_equal_average_and_mix():
+    # row 2: only member 0 is right; row 3: only member 1, surely enough to outvote member 0
+    targets = np.array([0, 1, 0, 1])
+    first = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.6, 0.4]])
+    second = np.array([[0.8, 0.2], [0.3, 0.7], [0.45, 0.55], [0.1, 0.9]])
+    report = out_of_fold_report([first, second], targets, np.array([1.0, 0.0]))
+    assert report["weights"] == [1.0, 0.0] and report["out_of_fold_rows"] == 4
+    assert report["out_of_fold_accuracy"] == {
+        "members": [0.75, 0.75],
+        "equal_average": 1.0,
+        "learned_weights": 0.75,
+    }
+
+
+def test_learned_weights_leave_their_out_of_fold_record_given_ones_none():
+    texts, labels = _data()
+    learned = make_backend("stack", {"members": LINEAR_PAIR, "folds": 2}).fit(texts, labels)
+    accuracy = learned.fit_info_["out_of_fold_accuracy"]
+    assert learned.fit_info_["out_of_fold_rows"] == len(texts)
+    assert learned.fit_info_["members"] == ["linear", "linear"]
+    assert len(accuracy["members"]) == 2
+    assert accuracy["learned_weights"] >= max(accuracy["members"])  # the grid holds each alone
+    given = make_backend("stack", {"members": LINEAR_PAIR, "weights": [1, 1]}).fit(texts, labels)
+    assert given.fit_info_ is None
 
 
 def test_a_member_of_weight_zero_is_not_asked_to_predict():

@@ -96,6 +96,9 @@ def train(
                 f"also trained on {generation['generated']} generated examples, made from the "
                 "train split only (see `intently data generate --preview`)"
             )
+        stacked = run.version.extra.get("fit_info") or {}
+        if "out_of_fold_accuracy" in stacked:
+            out().print(render.stack_weights_table(stacked))
         out().print(render.per_label_table(run.report, worst=10))
         out().print(render.gates_table(run.gates))
         if run.passed:

@@ -110,6 +110,26 @@ def weak_intents_table(items: list[WeakIntent]) -> Table:
     return table
 
 
+def stack_weights_table(fit_info: dict[str, Any]) -> Table:
+    """A stack's learned weights beside the out-of-fold accuracy they were chosen on: each
+    member's, the equal average's and the learned mix's (optimistic by its choice)."""
+    accuracy = fit_info["out_of_fold_accuracy"]
+    table = Table(
+        title=f"Stack weights, chosen on {fit_info['out_of_fold_rows']:,} out-of-fold rows",
+        caption="the learned mix is scored on the rows its weights were chosen on",
+    )
+    table.add_column("member")
+    table.add_column("weight", justify="right")
+    table.add_column("out-of-fold accuracy", justify="right")
+    for name, weight, score in zip(
+        fit_info["members"], fit_info["weights"], accuracy["members"], strict=True
+    ):
+        table.add_row(Text(name), _num(weight, 2), _num(score))
+    table.add_row("equal average", DASH, _num(accuracy["equal_average"]))
+    table.add_row("learned mix", DASH, _num(accuracy["learned_weights"]))
+    return table
+
+
 def confusions_table(report: EvaluationReport, *, limit: int = 10) -> Table:
     """The most frequent (true, predicted) mistakes."""
     table = Table(title="Most confused pairs")
