@@ -16,7 +16,7 @@ train + valid) and reports, per dataset:
 
     .venv/bin/python bench/stack_selection.py --cache /tmp/stack_oof --names clinc150 snips
 
-Results go to ``docs/benchmarks/stack_selection.json``.
+Results merge into ``docs/benchmarks/stack_selection.json`` (``--out``: another file).
 """
 
 from __future__ import annotations
@@ -186,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, required=True)
     parser.add_argument("--names", nargs="+", default=["snips", "banking77", "clinc150"])
     parser.add_argument("--members", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=OUT, help="JSON file the rows merge into")
     args = parser.parse_args(argv)
-    results = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     for name in args.names:
         cached = [np.load(args.cache / name / f"{i}.npz") for i in range(args.members)]
         classes = [str(c) for c in cached[0]["classes"]]
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         if OOS in classes and n_valid:
             row["budgets"] = budgets(mix(ps, learn_weights(ps, y)), labels, classes, n_valid)
         results[name] = row
-        OUT.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0
 
 
