@@ -62,6 +62,8 @@ NO_STATIC_VECTORS = [
 ]
 """The accuracy config reads ``en_core_web_lg``'s static vectors, which cannot be installed
 offline here: without them, as a spaCy user lacking that package would run it."""
+PEER_RUNS = {"efficiency": (PEER, []), "accuracy": (ACCURACY_PEER, NO_STATIC_VECTORS)}
+"""``spacy init config --optimize`` value: the row's name and the ``spacy train`` overrides."""
 PEER_LIMIT_S = 600.0
 """The default config runs up to 20,000 steps with patience 1,600; on this shared 2-core
 machine that is hours per dataset, so the peer is stopped here and its best checkpoint so far
@@ -138,6 +140,7 @@ def run_peer(
     ``model-best`` so far is then scored, and the row says so)."""
     import spacy
 
+    name, overrides = PEER_RUNS[optimize]
     load_before = load()
     data = load_benchmark_dataset(directory)
     train, dev = list(data.train), list(data.valid)
@@ -186,7 +189,7 @@ def run_peer(
                     "--paths.dev",
                     str(root / "d.spacy"),
                     *([] if seed is None else ["--system.seed", str(seed)]),
-                    *(NO_STATIC_VECTORS if optimize == "accuracy" else []),
+                    *overrides,
                 ],
                 check=True,
                 capture_output=True,
@@ -194,7 +197,6 @@ def run_peer(
             )
         except subprocess.TimeoutExpired:
             stopped = True
-        name = PEER if optimize == "efficiency" else ACCURACY_PEER
         row = peer_row(directory, root / "out" / "model-best", time.perf_counter() - started, name)
     extra = {"stopped_at_limit_s": limit_s} if stopped else {}
     return row | extra | {"load": f"{load_before} -> {load()}"}
