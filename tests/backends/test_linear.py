@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from intently.backends import make_backend
-from intently.backends.linear import LinearBackend
+from intently.backends.linear import LinearBackend, fit_temperature
 from intently.errors import ModelError, SpecError, TrainingError
 
 DATA = {
@@ -275,6 +275,22 @@ def test_make_backend_unknown_name_lists_backends():
     assert "Did you mean 'linear'?" in message
     assert "available backends:" in message
     assert "linear" in message.split("available backends:")[1]
+
+
+def test_validation_rows_are_scaled_by_temperatures_fitted_on_the_other_rows(monkeypatch):
+    fitted_on: list[int] = []
+
+    def recording(scores: np.ndarray, targets: np.ndarray) -> float:
+        fitted_on.append(len(targets))
+        return fit_temperature(scores, targets)
+
+    monkeypatch.setattr("intently.backends.linear.fit_temperature", recording)
+    valid_texts = ["balance please", "hi", "lost card", "hello", "my balance", "card gone"]
+    valid_labels = ["balance", "greeting", "card_lost", "greeting", "balance", "card_lost"]
+    model = LinearBackend().fit(TEXTS, LABELS, valid=(valid_texts, valid_labels))
+    # the model's temperature on all six rows, then five folds: each fitted on the other rows
+    assert fitted_on[0] == 6 and sorted(fitted_on[1:]) == [4, 5, 5, 5, 5]
+    assert model.validation_proba_ is not None
 
 
 def test_make_backend_passes_params_and_seed():

@@ -29,6 +29,7 @@ from intently.backends.spacy_textcat import (  # noqa: E402
     case_marks_names,
 )
 from intently.errors import SpacyConfigError, SpacyPipelineError, TrainingError  # noqa: E402
+from intently.evaluation.selection import validation_folds  # noqa: E402
 from intently.export import export_backend  # noqa: E402
 
 FAST = {"max_epochs": 8, "batch_size": [8, 16], "length": 4096, "learn_rate": 0.01}
@@ -199,6 +200,25 @@ def test_without_validation_every_epoch_runs_whatever_the_patience() -> None:
     params = {**FAST, "holdout": 0.0, "patience": 1, "max_epochs": 5}
     model = make_backend("spacy", params, seed=3).fit(TEXTS, LABELS)
     assert model.fit_info_["epochs"] == 5 and model.fit_info_["best_score"] is None
+
+
+def test_validation_rows_come_from_checkpoints_chosen_on_the_other_rows() -> None:
+    valid_texts = ["where is my parcel", "hey there", "please cancel it", "status of my order"]
+    valid_labels = ["order_status", "greeting", "cancel_order", "order_status"]
+    model = make_backend("spacy", FAST, seed=3).fit(
+        TEXTS, LABELS, valid=(valid_texts, valid_labels)
+    )
+    info = model.fit_info_
+    steps = info["validation_steps_by_fold"]
+    assert len(steps) == 4 and all(0 < step <= info["steps"] for step in steps)
+    assert info["best_step"] in steps
+    targets = np.searchsorted(model.classes_, valid_labels)
+    fold = validation_folds(targets, len(steps), seed=3)
+    restored = model.predict_proba(valid_texts)
+    assert model.validation_proba_ is not None
+    for f, step in enumerate(steps):
+        if step == info["best_step"]:  # the kept checkpoint predicts exactly these rows
+            np.testing.assert_allclose(model.validation_proba_[fold == f], restored[fold == f])
 
 
 def test_loading_under_another_spacy_version_warns(fitted: SpacyBackend, tmp_path: Path) -> None:

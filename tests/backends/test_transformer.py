@@ -26,6 +26,7 @@ from intently.backends.torch_loop import length_buckets  # noqa: E402
 from intently.backends.transformer import TransformerBackend  # noqa: E402
 from intently.errors import ModelError, TrainingError  # noqa: E402
 from intently.evaluation.metrics import macro_f1  # noqa: E402
+from intently.evaluation.selection import validation_folds  # noqa: E402
 
 
 def _data() -> tuple[list[str], list[str]]:
@@ -83,6 +84,25 @@ def test_the_best_epoch_is_restored_and_patience_stops_training(body):
     restored = model.predict_proba(valid_texts).argmax(axis=1)
     target = np.searchsorted(model.classes_, valid_labels)
     assert macro_f1(target, restored) == pytest.approx(max(scores), abs=1e-4)
+
+
+def test_validation_rows_come_from_epochs_chosen_on_the_other_rows(body):
+    texts, labels = _data()
+    model = make_backend("transformer", _params(body, epochs=4, patience=4, lr=0.02))
+    model.fit(texts, labels, valid=_valid())
+    info = model.fit_info_
+    epochs = info["validation_epochs_by_fold"]
+    assert len(epochs) == 3 and all(1 <= e <= info["epochs_run"] for e in epochs)
+    fold = validation_folds(np.searchsorted(model.classes_, _valid()[1]), 3, seed=13)
+    restored = model.predict_proba(_valid()[0])
+    for f, epoch in enumerate(epochs):
+        if epoch == info["best_epoch"]:  # the restored epoch predicts exactly these rows
+            np.testing.assert_allclose(
+                model.validation_proba_[fold == f], restored[fold == f], atol=1e-5
+            )
+    one = make_backend("transformer", _params(body, epochs=1)).fit(texts, labels, valid=_valid())
+    assert one.fit_info_["validation_epochs_by_fold"] == [1, 1, 1]
+    np.testing.assert_allclose(one.validation_proba_, one.predict_proba(_valid()[0]), atol=1e-5)
 
 
 def test_same_seed_same_model_and_fine_tuning_moves_the_body(body, tuned):

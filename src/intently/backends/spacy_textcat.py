@@ -7,7 +7,10 @@ a ``base_model`` whose components are kept frozen) or read verbatim from ``confi
 (``training.spacy_config`` in the project file). Training (:mod:`intently.backends.spacy_train`)
 keeps the components of the best validation score; without a validation split a stratified
 ``holdout`` of the training data plays that part. ``patience`` counts epochs without a better
-validation score and is converted to spaCy's update steps.
+validation score and is converted to spaCy's update steps. The validation probabilities handed
+to the out-of-scope threshold tuner are cross-fitted: each fold of the validation texts is
+predicted by the checkpoint that scores best on the other folds
+(:mod:`intently.evaluation.selection`), recorded at every evaluation.
 
 Saved as ``spacy_pipeline/`` (``spacy.load`` reads it; ``nlp(text).cats`` are the
 probabilities) plus ``spacy_model.json`` (labels, parameters, the spaCy version). Loading a
@@ -66,6 +69,7 @@ from intently.backends.spacy_config import (
 )
 from intently.backends.spacy_train import WEIGHT_KEY, init_pipeline, train_pipeline
 from intently.errors import ModelError
+from intently.evaluation.selection import cross_fitted_candidates
 from intently.runtime.model_files import check_classes, check_format
 from intently.spec.params import check_backend_params
 
@@ -232,23 +236,37 @@ class SpacyBackend:
 
         nlp, train_examples = init_pipeline(config, make_examples)
         valid_examples = _examples(nlp, self._model_texts(valid_texts), valid_labels, classes, None)
+        checkpoint_proba: list[np.ndarray] = []
         outcome = train_pipeline(
             nlp,
             train_examples,
             valid_examples,
             progress=report,
             weighted=bool(np.any(weights != 1.0)),
+            after_evaluation=lambda scored: checkpoint_proba.append(
+                self._proba(scored, classes, valid_texts)
+            ),
         )
         self.nlp_ = nlp
         self.component_ = component
         self.classes_ = classes
-        self.validation_proba_ = self.predict_proba(valid_texts) if valid_texts else None
+        self.validation_proba_ = None
+        threshold_rows: dict[str, Any] = {}
+        if valid_texts:
+            valid_targets = np.searchsorted(classes, np.asarray(valid_labels, dtype=object))
+            self.validation_proba_, fold_checkpoints = cross_fitted_candidates(
+                checkpoint_proba, valid_targets, latest=True, seed=self.seed
+            )
+            threshold_rows = {
+                "validation_steps_by_fold": [outcome.checkpoints[c][1] for c in fold_checkpoints]
+            }
         self.fit_info_ = {
             "component": component,
             "architecture": self.architecture_,
             "pipeline": list(nlp.pipe_names),
             "lowercase": self.lowercase_,
             **outcome.to_json(),
+            **threshold_rows,
         }
         report("done", 1.0)
         return self
@@ -261,13 +279,16 @@ class SpacyBackend:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """``nlp(text).cats`` for each text, columns in ``classes_`` order; only the
         components the textcat needs run (frozen base components do not)."""
-        out = np.zeros((len(texts), len(self.classes_)))
+        return self._proba(self.nlp_, self.classes_, texts)
+
+    def _proba(self, nlp: Any, classes: Sequence[str], texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), len(classes)))
         if not len(texts):
             return out
-        with self.nlp_.select_pipes(disable=self._idle_components()):
-            for row, doc in enumerate(self.nlp_.pipe(self._model_texts(texts), batch_size=_BATCH)):
+        with nlp.select_pipes(disable=_idle_components(nlp)):
+            for row, doc in enumerate(nlp.pipe(self._model_texts(texts), batch_size=_BATCH)):
                 cats = doc.cats
-                out[row] = [cats.get(label, 0.0) for label in self.classes_]
+                out[row] = [cats.get(label, 0.0) for label in classes]
         return out
 
     def decide_lowercase(self, texts: Sequence[str]) -> bool:
@@ -287,16 +308,6 @@ class SpacyBackend:
     def _model_texts(self, texts: Sequence[str]) -> list[str]:
         """What the pipeline reads: the texts, lower-cased when :attr:`reads_lowercase`."""
         return [text.lower() for text in texts] if self.reads_lowercase else list(texts)
-
-    def _idle_components(self) -> list[str]:
-        """Frozen components nothing listens to: they do not change the textcat's answer."""
-        training = self.nlp_.config.get("training", {})
-        annotating = set(training.get("annotating_components", []))
-        return [
-            name
-            for name in training.get("frozen_components", [])
-            if name not in annotating and name in self.nlp_.pipe_names
-        ]
 
     def save(self, directory: Path) -> None:
         import spacy
@@ -431,3 +442,14 @@ def _examples(
             example.reference.user_data[WEIGHT_KEY] = float(weights[i])
         examples.append(example)
     return examples
+
+
+def _idle_components(nlp: Any) -> list[str]:
+    """Frozen components nothing listens to: they do not change the textcat's answer."""
+    training = nlp.config.get("training", {})
+    annotating = set(training.get("annotating_components", []))
+    return [
+        name
+        for name in training.get("frozen_components", [])
+        if name not in annotating and name in nlp.pipe_names
+    ]

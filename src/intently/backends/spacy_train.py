@@ -170,10 +170,14 @@ def train_pipeline(
     *,
     progress: ProgressFn | None = None,
     weighted: bool = False,
+    after_evaluation: Callable[[Any], None] | None = None,
 ) -> TrainOutcome:
     """Train ``nlp`` (from :func:`init_pipeline`) on ``train`` with its config's
     ``[training]``; with ``valid`` examples, the best-scoring components are restored.
     ``weighted``: scale each example's gradient by its ``WEIGHT_KEY`` (:func:`weighted_losses`).
+    ``after_evaluation(nlp)`` runs after each evaluation, in ``TrainOutcome.checkpoints``
+    order, with the weights that evaluation scored (the optimizer's averages where it keeps
+    them): a caller records what each checkpoint predicts there.
 
     ``progress`` gets ``"epoch e/E step s: score x"`` and the share of the step budget
     (``max_steps``, else ``max_epochs`` passes) that is done. Without ``valid`` examples
@@ -208,7 +212,10 @@ def train_pipeline(
 
         def evaluate() -> tuple[float, dict[str, Any]]:
             with nlp.select_pipes(disable=idle):
-                return score_valid()
+                scored = score_valid()
+            if after_evaluation is not None:
+                after_evaluation(nlp)
+            return scored
 
     else:
 

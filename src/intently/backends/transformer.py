@@ -49,6 +49,7 @@ from intently.backends.torch_loop import BestEpoch
 from intently.backends.transformer_tuning import class_weights, finetune, predict_ids, probe_head
 from intently.errors import ModelError, TrainingError
 from intently.evaluation.metrics import macro_f1
+from intently.evaluation.selection import cross_fitted_candidates
 from intently.runtime.model_files import check_classes, check_format, read_files, rebuild
 from intently.spec.params import check_backend_params
 
@@ -104,7 +105,10 @@ class TransformerBackend:
     fit_info_ : dict
         Per-epoch loss and validation macro-F1, the best epoch, seconds, truncated texts.
     validation_proba_ : ndarray or None
-        Probabilities of the ``valid`` texts from the restored best weights.
+        Probabilities of the ``valid`` texts, cross-fitted: each fold of them comes from the
+        epoch that scores best on the other folds
+        (:func:`intently.evaluation.selection.cross_fitted_candidates`), so the out-of-scope
+        threshold is not tuned on the rows that chose the kept epoch.
     """
 
     name: ClassVar[str] = "transformer"
@@ -228,12 +232,14 @@ class TransformerBackend:
         history: list[dict[str, Any]] = []
         select_ids = encoder.tokenize(select_texts)[0] if len(select_texts) else []
         best = BestEpoch()
+        epoch_proba: list[np.ndarray] = []
 
         def after_epoch(epoch: int, loss: float) -> bool:
             """Record the epoch, keep the best weights; True to stop early."""
             entry: dict[str, Any] = {"epoch": epoch, "loss": round(loss, 4)}
             if len(select_ids):
                 proba = predict_ids(encoder, head, select_ids, self.eval_batch_size)
+                epoch_proba.append(proba)
                 score = macro_f1(select_targets, proba.argmax(axis=1))
                 entry["valid_macro_f1"] = round(score, 4)
                 notify_epoch(report, epoch, score)
@@ -275,8 +281,12 @@ class TransformerBackend:
         self.encoder_ = encoder
         self.head_ = head.eval()
         self.validation_proba_: np.ndarray | None = None
+        threshold_rows: dict[str, Any] = {}
         if use_valid:
-            self.validation_proba_ = predict_ids(encoder, head, select_ids, self.eval_batch_size)
+            self.validation_proba_, fold_epochs = cross_fitted_candidates(
+                epoch_proba, select_targets, seed=self.seed
+            )
+            threshold_rows = {"validation_epochs_by_fold": [e + 1 for e in fold_epochs]}
         self.fit_info_ = {
             "epochs_run": len(history),
             "best_epoch": best.epoch if best.state is not None else len(history),
@@ -288,6 +298,7 @@ class TransformerBackend:
             "max_length": self.max_length,
             "fit_seconds": round(time.perf_counter() - started, 2),
             "cpu_seconds": round(time.process_time() - cpu_started, 2),
+            **threshold_rows,
         }
         report("done", 1.0)
         return self
