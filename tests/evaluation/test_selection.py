@@ -83,7 +83,7 @@ def test_fewer_rows_than_folds_and_a_single_row():
         cross_fitted_candidates([], targets)
 
 
-def test_cross_fitting_never_scores_better_than_choosing_on_all_rows_in_aggregate():
+def test_a_choice_made_on_the_scored_rows_flatters_them_and_cross_fitting_does_not():
     # Selection on the rows it is scored on is optimistic; cross-fitting removes that, so
     # over many random draws of pure-noise candidates the in-sample pick looks better.
     rng = np.random.default_rng(3)
