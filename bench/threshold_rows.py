@@ -30,16 +30,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from oos_operating_points import OOS  # bench/ is on sys.path when run as a script
+from oos_operating_points import score as operating
 
 import intently.backends.linear as linear_module
 import intently.evaluation.selection as selection
 from intently.backends import make_backend
 from intently.benchmark import load_benchmark_dataset
-from intently.runtime.fallback import FallbackRule, operating_point, top_two, tune_threshold
+from intently.runtime.fallback import tune_threshold
+from intently.spec import FallbackSpec
 
-OOS = "oos"
 SEED = 13
-BUDGET = 0.01
+BUDGET = FallbackSpec(label=OOS).max_in_scope_drop
 PARAMS: dict[str, dict[str, Any]] = {"transformer": {"threads": 2}, "embedding": {"threads": 2}}
 
 
@@ -81,10 +83,6 @@ def fit_rows(data: Any, name: str, cache: Path, key: str = "") -> dict[str, np.n
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(path, **rows)
     return rows
-
-
-def operating(proba: np.ndarray, truth: np.ndarray, classes: list[str], threshold: float):
-    return operating_point(FallbackRule(OOS, threshold), top_two(proba), truth, classes)
 
 
 def valid_draw(data: Any, share: float, draw: int) -> Any:
