@@ -130,3 +130,43 @@ def test_tune_threshold_improves_the_balanced_objective():
     assert after > before
     # The cut lies halfway between the confidences it separates (0.6 and 0.75).
     assert choice.threshold == pytest.approx(0.675)
+
+
+def _tune_by_scanning(proba, truth, max_drop, ambiguity):
+    """The definition, one threshold at a time: every candidate cut scored by the rule itself."""
+    from intently.runtime.fallback import operating_point, top_two
+
+    ranked = top_two(proba)
+    observed = np.unique(ranked[1])
+    best, baseline = None, None
+    for threshold in np.concatenate([[0.0], (observed[:-1] + observed[1:]) / 2]):
+        rule = FallbackRule("oos", float(threshold), ambiguity)
+        in_scope, recall = operating_point(rule, ranked, np.asarray(truth), CLASSES)
+        baseline = in_scope if baseline is None else baseline
+        if in_scope < baseline - max_drop - 1e-12:
+            continue
+        if best is None or in_scope + recall > best[1] + best[2] + 1e-12:
+            best = (float(threshold), in_scope, recall)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_tune_threshold_equals_scanning_every_cut(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 200))
+    # coarse probabilities so that ties between confidences happen
+    proba = rng.dirichlet(np.ones(len(CLASSES)) * rng.uniform(0.3, 3), size=n).round(2) + 1e-3
+    truth = list(rng.choice(CLASSES, size=n, p=[0.4, 0.35, 0.25]))
+    truth[:2] = ["a", "oos"]
+    max_drop = float(rng.choice([0.0, 0.01, 0.05, 1.0]))
+    ambiguity = float(rng.choice([0.0, 0.0, 0.1]))
+    choice = tune_threshold(
+        proba,
+        truth,
+        CLASSES,
+        fallback_label="oos",
+        ambiguity_threshold=ambiguity,
+        max_in_scope_drop=max_drop,
+    )
+    expected = _tune_by_scanning(proba, truth, max_drop, ambiguity)
+    assert (choice.threshold, choice.in_scope_accuracy, choice.oos_recall) == expected

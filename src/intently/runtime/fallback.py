@@ -109,22 +109,30 @@ def tune_threshold(
     is_oos = truth == fallback_label
     if not is_oos.any() or is_oos.all():
         return None
-    ranked = top_two(proba)
+    top, top_p, second_p = top_two(proba)
     # Midpoints between observed confidences: a cut exactly at an observed value is fragile
     # on small validation sets.
-    observed = np.unique(ranked[1])
+    observed = np.unique(top_p)
     candidates = np.concatenate([[0.0], (observed[:-1] + observed[1:]) / 2])
-
-    def score(threshold: float) -> tuple[float, float]:
-        rule = FallbackRule(fallback_label, float(threshold), ambiguity_threshold)
-        return operating_point(rule, ranked, truth, classes)
-
-    baseline, _ = score(0.0)
-    best: ThresholdChoice | None = None
-    for threshold in candidates:
-        in_scope, recall = score(threshold)
-        if in_scope < baseline - max_in_scope_drop - 1e-12:
-            continue
-        if best is None or in_scope + recall > best.in_scope_accuracy + best.oos_recall + 1e-12:
-            best = ThresholdChoice(float(threshold), in_scope, recall, baseline)
-    return best
+    # Every candidate at once: what falls back regardless of the threshold (the fallback class
+    # on top, or an ambiguous lead) plus, for each candidate, the rows below it, counted by
+    # binary search in the sorted confidences ("below" is top_p < threshold, as in decide()).
+    always = FallbackRule(fallback_label, 0.0, ambiguity_threshold).decide(
+        top, top_p, second_p, classes
+    )[1]
+    right = np.asarray(classes, dtype=object)[top] == truth
+    kept_right = np.sort(top_p[~is_oos & right & ~always])
+    other_oos = np.sort(top_p[is_oos & ~always])
+    n_in, n_oos = int(np.count_nonzero(~is_oos)), int(np.count_nonzero(is_oos))
+    in_scope = (len(kept_right) - np.searchsorted(kept_right, candidates, side="left")) / n_in
+    recall = (
+        np.count_nonzero(is_oos & always) + np.searchsorted(other_oos, candidates, side="left")
+    ) / n_oos
+    baseline = float(in_scope[0])
+    allowed = in_scope >= baseline - max_in_scope_drop - 1e-12
+    objective = np.where(allowed, in_scope + recall, -np.inf)
+    # the first (lowest) threshold reaching the best objective
+    chosen = int(np.argmax(objective >= objective.max() - 1e-12))
+    return ThresholdChoice(
+        float(candidates[chosen]), float(in_scope[chosen]), float(recall[chosen]), baseline
+    )
