@@ -29,7 +29,8 @@ phases so that the expensive member fits run once and the test set is read once,
     reaches in-scope accuracy >= 0.96 with OOS recall >= 0.80. A diagnostic row,
     ``stack_threshold_on_members_valid_rows``, scores the stack's mix with the threshold tuned
     on the mix of the members' own validation rows instead of its out-of-fold rows (added
-    after CLINC150's 5-fold test was seen: it informs future work and chooses nothing).
+    after CLINC150's 5-fold test was seen; it chooses nothing: pseudo projects without a test
+    split, ``bench/stack_threshold_rows.py``, decided for the out-of-fold rows).
 
     .venv/bin/python bench/stack_oof.py fit --cache /tmp/stack_oof --folds 3 \\
         --members '[{"backend": "linear"}, {"backend": "embedding"}]'
