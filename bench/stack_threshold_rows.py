@@ -85,7 +85,13 @@ def pseudo_project(pool: list[Example], draw: int, oos_intents: int) -> tuple[li
     )
 
 
-def one_draw(pool: list[Example], draw: int, oos_intents: int) -> dict[str, Any]:
+def draw_rows(
+    pool: list[Example], draw: int, oos_intents: int, cache: Path | None
+) -> dict[str, np.ndarray]:
+    """Each member's out-of-fold validation rows, own validation rows and test rows of one draw
+    (cached as ``<cache>.npz`` when given), with the labels and the stack's weights."""
+    if cache is not None and cache.is_file():
+        return dict(np.load(cache))
     train, valid, test = pseudo_project(pool, draw, oos_intents)
     texts, labels, weights = columns(train)
     held = ([e.text for e in valid], [e.label for e in valid])
@@ -98,21 +104,34 @@ def one_draw(pool: list[Example], draw: int, oos_intents: int) -> dict[str, Any]
         examples, n_valid = training_examples(texts, labels, weights, held, classes)
         oof.append(cross_fitted(name, params, examples, classes, folds=FOLDS, seed=SEED))
     targets = np.searchsorted(classes, [e.label for e in examples])
-    weights_ = learn_weights(oof, targets)
     rows = {
-        "oof": mix([p[-n_valid:] for p in oof], weights_),
-        "members": mix(members_valid, weights_),
+        "classes": np.asarray(classes),
+        "valid_labels": np.asarray(held[1]),
+        "test_labels": np.asarray([e.label for e in test]),
+        "weights": learn_weights(oof, targets),
+        "oof_valid": np.stack([p[-n_valid:] for p in oof]),
+        "members_valid": np.stack(members_valid),
+        "members_test": np.stack(members_test),
     }
-    test_proba = mix(members_test, weights_)
-    truth = np.asarray([e.label for e in test])
-    out: dict[str, Any] = {"weights": [round(float(w), 3) for w in weights_]}
-    baseline, _ = operating(test_proba, truth, list(classes), 0.0)
-    for key, proba in rows.items():
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, **rows)
+    return rows
+
+
+def one_draw(rows: dict[str, np.ndarray]) -> dict[str, Any]:
+    classes, weights = [str(c) for c in rows["classes"]], rows["weights"]
+    test_proba = mix(list(rows["members_test"]), weights)
+    truth = rows["test_labels"]
+    out: dict[str, Any] = {"weights": [round(float(w), 3) for w in weights]}
+    baseline, _ = operating(test_proba, truth, classes, 0.0)
+    for key in ("oof", "members"):
+        proba = mix(list(rows[f"{key}_valid"]), weights)
         choice = tune_threshold(
-            proba, held[1], classes, fallback_label=OOS, max_in_scope_drop=BUDGET
+            proba, list(rows["valid_labels"]), classes, fallback_label=OOS, max_in_scope_drop=BUDGET
         )
         threshold = choice.threshold if choice else 0.0
-        in_scope, recall = operating(test_proba, truth, list(classes), threshold)
+        in_scope, recall = operating(test_proba, truth, classes, threshold)
         out[key] = {
             "threshold": round(threshold, 4),
             "in_scope_accuracy": round(in_scope, 4),
@@ -128,6 +147,7 @@ def main() -> int:
     parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--draws", type=int, default=4)
     parser.add_argument("--oos-intents", type=int, default=10, help="BANKING77's pseudo-OOS")
+    parser.add_argument("--cache", type=Path, help="keep each draw's rows here (.npz)")
     args = parser.parse_args()
     reuse_sentence_vectors()
     results: dict[str, Any] = {"budget": BUDGET, "members": [m for m, _ in MEMBERS]}
@@ -136,7 +156,8 @@ def main() -> int:
         pool = list(data.train + data.valid)
         draws = []
         for draw in range(args.draws):
-            draws.append(one_draw(pool, draw, oos_intents))
+            cache = args.cache / f"{name}_{draw}.npz" if args.cache else None
+            draws.append(one_draw(draw_rows(pool, draw, oos_intents, cache)))
             print(json.dumps({name: draws[-1]}), flush=True)
         results[name] = {"oos_intents": oos_intents, "draws": draws}
     every = [d for name in ("clinc150", "banking77") for d in results[name]["draws"]]
