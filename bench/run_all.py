@@ -76,6 +76,14 @@ COLUMNS: tuple[tuple[str, str, bool, Callable[[float], str]], ...] = (
     ("model_mb", "model MB", False, lambda v: f"{v:.2f}"),
 )
 OOS_KEYS = ("in_scope_accuracy", "oos_recall")
+TIMED_KEYS = ("train_seconds", "predict_p50_ms", "predict_p99_ms", "batch_qps")
+"""Figures that depend on the machine's load: compared with a peer only when both rows come from
+the same ``make bench`` run."""
+RUN_KEYS = ("measured_on", "run")
+"""Added by this script to each row: the UTC date it was measured on and the id of its run
+(the run's start, ISO 8601), so that a partial rerun leaves a table that says which rows are
+older and compares timings only within one run. Rows written before these keys existed carry
+the date of the commit that last wrote them and ``commit <hash>`` as their run."""
 
 
 def log(message: str) -> None:
@@ -95,6 +103,14 @@ def ratio(mine: float | None, peer: float | None, higher_is_better: bool) -> flo
     return num / den
 
 
+def comparison(row: dict[str, Any], peer: dict[str, Any], key: str, higher: bool) -> str:
+    """The ratio cell of ``row`` against ``peer`` for ``key``; a timing is compared only when
+    both were measured in the same run (the machine's load differs between runs)."""
+    if key in TIMED_KEYS and (row.get("run") is None or row.get("run") != peer.get("run")):
+        return "other run"
+    return format_ratio(ratio(row.get(key), peer.get(key), higher))
+
+
 def format_ratio(value: float | None) -> str:
     if value is None:
         return "n/a"
@@ -109,6 +125,10 @@ def _backend_order(name: str) -> tuple[int, int, str]:
     if name in PEERS:
         return (1, list(PEERS).index(name), name)
     return (0, 0, name)
+
+
+def measured(row: dict[str, Any]) -> str:
+    return str(row.get("measured_on") or "—")
 
 
 def _versions_line(rows: Sequence[dict[str, Any]]) -> str:
@@ -146,7 +166,11 @@ def render_table(rows: list[dict[str, Any]], *, generated: str | None = None) ->
         "",
         "Ratio lines (↳) compare each intently backend with each peer, oriented so that "
         "**×>1 means intently is better**: accuracy-like figures and batch qps are "
-        "intently ÷ peer; train time, latency and model size are peer ÷ intently.",
+        "intently ÷ peer; train time, latency and model size are peer ÷ intently. Timings "
+        "(train s, latency, batch qps) are compared only with a peer measured in the same run "
+        "(`other run` otherwise: the machine's load differs between runs); `measured` is the "
+        "UTC date of the row's run (for rows older than that column, the date of the commit "
+        "that wrote them).",
     ]
     if rows:
         out += ["", f"Versions: {_versions_line(rows)}."]
@@ -165,8 +189,8 @@ def render_table(rows: list[dict[str, Any]], *, generated: str | None = None) ->
             f"{first['n_train']:,} training examples (train+valid), {first['n_test']:,} test, "
             f"{first['n_labels']} labels" + (" (including `oos`)." if has_oos else "."),
             "",
-            "| backend | " + " | ".join(title for _, title, _, _ in columns) + " |",
-            "|---|" + "---:|" * len(columns),
+            "| backend | " + " | ".join(title for _, title, _, _ in columns) + " | measured |",
+            "|---|" + "---:|" * len(columns) + "---|",
         ]
         peers = {r["backend"]: r for r in group if r["backend"] in PEERS}
         for row in group:
@@ -174,18 +198,18 @@ def render_table(rows: list[dict[str, Any]], *, generated: str | None = None) ->
                 fmt(row[key]) if row.get(key) is not None else "—" for key, _, _, fmt in columns
             ]
             name = row["backend"] if row["backend"] in PEERS else f"**{row['backend']}**"
-            out.append(f"| {name} | " + " | ".join(cells) + " |")
+            out.append(f"| {name} | " + " | ".join(cells) + f" | {measured(row)} |")
             if row["backend"] in PEERS or not peers:
                 continue
             ratio_cells = []
             for key, _, higher, _ in columns:
                 parts = [
-                    f"{format_ratio(ratio(row.get(key), peer.get(key), higher))} vs "
+                    f"{comparison(row, peer, key, higher)} vs "
                     f"{PEER_SHORT_NAMES.get(peer_name, peer_name)}"
                     for peer_name, peer in peers.items()
                 ]
                 ratio_cells.append(", ".join(parts))
-            out.append(f"| ↳ {row['backend']} vs peers | " + " | ".join(ratio_cells) + " |")
+            out.append(f"| ↳ {row['backend']} vs peers | " + " | ".join(ratio_cells) + " | |")
         out += render_int8(group)
     return "\n".join(out) + "\n"
 
@@ -246,8 +270,8 @@ def render_summary(rows: list[dict[str, Any]]) -> str:
     """The compact table the README shows: one line per dataset and backend."""
     out = [
         "| dataset | backend | accuracy | in-scope acc / OOS recall | train s | p50 ms "
-        "| batch texts/s | model MB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| batch texts/s | model MB | measured |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     ordered = sorted(
         rows, key=lambda r: (_dataset_order(r["dataset"]), _backend_order(r["backend"]))
@@ -262,7 +286,7 @@ def render_summary(rows: list[dict[str, Any]]) -> str:
         out.append(
             f"| {row['dataset']} | {name} | {row['accuracy']:.4f} | {oos} "
             f"| {row['train_seconds']:.1f} | {row['predict_p50_ms']:.3f} "
-            f"| {row['batch_qps']:,.0f} | {row['model_mb']:.1f} |"
+            f"| {row['batch_qps']:,.0f} | {row['model_mb']:.1f} | {measured(row)} |"
         )
     return "\n".join(out) + "\n"
 
@@ -287,8 +311,9 @@ def load_rows(out: Path) -> list[dict[str, Any]]:
         except (OSError, json.JSONDecodeError) as error:
             log(f"skipping {path}: {error}")
             continue
+        keys = set(row) - set(RUN_KEYS) if isinstance(row, dict) else set()
         if not isinstance(row, dict) or not (
-            set(row) == set(BENCHMARK_KEYS) or set(row) == {*BENCHMARK_KEYS, *EXPORT_KEYS}
+            keys == set(BENCHMARK_KEYS) or keys == {*BENCHMARK_KEYS, *EXPORT_KEYS}
         ):
             log(f"skipping {path}: keys differ from intently.benchmark.BENCHMARK_KEYS")
             continue
@@ -390,6 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             (name, lambda d, name=name: run_named(name, d)) for name in backends
         ] + [(name, lambda d, name=name: run_peer(name, d)) for name in peers]
         all_start = time.perf_counter()
+        run_id = datetime.now(UTC).isoformat(timespec="seconds")
         for dataset in present:
             dataset_start = time.perf_counter()
             log(f"{dataset}: start ({len(runs)} runs)")
@@ -404,7 +430,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     failures.append(f"{dataset}/{backend}")
                     log(f"{dataset} / {backend}: FAILED after {time.perf_counter() - start:.1f}s")
                     continue
-                path = write_result(row, args.out / f"{dataset}__{backend}.json")
+                stamp = {"measured_on": datetime.now(UTC).strftime("%Y-%m-%d"), "run": run_id}
+                path = write_result(row | stamp, args.out / f"{dataset}__{backend}.json")
                 log(
                     f"{dataset} / {backend}: done in {time.perf_counter() - start:.1f}s "
                     f"(accuracy {row['accuracy']:.4f}, train {row['train_seconds']:.1f}s, "

@@ -43,10 +43,13 @@ def _line(table: str, start: str) -> list[str]:
 
 @pytest.fixture
 def rows() -> list[dict[str, Any]]:
+    """Rows of one ``make bench`` run (timings are compared only within a run)."""
+    run = {"measured_on": "2030-01-01", "run": "2030-01-01T00:00:00+00:00"}
     return [
-        _row("snips", "fasttext", accuracy=0.8, predict_p50_ms=0.5, model_mb=400.0),
-        _row("snips", "linear", accuracy=0.96, predict_p50_ms=0.25, batch_qps=3000.0),
-        _row("snips", "sklearn-tfidf-logreg", accuracy=0.96, train_seconds=4.0, batch_qps=1500.0),
+        _row("snips", "fasttext", accuracy=0.8, predict_p50_ms=0.5, model_mb=400.0) | run,
+        _row("snips", "linear", accuracy=0.96, predict_p50_ms=0.25, batch_qps=3000.0) | run,
+        _row("snips", "sklearn-tfidf-logreg", accuracy=0.96, train_seconds=4.0, batch_qps=1500.0)
+        | run,
     ]
 
 
@@ -177,3 +180,29 @@ def test_batch_throughput_is_the_median_of_several_calls(monkeypatch):
 
     monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock["now"])
     assert benchmark.batch_qps(fake_batch, ["a"] * 100) == pytest.approx(100 / 0.2)
+
+
+def test_timings_are_compared_only_within_one_run(rows, tmp_path):
+    import json
+
+    from run_all import load_rows
+
+    same = [dict(row) for row in rows]
+    same[0]["run"] = "another"  # fastText measured in another run
+    table = render_table(same, generated="2030-01-01")
+    header = _line(table, "| backend |")
+    ratios = dict(zip(header, _line(table, "| ↳ linear vs peers |"), strict=True))
+    assert ratios["p50 ms"] == "×4.00 vs LR, other run vs fastText"
+    assert ratios["batch qps"] == "×2.00 vs LR, other run vs fastText"
+    assert ratios["accuracy"] == "×1.00 vs LR, ×1.20 vs fastText"  # not a timing
+    assert header[-1] == "measured"
+    assert _line(table, "| **linear** |")[-1] == "2030-01-01"
+    # a row without a run compares no timing at all
+    unstamped = render_table(
+        [{key: row[key] for key in BENCHMARK_KEYS} for row in rows], generated="2030-01-01"
+    )
+    ratios = dict(zip(header, _line(unstamped, "| ↳ linear vs peers |"), strict=True))
+    assert ratios["train s"] == "other run vs LR, other run vs fastText"
+    for row in same:
+        (tmp_path / f"{row['dataset']}__{row['backend']}.json").write_text(json.dumps(row))
+    assert len(load_rows(tmp_path)) == 3  # the run keys are accepted
