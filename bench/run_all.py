@@ -29,6 +29,9 @@ RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "transformer": ("transformer", {}, {}),
     # the stacks' out-of-scope threshold may cost at most 1 point of validation in-scope
     # accuracy (default 3): the operating point CLINC150's target asks for
+    # issue #2's CLINC150 target is an operating point (in-scope >= 0.90 with OOS recall >=
+    # 0.70); the linear model reaches it with a 3-point budget (the default before it became 1)
+    "linear-oos-budget-0.03": ("linear", {}, {"max_in_scope_drop": 0.03}),
     "stack": (
         "stack",
         {"members": [{"backend": "linear"}, {"backend": "transformer"}]},
@@ -45,6 +48,14 @@ run's name. Every run
 is also exported to ONNX and its int8 graph measured. ``zeroshot`` needs intent descriptions,
 which these datasets lack: bench/fewshot.py measures it on SNIPS with hand-written
 descriptions."""
+OOS_ONLY = frozenset({"linear-oos-budget-0.03"})
+"""Runs that only differ on datasets with out-of-scope texts: skipped elsewhere."""
+
+
+def has_oos(dataset: Path) -> bool:
+    """Whether the dataset's test split holds out-of-scope (``oos``) texts."""
+    with open(dataset / "test.jsonl", encoding="utf-8") as lines:
+        return any(json.loads(line).get("label") == "oos" for line in lines if line.strip())
 
 
 def run_named(name: str, dataset: Path) -> dict[str, Any]:
@@ -420,6 +431,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             dataset_start = time.perf_counter()
             log(f"{dataset}: start ({len(runs)} runs)")
             for backend, run in runs:
+                if backend in OOS_ONLY and not has_oos(args.datasets / dataset):
+                    continue
                 log(f"{dataset} / {backend}: running")
                 start = time.perf_counter()
                 try:
