@@ -27,11 +27,12 @@ RUNS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "linear": ("linear", {}, {}),
     "embedding": ("embedding", {}, {}),
     "transformer": ("transformer", {}, {}),
-    # the stacks' out-of-scope threshold may cost at most 1 point of validation in-scope
-    # accuracy (default 3): the operating point CLINC150's target asks for
     # issue #2's CLINC150 target is an operating point (in-scope >= 0.90 with OOS recall >=
     # 0.70); the linear model reaches it with a 3-point budget (the default before it became 1)
     "linear-oos-budget-0.03": ("linear", {}, {"max_in_scope_drop": 0.03}),
+    # the stacks' out-of-scope threshold may cost at most 1 point of validation in-scope
+    # accuracy: the operating point CLINC150's target asks for (set here when the default was
+    # 3 points; it is 1 now)
     "stack": (
         "stack",
         {"members": [{"backend": "linear"}, {"backend": "transformer"}]},
