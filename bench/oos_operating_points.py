@@ -25,6 +25,7 @@ from intently.backends import make_backend
 from intently.backends.stack import learn_weights
 from intently.benchmark import load_benchmark_dataset
 from intently.runtime.fallback import FallbackRule, operating_point, top_two, tune_threshold
+from intently.spec import FallbackSpec
 
 MEMBERS = ("linear", "embedding", "transformer")
 COMBINATIONS = (
@@ -37,6 +38,7 @@ COMBINATIONS = (
 BUDGETS = (0.005, 0.01, 0.02, 0.03)
 OOS = "oos"
 SEED = 13
+DEFAULT_BUDGET = FallbackSpec(label=OOS).max_in_scope_drop
 
 
 def member_probabilities(data, name: str, cache: Path) -> dict[str, np.ndarray]:
@@ -61,6 +63,31 @@ def member_probabilities(data, name: str, cache: Path) -> dict[str, np.ndarray]:
 
 def score(proba: np.ndarray, truth: np.ndarray, classes: list[str], threshold: float):
     return operating_point(FallbackRule(OOS, threshold), top_two(proba), truth, classes)
+
+
+def tuned_threshold(proba: np.ndarray, labels: np.ndarray, classes: list[str]) -> float:
+    """The threshold ``intently train`` tunes on these validation rows (default budget; 0
+    without out-of-scope rows)."""
+    choice = tune_threshold(
+        proba, list(labels), classes, fallback_label=OOS, max_in_scope_drop=DEFAULT_BUDGET
+    )
+    return choice.threshold if choice else 0.0
+
+
+def held_out_row(
+    proba: np.ndarray, truth: np.ndarray, classes: list[str], threshold: float
+) -> dict[str, float]:
+    """What ``threshold`` does on held-out texts: in-scope accuracy, OOS recall, the in-scope
+    drop against no threshold (what the budget bounds) and their balanced objective."""
+    baseline, _ = score(proba, truth, classes, 0.0)
+    in_scope, recall = score(proba, truth, classes, threshold)
+    return {
+        "threshold": round(threshold, 4),
+        "in_scope_accuracy": round(in_scope, 4),
+        "oos_recall": round(recall, 4),
+        "in_scope_drop": round(baseline - in_scope, 4),
+        "objective": round((in_scope + recall) / 2, 4),
+    }
 
 
 def oracle(proba: np.ndarray, truth: np.ndarray, classes: list[str], min_recall: float) -> float:

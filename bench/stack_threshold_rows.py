@@ -29,20 +29,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from oos_operating_points import OOS  # bench/ is on sys.path when run as a script
-from oos_operating_points import score as operating
+from oos_operating_points import (  # bench/ is on sys.path when run as a script
+    DEFAULT_BUDGET,
+    OOS,
+    held_out_row,
+    tuned_threshold,
+)
 
 import intently.backends.encoder as encoder_module
 from intently.backends import make_backend
 from intently.backends.stack import cross_fitted, learn_weights, mix, training_examples
 from intently.benchmark import load_benchmark_dataset
 from intently.data import Example, columns, stratified_split
-from intently.runtime.fallback import tune_threshold
-from intently.spec import FallbackSpec
 
 SEED = 13
 FOLDS = 5
-BUDGET = FallbackSpec(label=OOS).max_in_scope_drop
 MEMBERS = (("linear", {}), ("embedding", {"threads": 1}))
 OUT = Path("docs/benchmarks/stack_threshold_rows.json")
 
@@ -124,21 +125,10 @@ def one_draw(rows: dict[str, np.ndarray]) -> dict[str, Any]:
     test_proba = mix(list(rows["members_test"]), weights)
     truth = rows["test_labels"]
     out: dict[str, Any] = {"weights": [round(float(w), 3) for w in weights]}
-    baseline, _ = operating(test_proba, truth, classes, 0.0)
     for key in ("oof", "members"):
         proba = mix(list(rows[f"{key}_valid"]), weights)
-        choice = tune_threshold(
-            proba, list(rows["valid_labels"]), classes, fallback_label=OOS, max_in_scope_drop=BUDGET
-        )
-        threshold = choice.threshold if choice else 0.0
-        in_scope, recall = operating(test_proba, truth, classes, threshold)
-        out[key] = {
-            "threshold": round(threshold, 4),
-            "in_scope_accuracy": round(in_scope, 4),
-            "oos_recall": round(recall, 4),
-            "in_scope_drop": round(baseline - in_scope, 4),
-            "objective": round((in_scope + recall) / 2, 4),
-        }
+        threshold = tuned_threshold(proba, rows["valid_labels"], classes)
+        out[key] = held_out_row(test_proba, truth, classes, threshold)
     return out
 
 
@@ -150,7 +140,7 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, help="keep each draw's rows here (.npz)")
     args = parser.parse_args()
     reuse_sentence_vectors()
-    results: dict[str, Any] = {"budget": BUDGET, "members": [m for m, _ in MEMBERS]}
+    results: dict[str, Any] = {"budget": DEFAULT_BUDGET, "members": [m for m, _ in MEMBERS]}
     for name, oos_intents in (("clinc150", 0), ("banking77", args.oos_intents)):
         data = load_benchmark_dataset(args.datasets / name)
         pool = list(data.train + data.valid)
