@@ -9,7 +9,17 @@ train + valid) and reports, per dataset:
   equal average, simplex weights maximising log-likelihood (the stack's former objective),
   simplex weights maximising accuracy (ties: log-likelihood; the stack's objective now), the best
   single member, and two that the ONNX runtime's weighted average cannot apply as it is:
-  per-member temperatures before log-likelihood weights, and a weighted geometric mean.
+  per-member temperatures before log-likelihood weights, and a weighted geometric mean; and
+  two meta-learners with more freedom than one weight per member (:func:`classwise` — a weight
+  per member *and class* plus a class bias on the members' log-probabilities — and
+  :func:`stacked_logistic` — a multinomial logistic regression on all the members'
+  log-probabilities, Wolpert's stacked generalisation), each choosing its own regularisation
+  on an inner hold-out of the rows it learns on.
+
+  Declared before they ran (2026-12-04 21:15 UTC): one of the two meta-learners replaces the
+  stack's accuracy weights only if its nested-CV accuracy beats both ``equal`` and
+  ``accuracy_weights`` by at least 0.002 (0.2 points, three times the largest gain any
+  combiner showed over ``equal`` before) on every cache it is run on.
 - **threshold budget** (datasets with ``oos`` rows): for each ``max_in_scope_drop``, the
   threshold tuned on the mixed out-of-fold rows of valid and scored on those of train, the
   reverse, and across the two stratified halves of valid (in-scope accuracy, OOS recall).
@@ -109,6 +119,83 @@ def geometric(ps: Sequence[np.ndarray], y: np.ndarray) -> Combiner:
     return lambda qs: _geometric(qs, fitted.x)
 
 
+def _inner_split(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A stratified 80/20 split of the rows a meta-learner learns on (its regularisation)."""
+    fold = stratified_folds(y, 5, 7)
+    return fold != 0, fold == 0
+
+
+def _fit_classwise(logs: np.ndarray, y: np.ndarray, strength: float) -> np.ndarray:
+    """Per-member, per-class weights ``a`` and class biases ``b`` maximising the penalised
+    log-likelihood of softmax(sum_m a[m] * log p_m + b); ``a`` shrinks towards 1/M, ``b``
+    towards 0. ``logs``: (M, n, C)."""
+    m, n, c = logs.shape
+    onehot = np.eye(c)[y]
+    start = np.concatenate([np.full(m * c, 1 / m), np.zeros(c)])
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        a, b = theta[: m * c].reshape(m, c), theta[m * c :]
+        z = np.einsum("mc,mnc->nc", a, logs) + b
+        z -= z.max(axis=1, keepdims=True)
+        q = np.exp(z)
+        q /= q.sum(axis=1, keepdims=True)
+        nll = -float(np.mean(np.log(q[np.arange(n), y] + EPS)))
+        g = (q - onehot) / n
+        shrink = theta - start
+        grad = np.concatenate([np.einsum("nc,mnc->mc", g, logs).ravel(), g.sum(axis=0)])
+        return nll + strength / 2 * float(shrink @ shrink), grad + strength * shrink
+
+    return minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": 300}).x
+
+
+def _apply_classwise(theta: np.ndarray, logs: np.ndarray) -> np.ndarray:
+    m, _, c = logs.shape
+    z = np.einsum("mc,mnc->nc", theta[: m * c].reshape(m, c), logs) + theta[m * c :]
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _logs(ps: Sequence[np.ndarray]) -> np.ndarray:
+    # Floored at 1e-6: below it a member's log-probability says nothing more, and the floor
+    # keeps one member's underflow from dominating a weighted sum.
+    return np.stack([np.log(np.maximum(p, 1e-6)) for p in ps])
+
+
+def classwise(ps: Sequence[np.ndarray], y: np.ndarray) -> Combiner:
+    logs = _logs(ps)
+    learn, held = _inner_split(y)
+    strength = max(
+        (1e-4, 1e-3, 1e-2),
+        key=lambda s: accuracy(
+            _apply_classwise(_fit_classwise(logs[:, learn], y[learn], s), logs[:, held]), y[held]
+        ),
+    )
+    theta = _fit_classwise(logs, y, strength)
+    return lambda qs: _apply_classwise(theta, _logs(qs))
+
+
+def stacked_logistic(ps: Sequence[np.ndarray], y: np.ndarray) -> Combiner:
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.hstack(list(_logs(ps)))
+    learn, held = _inner_split(y)
+
+    def fitted(c: float, rows: np.ndarray) -> LogisticRegression:
+        return LogisticRegression(C=c, max_iter=300).fit(x[rows], y[rows])
+
+    c = max((0.1, 1.0), key=lambda c: fitted(c, learn).score(x[held], y[held]))
+    model = fitted(c, np.ones(len(y), dtype=bool))
+    classes = len(ps[0][0])
+
+    def combine(qs: Sequence[np.ndarray]) -> np.ndarray:
+        out = np.zeros((len(qs[0]), classes))
+        out[:, model.classes_] = model.predict_proba(np.hstack(list(_logs(qs))))
+        return out
+
+    return combine
+
+
 METHODS = {
     "equal": equal,
     "log_lik_weights": log_lik_weights,
@@ -116,6 +203,8 @@ METHODS = {
     "best_member": best_member,
     "tempered_log_lik_weights (runtime cannot apply)": tempered_log_lik,
     "geometric_mean (runtime cannot apply)": geometric,
+    "classwise (runtime cannot apply)": classwise,
+    "stacked_logistic (runtime cannot apply)": stacked_logistic,
 }
 
 
