@@ -66,3 +66,14 @@ def test_the_tune_command_prints_the_proposed_block_and_registers_the_best(make_
     (info,) = Registry(path.parent / "models").versions("intent")
     assert info.version is not None
     assert info.version.params["C"] == proposed["training"]["params"]["C"]
+
+
+def test_rerunning_tune_on_a_finished_study_says_no_trial_ran(make_project):
+    path = make_project()
+    arguments = ["tune", "--project", str(path), "--trials", "2", "--no-train"]
+    first = CliRunner().invoke(app, arguments, catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    assert "No trial ran" not in first.output
+    again = CliRunner().invoke(app, arguments, catch_exceptions=False)
+    assert again.exit_code == 0, again.output
+    assert "No trial ran" in again.output and "already holds 2 finished trials" in again.output

@@ -114,7 +114,13 @@ def tune(
 
     spec = project_from(project, task)
     planned = trials or spec.tuning_for(task).trials
+    ran: list[TrialProgress] = []
     with trial_display(planned, f"tuning {task}") as show:
+
+        def show_and_keep(done: TrialProgress) -> None:
+            ran.append(done)
+            show(done)
+
         result = run_study(
             spec,
             task,
@@ -124,7 +130,7 @@ def tune(
             study_name=study,
             jobs=jobs,
             workers=workers,
-            on_trial=show,
+            on_trial=show_and_keep,
         )
     counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(result.counts.items()))
     out().print(
@@ -133,6 +139,17 @@ def tune(
         f"{result.best_number}, {result.folds}-fold out-of-fold). Proposed:",
         soft_wrap=True,
     )
+    if not ran and trials is not None:
+        # --trials counts the study's finished trials (all workers share one target), so
+        # rerunning the same command on a finished study runs nothing: say so, not just the
+        # old result
+        out().print(
+            f"[yellow]No trial ran: study {escape(result.study_name)} already holds "
+            f"{sum(n for s, n in result.counts.items() if s in ('COMPLETE', 'PRUNED'))} finished "
+            f"trials and --trials {trials} counts the study's trials, not this run's. Raise "
+            "--trials, or start another study with --study NAME.[/]",
+            soft_wrap=True,
+        )
     seed = spec.training_for(task).seed
     out().print(escape(proposed_yaml(result, seed)), highlight=False, soft_wrap=True)
     if not train:
