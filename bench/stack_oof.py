@@ -18,7 +18,9 @@ phases so that the expensive member fits run once and the test set is read once,
     random subsets of 200 / 1,000 / 3,000 of those rows scored on the rest
     (:func:`small_samples`). Prints JSON; writes nothing. Run it before ``score``.
 ``score``
-    The stack's weights learned on the out-of-fold rows, the OOS threshold tuned on the mixed
+    The stack's weights learned on the out-of-fold rows, its temperature fitted on the mix of
+    those rows (``intently.backends.stack.fit_temperature``; runs before 2026-12-04 22:00 UTC
+    mixed without one), the OOS threshold tuned on the mixed
     out-of-fold rows of valid with the default in-scope budget
     (``FallbackSpec().max_in_scope_drop``), then the test set scored once. From the same
     members: each member alone (threshold tuned on its own validation probabilities, as
@@ -59,6 +61,7 @@ import numpy as np
 from intently.backends import make_backend
 from intently.backends.stack import (
     cross_fitted,
+    fit_temperature,
     learn_weights,
     mix,
     out_of_fold_report,
@@ -281,7 +284,14 @@ def score(data: Dataset, members: list[dict[str, Any]], cached: list[Any]) -> di
     n_valid = int(cached[0]["n_valid"])
     choice = one_se_choice([m["oof"] for m in cached], targets)
     weights = choice.most_accurate
-    stack_valid = mix([m["oof"][len(targets) - n_valid :] for m in cached], weights)
+
+    def as_the_stack_mixes(rows: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+        """``rows`` mixed by ``weights`` with the temperature the stack fits for them."""
+        oof = [m["oof"] for m in cached]
+        return mix(rows, weights, fit_temperature(mix(oof, weights), targets))
+
+    temperature = fit_temperature(mix([m["oof"] for m in cached], weights), targets)
+    stack_valid = as_the_stack_mixes([m["oof"][len(targets) - n_valid :] for m in cached], weights)
     row: dict[str, Any] = {
         "n_train": len(data.train),
         "n_valid": len(data.valid),
@@ -290,20 +300,24 @@ def score(data: Dataset, members: list[dict[str, Any]], cached: list[Any]) -> di
         "load_1min_before_after": [[round(float(x), 2) for x in m["load"]] for m in cached],
         **choice_row(choice),
         "default_max_in_scope_drop": FallbackSpec(label=OOS).max_in_scope_drop,
+        "temperature": round(temperature, 4),
     }
     test = [m["test"] for m in cached]
-    row["stack"] = scored(mix(test, weights), classes, rule_from(stack_valid, classes, data), data)
+    stack_test = as_the_stack_mixes(test, weights)
+    row["stack"] = scored(stack_test, classes, rule_from(stack_valid, classes, data), data)
     if not np.array_equal(weights, choice.one_se_rule):
         one_se = choice.one_se_rule
-        one_se_valid = mix([m["oof"][len(targets) - n_valid :] for m in cached], one_se)
+        one_se_valid = as_the_stack_mixes(
+            [m["oof"][len(targets) - n_valid :] for m in cached], one_se
+        )
         row["stack_one_se_rule"] = scored(
-            mix(test, one_se), classes, rule_from(one_se_valid, classes, data), data
+            as_the_stack_mixes(test, one_se), classes, rule_from(one_se_valid, classes, data), data
         )
     if n_valid:  # a diagnostic added after CLINC150's 5-fold test was seen; chooses nothing
-        on_members = rule_from(mix([m["valid"] for m in cached], weights), classes, data)
-        row["stack_threshold_on_members_valid_rows"] = scored(
-            mix(test, weights), classes, on_members, data
+        on_members = rule_from(
+            as_the_stack_mixes([m["valid"] for m in cached], weights), classes, data
         )
+        row["stack_threshold_on_members_valid_rows"] = scored(stack_test, classes, on_members, data)
     for i, (member, m) in enumerate(zip(members, cached, strict=True)):
         rule = rule_from(m["valid"], classes, data)
         row[f"member_{i}_{member['backend']}"] = scored(m["test"], classes, rule, data)

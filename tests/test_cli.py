@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -286,6 +287,7 @@ def test_train_shows_a_stacks_weights_beside_their_out_of_fold_accuracy(make_pro
     flat = _flat(out)
     assert "Stack weights, chosen on" in flat and "out-of-fold rows" in flat
     assert "equal average" in flat and "learned mix" in flat
+    assert re.search(r"its temperature \d\.\d\d takes their calibration error from", flat)
 
 
 def test_usage_errors_exit_2(capsys):

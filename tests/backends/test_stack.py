@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from intently.backends import make_backend
-from intently.backends.stack import StackBackend, learn_weights, mix, out_of_fold_report
+from intently.backends.stack import (
+    StackBackend,
+    fit_temperature,
+    learn_weights,
+    mix,
+    out_of_fold_report,
+)
 from intently.errors import ModelError, TrainingError
 
 TEXTS = {
@@ -59,13 +65,51 @@ def test_the_out_of_fold_report_scores_members_equal_average_and_mix():
     targets = np.array([0, 1, 0, 1])
     first = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.6, 0.4]])
     second = np.array([[0.8, 0.2], [0.3, 0.7], [0.45, 0.55], [0.1, 0.9]])
-    report = out_of_fold_report([first, second], targets, np.array([1.0, 0.0]))
+    report = out_of_fold_report([first, second], targets, np.array([1.0, 0.0]), 2.0)
     assert report["weights"] == [1.0, 0.0] and report["out_of_fold_rows"] == 4
+    assert report["temperature"] == 2.0
     assert report["out_of_fold_accuracy"] == {
         "members": [0.75, 0.75],
         "equal_average": 1.0,
         "learned_weights": 0.75,
     }
+    # member 0 alone: right at 0.9 and 0.8, right and wrong at 0.6 (one bin, accuracy 0.5);
+    # softened (T = 2) its right rows' confidences fall to 0.75 and 0.67
+    untempered = report["calibration_error"]["untempered"]
+    assert untempered == pytest.approx((0.1 + 0.2 + 2 * 0.1) / 4, abs=1e-4)
+    assert report["calibration_error"]["tempered"] > untempered
+
+
+def test_the_temperature_sharpens_an_underconfident_mix_and_keeps_every_top_class():
+    # two members, each right everywhere but unsure: their average is as right and as unsure
+    rng = np.random.default_rng(0)
+    targets = rng.integers(3, size=300)
+    members = []
+    for _ in range(2):
+        proba = rng.dirichlet(np.ones(3), size=300) * 0.4
+        proba[np.arange(300), targets] += 0.6
+        members.append(proba)
+    mixed = mix(members, np.array([0.5, 0.5]))
+    temperature = fit_temperature(mixed, targets)
+    tempered = mix(members, np.array([0.5, 0.5]), temperature)
+    assert temperature < 0.5
+    np.testing.assert_array_equal(tempered.argmax(axis=1), mixed.argmax(axis=1))
+    assert tempered.max(axis=1).mean() > 0.95 > mixed.max(axis=1).mean()
+
+
+def test_a_small_temperature_on_tiny_probabilities_stays_finite():
+    proba = np.array([[1 - 2e-30, 1e-30, 1e-30], [0.4, 0.35, 0.25]])
+    sharp = mix([proba], np.array([1.0]), 0.05)
+    assert np.isfinite(sharp).all()
+    np.testing.assert_allclose(sharp.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(sharp.argmax(axis=1), [0, 0])
+
+
+def test_the_temperature_prior_holds_a_few_separated_rows_near_one():
+    targets = np.array([0, 1, 0, 1])
+    mixed = np.array([[0.7, 0.3], [0.3, 0.7], [0.7, 0.3], [0.3, 0.7]])
+    # the likelihood alone would sharpen these all-right rows to the lower bound (0.05)
+    assert 0.3 < fit_temperature(mixed, targets) < 1.0
 
 
 def test_learned_weights_leave_their_out_of_fold_record_given_ones_none():
@@ -102,11 +146,31 @@ def test_stack_fits_predicts_and_round_trips(tmp_path):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
     assert [model.classes_[i] for i in proba.argmax(axis=1)] == ["greet", "order"]
     assert model.validation_proba_ is not None and model.weights_.sum() == pytest.approx(1.0)
+    assert model.temperature_ != 1.0 and model.fit_info_["temperature"] == pytest.approx(
+        model.temperature_, abs=1e-4
+    )
     model.save(tmp_path)
     loaded = StackBackend.load(tmp_path)
+    assert loaded.temperature_ == model.temperature_
     np.testing.assert_allclose(
         loaded.predict_proba(["hello there"]), model.predict_proba(["hello there"]), rtol=1e-6
     )
+
+
+def test_a_stack_saved_before_temperatures_loads_untempered_and_a_bad_one_is_refused(tmp_path):
+    import json
+
+    texts, labels = _data()
+    make_backend("stack", {"members": LINEAR_PAIR}).fit(texts, labels).save(tmp_path)
+    spec = json.loads((tmp_path / "stack.json").read_text(encoding="utf-8"))
+    del spec["temperature"]
+    (tmp_path / "stack.json").write_text(json.dumps(spec), encoding="utf-8")
+    assert StackBackend.load(tmp_path).temperature_ == 1.0
+    for bad in (0, -1.0, "hot", True):
+        spec["temperature"] = bad
+        (tmp_path / "stack.json").write_text(json.dumps(spec), encoding="utf-8")
+        with pytest.raises(ModelError, match="temperature"):
+            StackBackend.load(tmp_path)
 
 
 def test_given_weights_are_normalised():
@@ -177,6 +241,25 @@ def test_a_stack_manifest_with_broken_members_is_a_model_error(tmp_path):
     (tmp_path / "onnx.json").write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(ModelError, match="no ONNX export"):
         OnnxModel.load(tmp_path)
+    manifest["members"] = ["member_0", "member_1"]
+    manifest["temperature"] = "hot"
+    (tmp_path / "onnx.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(ModelError, match="malformed temperature 'hot'"):
+        OnnxModel.load(tmp_path)
+
+
+def test_the_onnx_stack_applies_the_learned_temperature(tmp_path):
+    from intently.export import export_backend
+    from intently.runtime.onnx_model import OnnxModel
+
+    texts, labels = _data()
+    model = make_backend("stack", {"members": LINEAR_PAIR, "folds": 2}).fit(texts, labels)
+    assert model.temperature_ != 1.0
+    model.save(tmp_path)
+    export_backend(model, tmp_path, texts=texts, labels=labels)
+    served = OnnxModel.load(tmp_path, precision="fp32")
+    assert served.temperature == model.temperature_
+    np.testing.assert_allclose(served.predict_proba(texts), model.predict_proba(texts), atol=1e-4)
 
 
 def test_a_stack_trains_exports_and_serves_through_the_pipeline(make_project):

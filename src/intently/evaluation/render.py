@@ -112,11 +112,20 @@ def weak_intents_table(items: list[WeakIntent]) -> Table:
 
 def stack_weights_table(fit_info: dict[str, Any]) -> Table:
     """A stack's learned weights beside the out-of-fold accuracy they were chosen on: each
-    member's, the equal average's and the learned mix's (optimistic by its choice)."""
+    member's, the equal average's and the learned mix's (optimistic by its choice), and the
+    mix's temperature with the calibration error it fixed (records from before temperatures
+    have none)."""
     accuracy = fit_info["out_of_fold_accuracy"]
+    caption = "the learned mix is scored on the rows its weights were chosen on"
+    if "temperature" in fit_info:
+        error = fit_info["calibration_error"]
+        caption += (
+            f"; its temperature {fit_info['temperature']:.2f} takes their calibration error "
+            f"from {error['untempered']:.3f} to {error['tempered']:.3f}"
+        )
     table = Table(
         title=f"Stack weights, chosen on {fit_info['out_of_fold_rows']:,} out-of-fold rows",
-        caption="the learned mix is scored on the rows its weights were chosen on",
+        caption=caption,
     )
     table.add_column("member")
     table.add_column("weight", justify="right")

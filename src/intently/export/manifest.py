@@ -79,12 +79,14 @@ def stack_manifest(
     parity: ParityReport,
     serving: dict[str, Any],
 ) -> dict[str, Any]:
-    """The manifest of a stack: its members' subfolders and weights (each member has its own)."""
+    """The manifest of a stack: its members' subfolders, weights and temperature (each member
+    has its own manifest)."""
     return {
         "format": MANIFEST_FORMAT,
         "kind": STACK_KIND,
         "members": names,
         "weights": weights,
+        "temperature": float(model.temperature_),
         "labels": list(model.classes_),
         "backend": model.name,
         "quantization": quantization,

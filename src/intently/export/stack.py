@@ -33,7 +33,7 @@ def export_stack(
 ) -> ExportReport:
     """Export each member of a stack into its ``member_<i>/`` folder (each with its own parity
     check), then check the weighted mix of the members' graphs against the native stack and
-    write the stack's ``onnx.json`` naming the members and their weights."""
+    write the stack's ``onnx.json`` naming the members, their weights and the temperature."""
     members = model.export_members()
     reports = []
     for i, (name, member) in enumerate(members):
@@ -60,6 +60,7 @@ def export_stack(
             [OnnxModel.load(directory / name, precision=precision) for name in names],
             weights,
             precision=precision,
+            temperature=model.temperature_,
         )
         for precision in PRECISIONS
     }

@@ -38,6 +38,7 @@ from intently.runtime.manifest import (
     read_manifest,
     serving_choice,
 )
+from intently.runtime.mixing import mix, valid_temperature
 from intently.runtime.spacy_features import spacy_bow_encoder
 from intently.runtime.spacy_tok2vec import spacy_tok2vec_encoder
 
@@ -261,9 +262,17 @@ class OnnxStack:
     featurizer or tokenizer; ``onnx.json`` of the stack lists them with their weights.
     """
 
-    def __init__(self, members: Sequence[OnnxModel], weights: Sequence[float], *, precision: str):
+    def __init__(
+        self,
+        members: Sequence[OnnxModel],
+        weights: Sequence[float],
+        *,
+        precision: str,
+        temperature: float = 1.0,
+    ):
         self.members = list(members)
         self.weights = np.asarray(weights, dtype=np.float64)
+        self.temperature = temperature
         self.classes_ = self.members[0].classes_
         self.kind = STACK_KIND
         self.precision = precision
@@ -279,6 +288,14 @@ class OnnxStack:
         batch_size: int,
     ) -> OnnxStack:
         names, weights = manifest["members"], manifest["weights"]
+        # manifests written before stacks had a temperature mixed without one
+        temperature = manifest.get("temperature", 1.0)
+        if not valid_temperature(temperature):
+            raise ModelError(
+                f"{model_dir / MANIFEST_FILE} gives the stack a malformed temperature "
+                f"{temperature!r} (a positive number).",
+                hint=f"re-export with `intently export {model_dir}`.",
+            )
         if (
             not isinstance(names, list)
             or not isinstance(weights, list)
@@ -309,16 +326,12 @@ class OnnxStack:
                 f"the stack members in {model_dir} disagree on the labels.",
                 hint=f"re-export with `intently export {model_dir}`.",
             )
-        return cls(members, weights, precision=precision)
+        return cls(members, weights, precision=precision, temperature=temperature)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        mixed = sum(
-            w * m.predict_proba(texts) for w, m in zip(self.weights, self.members, strict=True)
-        )
-        mixed = np.asarray(mixed, dtype=np.float64)
         if not len(texts):
-            return mixed.reshape(0, len(self.classes_))
-        return mixed / mixed.sum(axis=1, keepdims=True)
+            return np.empty((0, len(self.classes_)))
+        return mix([m.predict_proba(texts) for m in self.members], self.weights, self.temperature)
 
     def __repr__(self) -> str:
         kinds = "+".join(m.kind for m in self.members)

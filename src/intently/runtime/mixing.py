@@ -1,0 +1,29 @@
+"""How a ``stack`` turns its members' probabilities into its own: a weighted average, then a
+temperature. The native stack and the ONNX runtime's stack both call :func:`mix`, so the two
+cannot drift apart."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def mix(probas: Sequence[np.ndarray], weights: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """The weighted average of the members' probabilities, rows renormalised, then sharpened
+    (``temperature`` < 1) or softened (> 1) as ``p ** (1 / temperature)`` renormalised. The
+    temperature never changes a row's top class, only how confident it is."""
+    mixed = np.asarray(sum(w * p for w, p in zip(weights, probas, strict=True)), dtype=np.float64)
+    mixed = mixed / mixed.sum(axis=1, keepdims=True)
+    if temperature == 1.0 or not len(mixed):
+        return mixed
+    # in log space: p ** (1 / T) underflows to an all-zero row for small T
+    z = np.log(np.maximum(mixed, 1e-300)) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    sharpened = np.exp(z)
+    return sharpened / sharpened.sum(axis=1, keepdims=True)
+
+
+def valid_temperature(value: object) -> bool:
+    """Whether ``value`` (read from a saved model) can be a stack's temperature."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < np.inf
