@@ -148,6 +148,7 @@ def scored(proba: np.ndarray, classes: tuple[str, ...], rule: FallbackRule, data
     row = {
         "accuracy": round(report.accuracy, 4),
         "macro_f1": round(report.macro_f1, 4),
+        "ece": round(report.ece, 4),
         "threshold": round(rule.threshold, 4),
     }
     if report.oos is not None:
