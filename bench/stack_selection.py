@@ -16,7 +16,7 @@ train + valid) and reports, per dataset:
   log-probabilities, Wolpert's stacked generalisation), each choosing its own regularisation
   on an inner hold-out of the rows it learns on.
 
-  Declared before they ran (2026-12-04 21:15 UTC): one of the two meta-learners replaces the
+  Declared before they ran (2026-12-04 21:09 UTC): one of the two meta-learners replaces the
   stack's accuracy weights only if its nested-CV accuracy beats both ``equal`` and
   ``accuracy_weights`` by at least 0.002 (0.2 points, three times the largest gain any
   combiner showed over ``equal`` before) on every cache it is run on.
