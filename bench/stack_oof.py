@@ -283,16 +283,11 @@ def small_samples(
 def score(data: Dataset, members: list[dict[str, Any]], cached: list[Any]) -> dict[str, Any]:
     classes, targets = oof_targets(cached)
     n_valid = int(cached[0]["n_valid"])
-    choice = one_se_choice([m["oof"] for m in cached], targets)
+    oof = [m["oof"] for m in cached]
+    oof_valid = [p[len(targets) - n_valid :] for p in oof]
+    choice = one_se_choice(oof, targets)
     weights = choice.most_accurate
-
-    def as_the_stack_mixes(rows: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
-        """``rows`` mixed by ``weights`` with the temperature the stack fits for them."""
-        oof = [m["oof"] for m in cached]
-        return mix(rows, weights, fit_temperature(mix(oof, weights), targets))
-
-    temperature = fit_temperature(mix([m["oof"] for m in cached], weights), targets)
-    stack_valid = as_the_stack_mixes([m["oof"][len(targets) - n_valid :] for m in cached], weights)
+    temperature = fit_temperature(mix(oof, weights), targets)
     row: dict[str, Any] = {
         "n_train": len(data.train),
         "n_valid": len(data.valid),
@@ -304,21 +299,24 @@ def score(data: Dataset, members: list[dict[str, Any]], cached: list[Any]) -> di
         "temperature": round(temperature, 4),
     }
     test = [m["test"] for m in cached]
-    stack_test = as_the_stack_mixes(test, weights)
+    stack_test = mix(test, weights, temperature)
+    stack_valid = mix(oof_valid, weights, temperature)
     row["stack"] = scored(stack_test, classes, rule_from(stack_valid, classes, data), data)
     if not np.array_equal(weights, choice.one_se_rule):
         one_se = choice.one_se_rule
-        one_se_valid = as_the_stack_mixes(
-            [m["oof"][len(targets) - n_valid :] for m in cached], one_se
-        )
+        one_se_temperature = fit_temperature(mix(oof, one_se), targets)
+        one_se_valid = mix(oof_valid, one_se, one_se_temperature)
         row["stack_one_se_rule"] = scored(
-            as_the_stack_mixes(test, one_se), classes, rule_from(one_se_valid, classes, data), data
+            mix(test, one_se, one_se_temperature),
+            classes,
+            rule_from(one_se_valid, classes, data),
+            data,
         )
     if n_valid:  # a diagnostic added after CLINC150's 5-fold test was seen; chooses nothing
-        on_members = rule_from(
-            as_the_stack_mixes([m["valid"] for m in cached], weights), classes, data
+        members_valid = mix([m["valid"] for m in cached], weights, temperature)
+        row["stack_threshold_on_members_valid_rows"] = scored(
+            stack_test, classes, rule_from(members_valid, classes, data), data
         )
-        row["stack_threshold_on_members_valid_rows"] = scored(stack_test, classes, on_members, data)
     for i, (member, m) in enumerate(zip(members, cached, strict=True)):
         rule = rule_from(m["valid"], classes, data)
         row[f"member_{i}_{member['backend']}"] = scored(m["test"], classes, rule, data)
