@@ -106,6 +106,11 @@ class SpacyBackend:
     max_epochs, patience : int
         Passes over the data; epochs without a better validation score before stopping (0:
         never stop early).
+    min_steps : int
+        Update steps a fit may take however small the data: when ``max_epochs`` passes hold
+        fewer, each of the ``max_epochs`` evaluation periods (and ``patience``) lasts
+        ``min_steps / max_epochs`` steps instead of one pass, so a project of a few hundred
+        examples is not stopped after a few dozen updates.
     holdout : float
         Share of the training data held out for early stopping when no validation split is
         given (0: keep the last epoch).
@@ -139,6 +144,7 @@ class SpacyBackend:
         batch_compound: float = 1.01,
         max_epochs: int = 10,
         patience: int = 2,
+        min_steps: int = 0,
         holdout: float = 0.1,
         lowercase: bool | str = "auto",
         seed: int = 13,
@@ -158,6 +164,7 @@ class SpacyBackend:
         self.batch_compound = batch_compound
         self.max_epochs = max_epochs
         self.patience = patience
+        self.min_steps = min_steps
         self.holdout = holdout
         self.lowercase = lowercase
         self.seed = seed
@@ -169,7 +176,8 @@ class SpacyBackend:
 
     def spacy_config(self, n_train: int) -> Any:
         """The spaCy config ``fit`` trains with on ``n_train`` examples: ``config`` read
-        verbatim, or one generated from the parameters (``eval_frequency`` one epoch)."""
+        verbatim, or one generated from the parameters (``eval_frequency`` one epoch, or
+        ``min_steps / max_epochs`` steps when that is longer)."""
         if self.config is not None:
             config = read_config(self.config)
             config.setdefault("training", {})["seed"] = self.seed  # the project's seed rules
@@ -184,9 +192,11 @@ class SpacyBackend:
             seed=self.seed,
         )
         epoch = steps_per_epoch(settings, n_train)
-        settings = LoopSettings(
-            **{**vars(settings), "eval_frequency": epoch, "patience": self.patience * epoch}
-        )
+        period = max(epoch, -(-self.min_steps // max(self.max_epochs, 1)))
+        loop = {"eval_frequency": period, "patience": self.patience * period}
+        if period > epoch:  # small data: max_epochs periods of min_steps / max_epochs steps
+            loop |= {"max_epochs": 0, "max_steps": period * self.max_epochs}
+        settings = LoopSettings(**{**vars(settings), **loop})
         model = textcat_model(
             self.architecture,
             ngram_size=self.ngram_size,

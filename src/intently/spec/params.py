@@ -322,6 +322,7 @@ _TABLES: dict[str, dict[str, Constraints]] = {
         "batch_compound": (Interval(float, 1, 2),),
         "max_epochs": (_COUNT,),
         "patience": (Interval(int, 0, None),),  # epochs without a better validation score
+        "min_steps": (Interval(int, 0, None),),  # update steps even on a few hundred examples
         "holdout": (Interval(float, 0, 0.5, closed="left"),),
         "lowercase": (Options("auto"), Boolean()),  # the pipeline reads text.lower()
         "seed": _SEED,
