@@ -63,6 +63,28 @@ def test_generated_config_is_a_spacy_config_with_the_params() -> None:
     assert nlp.pipe_names == ["textcat"]
 
 
+def test_min_steps_stretches_the_evaluation_periods_of_small_data_only() -> None:
+    backend = SpacyBackend(batch_size=(64, 256), max_epochs=10, patience=2, min_steps=800)
+    small = backend.spacy_config(250)["training"]  # one pass: 4 steps
+    assert (small["eval_frequency"], small["patience"]) == (80, 160)
+    assert (small["max_epochs"], small["max_steps"]) == (0, 800)
+    large = backend.spacy_config(9000)["training"]  # one pass: 89 steps, over 800 / 10
+    assert (large["eval_frequency"], large["patience"]) == (89, 178)
+    assert (large["max_epochs"], large["max_steps"]) == (10, 0)
+    assert (
+        SpacyBackend(max_epochs=10, min_steps=0).spacy_config(250)["training"]["eval_frequency"]
+        == 4
+    )
+
+
+def test_a_small_fit_under_min_steps_takes_them() -> None:
+    steps = []
+    make_backend("spacy", {**FAST, "max_epochs": 2, "min_steps": 60}, seed=3).fit(
+        TEXTS, LABELS, progress=lambda step, _done: steps.append(step)
+    )
+    assert any("step 60" in s for s in steps), steps[-3:]
+
+
 @pytest.mark.parametrize(
     ("architecture", "registered"),
     [
