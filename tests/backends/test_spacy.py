@@ -32,7 +32,7 @@ from intently.errors import SpacyConfigError, SpacyPipelineError, TrainingError 
 from intently.evaluation.selection import validation_folds  # noqa: E402
 from intently.export import export_backend  # noqa: E402
 
-FAST = {"max_epochs": 8, "batch_size": [8, 16], "length": 4096, "learn_rate": 0.01}
+FAST = {"max_epochs": 8, "batch_size": [8, 16], "length": 4096, "learn_rate": 0.01, "min_steps": 0}
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,14 @@ EDGE_TEXTS = [
     "colour favourite Organise",
 ]
 ATTRIBUTES = ["ORTH", "NORM", "LOWER", "PREFIX", "SUFFIX", "SHAPE"]
-TINY = {"width": 16, "embed_size": 500, "length": 1024, "max_epochs": 8, "batch_size": [8, 16]}
+TINY = {
+    "width": 16,
+    "embed_size": 500,
+    "length": 1024,
+    "max_epochs": 8,
+    "batch_size": [8, 16],
+    "min_steps": 0,
+}
 
 
 def features_of(nlp: object) -> Tok2VecFeatures:

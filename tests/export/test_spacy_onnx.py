@@ -103,6 +103,7 @@ def test_bow_export_answers_like_spacy(tmp_path: Path) -> None:
         "length": 4096,
         "ngram_size": 2,
         "learn_rate": 0.05,
+        "min_steps": 0,
     }
     model = make_backend("spacy", params, seed=5).fit(TEXTS, LABELS)
     model.save(tmp_path)
@@ -154,7 +155,13 @@ def test_trained_project_serves_the_export(
     data = project_data()
     data["training"] = {
         "backend": "spacy",
-        "params": {**params, "max_epochs": 8, "batch_size": [8, 16], "learn_rate": 0.05},
+        "params": {
+            **params,
+            "max_epochs": 8,
+            "batch_size": [8, 16],
+            "learn_rate": 0.05,
+            "min_steps": 0,
+        },
     }
     path = tmp_path / "intently.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")

@@ -34,7 +34,13 @@ TRAINING_STACK = (
     "spacy",
     "thinc",
 )
-SPACY_FAST = {"max_epochs": 8, "batch_size": [8, 16], "length": 4096, "learn_rate": 0.05}
+SPACY_FAST = {
+    "max_epochs": 8,
+    "batch_size": [8, 16],
+    "length": 4096,
+    "learn_rate": 0.05,
+    "min_steps": 0,
+}
 TEXTS = ["hello there", "where is my order", "refund my money please", "tell me a joke", "bye"]
 _NETWORK_ERRORS = (
     "Could not find a version that satisfies",
