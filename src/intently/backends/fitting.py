@@ -1,4 +1,5 @@
-"""What every backend's ``fit`` shares: input checks, the validation split, a hold-out, softmax.
+"""What every backend's ``fit`` shares: input checks, the validation split, a hold-out, softmax,
+and the scale fitted to turn scores into calibrated probabilities.
 
 NumPy only, so the torch-free backends use it as well as the neural ones.
 """
@@ -13,7 +14,7 @@ import numpy as np
 from intently.errors import IntentlyError, TrainingError
 from intently.runtime.linear_scores import softmax
 
-__all__ = ["Valid", "check_fit_inputs", "holdout_split", "softmax", "usable_valid"]
+__all__ = ["Valid", "check_fit_inputs", "fit_scale", "holdout_split", "softmax", "usable_valid"]
 
 Valid = tuple[Sequence[str], Sequence[str]]
 """``(texts, labels)`` of a validation split, as ``Backend.fit(valid=...)`` takes it."""
@@ -103,3 +104,26 @@ def fit_failures(failed: str) -> Iterator[None]:
         raise TrainingError(
             f"{failed}: {exc}.", hint="check the data with `intently data validate`."
         ) from exc
+
+
+def fit_scale(
+    scores: np.ndarray,
+    targets: np.ndarray,
+    *,
+    prior_scale: float,
+    upper: float,
+    prior_log_sd: float = 0.5,
+) -> float:
+    """The factor (an inverse temperature) in ``[0.05, upper]`` maximising the likelihood of
+    ``targets`` under ``softmax(scores * factor)``, with a log-normal prior centred on
+    ``prior_scale``: a few perfectly separated rows cannot drive the factor (and every
+    confidence) to its bound; with thousands of rows the data decide."""
+    from scipy.optimize import minimize_scalar
+
+    rows = np.arange(len(targets))
+
+    def penalised_nll(scale: float) -> float:
+        nll = -float(np.sum(np.log(softmax(scores * scale)[rows, targets] + 1e-12)))
+        return nll + 0.5 * (np.log(scale / prior_scale) / prior_log_sd) ** 2
+
+    return float(minimize_scalar(penalised_nll, bounds=(0.05, upper), method="bounded").x)

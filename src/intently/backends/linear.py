@@ -24,7 +24,13 @@ import numpy as np
 from scipy import sparse
 
 from intently.backends.base import ONNX_OPSET, ONNX_OUTPUT, ProgressFn
-from intently.backends.fitting import check_fit_inputs, holdout_split, softmax, usable_valid
+from intently.backends.fitting import (
+    check_fit_inputs,
+    fit_scale,
+    holdout_split,
+    softmax,
+    usable_valid,
+)
 from intently.backends.sparse_graph import save_rows_graph
 from intently.backends.text_features import fit_space
 from intently.errors import ModelError, TrainingError
@@ -38,25 +44,12 @@ FORMAT = "intently.linear.v1"
 _VOCAB_FILE = "linear_vocabulary.json"
 _WEIGHTS_FILE = "linear_weights.npz"
 _PRIOR_SCALE = 5.0
-_PRIOR_LOG_SD = 0.5
 
 
 def fit_temperature(scores: np.ndarray, targets: np.ndarray) -> float:
-    """Inverse temperature minimising the negative log-likelihood of ``targets``.
-
-    A log-normal prior centred on the scale typical of these margins keeps a tiny, perfectly
-    separated hold-out from driving the scale (and every confidence) to its upper bound; with
-    thousands of held-out texts the data dominates.
-    """
-    from scipy.optimize import minimize_scalar
-
-    rows = np.arange(len(targets))
-
-    def penalised_nll(scale: float) -> float:
-        nll = -float(np.sum(np.log(softmax(scores * scale)[rows, targets] + 1e-12)))
-        return nll + 0.5 * (np.log(scale / _PRIOR_SCALE) / _PRIOR_LOG_SD) ** 2
-
-    return float(minimize_scalar(penalised_nll, bounds=(0.05, 200.0), method="bounded").x)
+    """Inverse temperature minimising the negative log-likelihood of ``targets``; its prior is
+    centred on the scale typical of these margins (:func:`fit_scale`)."""
+    return fit_scale(scores, targets, prior_scale=_PRIOR_SCALE, upper=200.0)
 
 
 class LinearBackend:

@@ -46,6 +46,7 @@ from intently.backends.base import (
     fit_predict,
     make_backend,
 )
+from intently.backends.fitting import fit_scale
 from intently.data import Dataset, Example
 from intently.errors import ModelError, TrainingError
 from intently.evaluation.crossval import out_of_fold_proba
@@ -301,29 +302,12 @@ def cross_fitted(
     return crossed.proba[:, order]
 
 
-_TEMPERATURE_PRIOR_LOG_SD = 0.5
-
-
 def fit_temperature(mixed: np.ndarray, targets: np.ndarray) -> float:
     """The temperature of :func:`~intently.runtime.mixing.mix` maximising the log-likelihood
-    of ``targets`` under the (untempered) ``mixed`` probabilities.
-
-    A log-normal prior centred on 1 keeps a few perfectly separated rows from driving the
-    temperature (and every confidence) to its bound; with thousands of rows the data decide.
-    """
-    from scipy.optimize import minimize_scalar
-
-    rows = np.arange(len(targets))
+    of ``targets`` under the (untempered) ``mixed`` probabilities, in [0.05, 20]; its prior is
+    centred on 1, no change (:func:`~intently.backends.fitting.fit_scale`)."""
     log_p = np.log(np.maximum(mixed, 1e-300))
-
-    def penalised_nll(log_t: float) -> float:
-        z = log_p / np.exp(log_t)
-        z -= z.max(axis=1, keepdims=True)
-        log_q = z[rows, targets] - np.log(np.exp(z).sum(axis=1))
-        return -float(np.sum(log_q)) + 0.5 * (log_t / _TEMPERATURE_PRIOR_LOG_SD) ** 2
-
-    fitted = minimize_scalar(penalised_nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
-    return float(np.exp(fitted.x))
+    return 1.0 / fit_scale(log_p, targets, prior_scale=1.0, upper=20.0)
 
 
 def out_of_fold_report(
