@@ -38,7 +38,13 @@ from oos_operating_points import (  # bench/ is on sys.path when run as a script
 
 import intently.backends.encoder as encoder_module
 from intently.backends import make_backend
-from intently.backends.stack import cross_fitted, learn_weights, mix, training_examples
+from intently.backends.stack import (
+    cross_fitted,
+    fit_temperature,
+    learn_weights,
+    mix,
+    training_examples,
+)
 from intently.benchmark import load_benchmark_dataset
 from intently.data import Example, columns, stratified_split
 
@@ -90,7 +96,8 @@ def draw_rows(
     pool: list[Example], draw: int, oos_intents: int, cache: Path | None
 ) -> dict[str, np.ndarray]:
     """Each member's out-of-fold validation rows, own validation rows and test rows of one draw
-    (cached as ``<cache>.npz`` when given), with the labels and the stack's weights."""
+    (cached as ``<cache>.npz`` when given), with the labels and the stack's weights and
+    temperature."""
     if cache is not None and cache.is_file():
         return dict(np.load(cache))
     train, valid, test = pseudo_project(pool, draw, oos_intents)
@@ -105,11 +112,13 @@ def draw_rows(
         examples, n_valid = training_examples(texts, labels, weights, held, classes)
         oof.append(cross_fitted(name, params, examples, classes, folds=FOLDS, seed=SEED))
     targets = np.searchsorted(classes, [e.label for e in examples])
+    stack_weights = learn_weights(oof, targets)
     rows = {
         "classes": np.asarray(classes),
         "valid_labels": np.asarray(held[1]),
         "test_labels": np.asarray([e.label for e in test]),
-        "weights": learn_weights(oof, targets),
+        "weights": stack_weights,
+        "temperature": np.asarray(fit_temperature(mix(oof, stack_weights), targets)),
         "oof_valid": np.stack([p[-n_valid:] for p in oof]),
         "members_valid": np.stack(members_valid),
         "members_test": np.stack(members_test),
