@@ -21,7 +21,8 @@ phases so that the expensive member fits run once and the test set is read once,
     The stack's weights learned on the out-of-fold rows, its temperature fitted on the mix of
     those rows (``intently.backends.stack.fit_temperature``; runs before 2026-12-04 22:00 UTC
     mixed without one), the OOS threshold tuned on the mixed
-    out-of-fold rows of valid with the default in-scope budget
+    out-of-fold rows of valid, read with the temperature undone (as ``FallbackRule`` does since
+    the pseudo projects of ``bench/stack_oos_score.py``), with the default in-scope budget
     (``FallbackSpec().max_in_scope_drop``), then the test set scored once. From the same
     members: each member alone (threshold tuned on its own validation probabilities, as
     ``train`` would for that backend), the equal-weight average (threshold on the average of
@@ -118,8 +119,11 @@ def reusable(path: Path, member: dict[str, Any]) -> bool:
     return True
 
 
-def rule_from(valid_proba: np.ndarray, classes: tuple[str, ...], data: Dataset) -> FallbackRule:
-    """The OOS rule ``intently train`` tunes on ``valid_proba`` (default in-scope budget)."""
+def rule_from(
+    valid_proba: np.ndarray, classes: tuple[str, ...], data: Dataset, temperature: float = 1.0
+) -> FallbackRule:
+    """The OOS rule ``intently train`` tunes on ``valid_proba`` (default in-scope budget), a
+    stack's reading its rows with the ``temperature`` undone."""
     threshold = 0.0
     if len(valid_proba) and data.valid:
         choice = tune_threshold(
@@ -128,9 +132,10 @@ def rule_from(valid_proba: np.ndarray, classes: tuple[str, ...], data: Dataset) 
             classes,
             fallback_label=OOS,
             max_in_scope_drop=FallbackSpec(label=OOS).max_in_scope_drop,
+            temperature=temperature,
         )
         threshold = choice.threshold if choice else 0.0
-    return FallbackRule(OOS, threshold, 0.0)
+    return FallbackRule(OOS, threshold, 0.0, temperature)
 
 
 def scored(proba: np.ndarray, classes: tuple[str, ...], rule: FallbackRule, data: Dataset) -> dict:
@@ -301,7 +306,9 @@ def score(data: Dataset, members: list[dict[str, Any]], cached: list[Any]) -> di
     test = [m["test"] for m in cached]
     stack_test = mix(test, weights, temperature)
     stack_valid = mix(oof_valid, weights, temperature)
-    row["stack"] = scored(stack_test, classes, rule_from(stack_valid, classes, data), data)
+    row["stack"] = scored(
+        stack_test, classes, rule_from(stack_valid, classes, data, temperature), data
+    )
     if not np.array_equal(weights, choice.one_se_rule):
         one_se = choice.one_se_rule
         one_se_temperature = fit_temperature(mix(oof, one_se), targets)
@@ -309,13 +316,13 @@ def score(data: Dataset, members: list[dict[str, Any]], cached: list[Any]) -> di
         row["stack_one_se_rule"] = scored(
             mix(test, one_se, one_se_temperature),
             classes,
-            rule_from(one_se_valid, classes, data),
+            rule_from(one_se_valid, classes, data, one_se_temperature),
             data,
         )
     if n_valid:  # a diagnostic added after CLINC150's 5-fold test was seen; chooses nothing
         members_valid = mix([m["valid"] for m in cached], weights, temperature)
         row["stack_threshold_on_members_valid_rows"] = scored(
-            stack_test, classes, rule_from(members_valid, classes, data), data
+            stack_test, classes, rule_from(members_valid, classes, data, temperature), data
         )
     for i, (member, m) in enumerate(zip(members, cached, strict=True)):
         rule = rule_from(m["valid"], classes, data)

@@ -178,11 +178,7 @@ def run_benchmark(
             dataset_fingerprint=data.fingerprint,
             created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             status=Status.CANDIDATE,
-            fallback={
-                "label": fitted.rule.label,
-                "threshold": fitted.rule.threshold,
-                "ambiguity_threshold": fitted.rule.ambiguity_threshold,
-            },
+            fallback=fitted.rule.record(),
             versions=library_versions(),
         )
         model_dir = write_version(Path(keep_dir or scratch), version, fitted.model.save)

@@ -121,6 +121,8 @@ def fit_dataset(
     progress("tuning fallback threshold", 0.92)
     choice = None
     threshold = 0.0
+    # a stack's temperature, which its threshold reads undone (FallbackRule.temperature)
+    temperature = float(getattr(model, "fallback_temperature_", 1.0))
     if fallback.threshold == "auto":
         if valid_texts:
             proba = model.validation_proba_
@@ -133,11 +135,12 @@ def fit_dataset(
                 fallback_label=fallback.label,
                 ambiguity_threshold=fallback.ambiguity_threshold,
                 max_in_scope_drop=fallback.max_in_scope_drop,
+                temperature=temperature,
             )
             threshold = choice.threshold if choice else 0.0
     else:
         threshold = float(fallback.threshold)
-    rule = FallbackRule(fallback.label, threshold, fallback.ambiguity_threshold)
+    rule = FallbackRule(fallback.label, threshold, fallback.ambiguity_threshold, temperature)
     return FittedModel(model, rule, choice, train_seconds)
 
 
@@ -292,12 +295,7 @@ def train(
         dataset_fingerprint=dataset.fingerprint,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         status=Status.CANDIDATE if passed else Status.REJECTED,
-        fallback={
-            "label": fitted.rule.label,
-            "threshold": fitted.rule.threshold,
-            "ambiguity_threshold": fitted.rule.ambiguity_threshold,
-            "tuning": _choice_json(fitted.threshold_choice),
-        },
+        fallback={**fitted.rule.record(), "tuning": _choice_json(fitted.threshold_choice)},
         versions=library_versions(),
         extra={
             "project": project.name,

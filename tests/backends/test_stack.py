@@ -278,3 +278,8 @@ def test_a_stack_trains_exports_and_serves_through_the_pipeline(make_project):
     assert [p.label for p in onnx.predict_batch(texts)] == [
         p.label for p in native.predict_batch(texts)
     ]
+    # the out-of-scope threshold reads the mix before the stack's temperature
+    assert native.rule.temperature == onnx.rule.temperature == native.model.temperature_ != 1.0
+    assert [(p.label, p.fallback) for p in native.predict_batch(texts)] == [
+        (p.label, p.fallback) for p in map(native.predict, texts)
+    ]

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from intently.runtime import FallbackRule, ThresholdChoice, tune_threshold
+from intently.runtime.mixing import retemper
 
 CLASSES = ("a", "b", "oos")
 
@@ -170,3 +171,51 @@ def test_tune_threshold_equals_scanning_every_cut(seed):
     )
     expected = _tune_by_scanning(proba, truth, max_drop, ambiguity)
     assert (choice.threshold, choice.in_scope_accuracy, choice.oos_recall) == expected
+
+
+FIVE = ("a", "b", "c", "d", "oos")
+
+
+def test_a_rule_given_the_models_temperature_reads_its_probabilities_with_it_undone():
+    raw = np.random.default_rng(3).dirichlet(np.full(len(FIVE), 0.4), size=300)
+    tempered = retemper(raw, 0.6)
+    rule = FallbackRule("oos", threshold=0.45, ambiguity_threshold=0.05, temperature=0.6)
+    plain = FallbackRule("oos", threshold=0.45, ambiguity_threshold=0.05)
+    index, fallback = rule.apply(tempered, FIVE)
+    expected_index, expected_fallback = plain.apply(raw, FIVE)
+    assert index.tolist() == expected_index.tolist()
+    assert fallback.tolist() == expected_fallback.tolist()
+    # the sharpened confidences themselves would rank the rows differently
+    assert plain.apply(tempered, FIVE)[1].tolist() != fallback.tolist()
+    for row, flag in zip(tempered.tolist(), fallback.tolist(), strict=True):
+        top, second = np.argsort(row)[::-1][:2].tolist()
+        assert rule.falls_back(FIVE[top], row, top, second) is flag
+
+
+def test_tune_threshold_given_a_temperature_tunes_on_the_probabilities_before_it():
+    rng = np.random.default_rng(4)
+    raw = rng.dirichlet(np.full(len(FIVE), 0.5), size=400)
+    labels = [FIVE[i] for i in raw.argmax(axis=1)]
+    labels = [label if rng.random() < 0.8 else "oos" for label in labels]
+    before = tune_threshold(raw, labels, FIVE, fallback_label="oos", max_in_scope_drop=0.05)
+    tempered = retemper(raw, 0.5)
+    after = tune_threshold(
+        tempered, labels, FIVE, fallback_label="oos", max_in_scope_drop=0.05, temperature=0.5
+    )
+    assert before is not None and after is not None
+    assert after.threshold == pytest.approx(before.threshold)
+    assert (after.in_scope_accuracy, after.oos_recall) == (
+        before.in_scope_accuracy,
+        before.oos_recall,
+    )
+
+
+def test_the_rule_round_trips_through_its_record_and_older_records_read_confidences_as_given():
+    rule = FallbackRule("oos", threshold=0.3, ambiguity_threshold=0.05, temperature=0.7)
+    assert FallbackRule.from_record(rule.record()) == rule
+    older = {"label": "oos", "threshold": 0.3, "ambiguity_threshold": 0.0}
+    assert FallbackRule.from_record(older).temperature == 1.0
+    with pytest.raises(TypeError, match="not a number"):
+        FallbackRule.from_record({**older, "temperature": "0.7"})
+    with pytest.raises(ValueError, match="temperature must be a positive number"):
+        FallbackRule("oos", temperature=0.0)

@@ -39,7 +39,9 @@ class Backend(Protocol):
 
     The constructor only stores keyword parameters; ``fit`` sets learned state ending in ``_``.
     ``validation_proba_`` holds probabilities for the ``valid`` texts from a model that did not
-    train on them (None when no validation data was given); threshold tuning uses it.
+    train on them (None when no validation data was given); threshold tuning uses it. A model
+    whose probabilities carry a temperature the out-of-scope threshold should read undone (a
+    ``stack``'s) names it in an optional ``fallback_temperature_``.
     """
 
     name: ClassVar[str]

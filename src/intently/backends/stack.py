@@ -15,9 +15,11 @@ favour it. An average of probabilities is less confident than its members (BANKI
 linear + embedding mix: expected calibration error 0.065 on its out-of-fold rows), so the mix
 then gets one temperature, fitted on the same out-of-fold rows by log-likelihood
 (:func:`fit_temperature`; 0.0056 there): it changes confidences, never the top class, so the
-weights' accuracy is untouched and a confidence threshold means what it says. The stack's
-``validation_proba_`` are the mixed, tempered out-of-fold rows of the validation texts, so the
-out-of-scope threshold is tuned on cross-fitted predictions too. Members are saved
+weights' accuracy is untouched. Sharpening also re-ranks texts by confidence (a diffuse row
+gains more than one split between two intents), so the out-of-scope threshold reads the mix
+with the temperature undone (``fallback_temperature_``). The stack's ``validation_proba_`` are
+the mixed, tempered out-of-fold rows of the validation texts, so that threshold is tuned on
+cross-fitted predictions too. Members are saved
 in ``member_<i>/`` subfolders with their own (pickle-free) files; ``intently export`` exports
 each member there and the ONNX runtime mixes the members' graphs with the same weights and
 temperature (:func:`intently.runtime.mixing.mix`, shared by both).
@@ -175,6 +177,13 @@ class StackBackend:
                 self.validation_proba_ = mix([np.asarray(v) for v in validation], self.weights_)
         report("done", 1.0)
         return self
+
+    @property
+    def fallback_temperature_(self) -> float:
+        """The temperature the out-of-scope threshold reads undone (``FallbackRule``): on eight
+        pseudo projects the mix before it caught more out-of-scope texts for the same in-scope
+        budget (docs/BENCHMARKS.md)."""
+        return self.temperature_
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         # a member of weight 0 (given, or learned where one member alone is the most accurate)

@@ -121,7 +121,8 @@ def stack_weights_table(fit_info: dict[str, Any]) -> Table:
         error = fit_info["calibration_error"]
         caption += (
             f"; its temperature {fit_info['temperature']:.2f} takes their calibration error "
-            f"from {error['untempered']:.3f} to {error['tempered']:.3f}"
+            f"from {error['untempered']:.3f} to {error['tempered']:.3f} (the out-of-scope "
+            "threshold reads the mix before it)"
         )
     table = Table(
         title=f"Stack weights, chosen on {fit_info['out_of_fold_rows']:,} out-of-fold rows",

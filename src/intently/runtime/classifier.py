@@ -301,14 +301,7 @@ class Classifier:
                 hint="the directory was damaged; re-train.",
             )
         try:
-            fallback = version.fallback
-            if not isinstance(fallback["label"], str):
-                raise TypeError("the fallback label is not a string")
-            rule = FallbackRule(
-                label=fallback["label"],
-                threshold=float(fallback["threshold"]),
-                ambiguity_threshold=float(fallback["ambiguity_threshold"]),
-            )
+            rule = FallbackRule.from_record(version.fallback)
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(
                 f"the fallback settings in {model_dir / METADATA_FILE} are incomplete or "
@@ -368,9 +361,8 @@ class Classifier:
             raise self._non_finite()
         ranked = sorted(range(len(row)), key=row.__getitem__, reverse=True)[:TOP_K]
         labels = self.labels
-        top_p = row[ranked[0]]
-        second_p = row[ranked[1]] if len(ranked) > 1 else 0.0
-        is_fallback = self.rule.falls_back(labels[ranked[0]], top_p, second_p)
+        second = ranked[1] if len(ranked) > 1 else None
+        is_fallback = self.rule.falls_back(labels[ranked[0]], row, ranked[0], second)
         label = self.rule.label if is_fallback else labels[ranked[0]]
         return _record(self._answerer, label, is_fallback, ranked, [row[i] for i in ranked])
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from intently.runtime.mixing import retemper
 
 
 def top_two(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -24,11 +27,20 @@ def top_two(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @dataclass(frozen=True)
 class FallbackRule:
     """Fall back to ``label`` when the top class is ``label``, its probability is below
-    ``threshold``, or it leads the runner-up by less than ``ambiguity_threshold``."""
+    ``threshold``, or it leads the runner-up by less than ``ambiguity_threshold``.
+
+    ``temperature`` is one the model already applied to its probabilities (a ``stack``'s): the
+    threshold and the margin read them with it undone (:meth:`reading`). Sharpening re-ranks
+    texts by confidence: a diffuse row, as out-of-scope texts give, gains more than one split
+    between two intents, so a threshold on the sharpened confidence caught fewer out-of-scope
+    texts for the same in-scope budget (pseudo projects, docs/BENCHMARKS.md). The confidences
+    a caller sees stay the model's.
+    """
 
     label: str = "oos"
     threshold: float = 0.0
     ambiguity_threshold: float = 0.0
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         # NaN compares false with everything: a NaN threshold would silently turn the
@@ -37,15 +49,46 @@ class FallbackRule:
             value = getattr(self, name)
             if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}")
+        if not isinstance(self.temperature, int | float) or not 0.0 < self.temperature < np.inf:
+            raise ValueError(f"temperature must be a positive number; got {self.temperature!r}")
+
+    def record(self) -> dict[str, object]:
+        """The rule as a model version stores it (:meth:`from_record` reads it back)."""
+        return {
+            "label": self.label,
+            "threshold": self.threshold,
+            "ambiguity_threshold": self.ambiguity_threshold,
+            "temperature": self.temperature,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, object]) -> FallbackRule:
+        """The rule a version stored; KeyError, TypeError or ValueError when it is damaged."""
+        if not isinstance(record["label"], str):
+            raise TypeError("the fallback label is not a string")
+        return cls(
+            label=record["label"],
+            threshold=_number(record["threshold"]),
+            ambiguity_threshold=_number(record["ambiguity_threshold"]),
+            # versions trained before the rule could undo a stack's temperature tuned their
+            # threshold on the tempered confidences: reading those is right for them
+            temperature=_number(record.get("temperature", 1.0)),
+        )
+
+    def reading(self, proba: np.ndarray) -> np.ndarray:
+        """The probabilities the threshold and the margin compare: ``proba`` with the model's
+        temperature undone (each row's order of classes is unchanged)."""
+        return retemper(np.atleast_2d(proba), 1.0 / self.temperature)
 
     def apply(self, proba: np.ndarray, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Final label indices (−1 = fallback) and fallback flags for a (n, k) probability array."""
-        return self.decide(*top_two(proba), classes)
+        return self.decide(*top_two(self.reading(proba)), classes)
 
     def decide(
         self, top: np.ndarray, top_p: np.ndarray, second_p: np.ndarray, classes: Sequence[str]
     ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`apply` on the output of :func:`top_two` (computed once when tuning)."""
+        """:meth:`apply` on the output of :func:`top_two` of :meth:`reading` (computed once
+        when tuning)."""
         is_fallback_class = np.asarray(classes, dtype=object)[top] == self.label
         fallback = (
             is_fallback_class
@@ -54,8 +97,17 @@ class FallbackRule:
         )
         return np.where(fallback, -1, top), fallback
 
-    def falls_back(self, top_label: str, top_p: float, second_p: float) -> bool:
-        """:meth:`decide` for one text, in plain Python (the single-request serving path)."""
+    def falls_back(
+        self, top_label: str, row: Sequence[float], top: int, second: int | None
+    ) -> bool:
+        """:meth:`apply` for one text's probabilities ``row``, whose top class is ``top``
+        (``top_label``) and runner-up ``second`` (None: one class), in plain Python (the
+        single-request serving path)."""
+        top_p, second_p = row[top], 0.0 if second is None else row[second]
+        if self.temperature != 1.0:
+            power = self.temperature
+            total = math.fsum(p**power for p in row)
+            top_p, second_p = top_p**power / total, second_p**power / total
         return (
             top_label == self.label
             or top_p < self.threshold
@@ -65,6 +117,12 @@ class FallbackRule:
     def labels(self, proba: np.ndarray, classes: Sequence[str]) -> list[str]:
         index, _ = self.apply(proba, classes)
         return [self.label if i < 0 else classes[i] for i in index]
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -98,18 +156,22 @@ def tune_threshold(
     fallback_label: str,
     ambiguity_threshold: float = 0.0,
     max_in_scope_drop: float = 0.01,
+    temperature: float = 1.0,
 ) -> ThresholdChoice | None:
     """Pick the confidence threshold maximising (in-scope accuracy + OOS recall) / 2.
 
     Thresholds that cost more than ``max_in_scope_drop`` of in-scope accuracy against no
     threshold at all are not considered: past that point the balanced objective trades many
-    answered questions for few caught out-of-scope ones. Returns None without OOS examples.
+    answered questions for few caught out-of-scope ones. ``temperature``: one the model applied
+    to ``proba``, which the threshold reads undone (:attr:`FallbackRule.temperature`). Returns
+    None without OOS examples.
     """
     truth = np.asarray(labels)
     is_oos = truth == fallback_label
     if not is_oos.any() or is_oos.all():
         return None
-    top, top_p, second_p = top_two(proba)
+    unthresholded = FallbackRule(fallback_label, 0.0, ambiguity_threshold, temperature)
+    top, top_p, second_p = top_two(unthresholded.reading(proba))
     # Midpoints between observed confidences: a cut exactly at an observed value is fragile
     # on small validation sets.
     observed = np.unique(top_p)
@@ -117,9 +179,7 @@ def tune_threshold(
     # Every candidate at once: what falls back regardless of the threshold (the fallback class
     # on top, or an ambiguous lead) plus, for each candidate, the rows below it, counted by
     # binary search in the sorted confidences ("below" is top_p < threshold, as in decide()).
-    always = FallbackRule(fallback_label, 0.0, ambiguity_threshold).decide(
-        top, top_p, second_p, classes
-    )[1]
+    always = unthresholded.decide(top, top_p, second_p, classes)[1]
     right = np.asarray(classes, dtype=object)[top] == truth
     kept_right = np.sort(top_p[~is_oos & right & ~always])
     other_oos = np.sort(top_p[is_oos & ~always])

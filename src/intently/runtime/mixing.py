@@ -1,6 +1,6 @@
 """How a ``stack`` turns its members' probabilities into its own: a weighted average, then a
 temperature. The native stack and the ONNX runtime's stack both call :func:`mix`, so the two
-cannot drift apart."""
+cannot drift apart; the fallback rule undoes the temperature with :func:`retemper`."""
 
 from __future__ import annotations
 
@@ -10,15 +10,21 @@ import numpy as np
 
 
 def mix(probas: Sequence[np.ndarray], weights: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """The weighted average of the members' probabilities, rows renormalised, then sharpened
-    (``temperature`` < 1) or softened (> 1) as ``p ** (1 / temperature)`` renormalised. The
-    temperature never changes a row's top class, only how confident it is."""
+    """The weighted average of the members' probabilities, rows renormalised, then
+    :func:`retemper`-ed. The temperature never changes a row's top class, only how confident
+    it is."""
     mixed = np.asarray(sum(w * p for w, p in zip(weights, probas, strict=True)), dtype=np.float64)
-    mixed = mixed / mixed.sum(axis=1, keepdims=True)
-    if temperature == 1.0 or not len(mixed):
-        return mixed
+    return retemper(mixed / mixed.sum(axis=1, keepdims=True), temperature)
+
+
+def retemper(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """Rows sharpened (``temperature`` < 1) or softened (> 1) as ``p ** (1 / temperature)``
+    renormalised; ``retemper(retemper(p, t), 1 / t)`` gives ``p`` back. The order of the classes
+    within a row never changes."""
+    if temperature == 1.0 or not len(proba):
+        return proba
     # in log space: p ** (1 / T) underflows to an all-zero row for small T
-    z = np.log(np.maximum(mixed, 1e-300)) / temperature
+    z = np.log(np.maximum(proba, 1e-300)) / temperature
     z -= z.max(axis=1, keepdims=True)
     sharpened = np.exp(z)
     return sharpened / sharpened.sum(axis=1, keepdims=True)
