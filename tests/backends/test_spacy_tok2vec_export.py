@@ -18,7 +18,7 @@ spacy = pytest.importorskip("spacy")
 from intently.backends import make_backend  # noqa: E402
 from intently.backends.spacy_config import LoopSettings, build_config, textcat_model  # noqa: E402
 from intently.backends.spacy_export import export_textcat, tokenizer_rules  # noqa: E402
-from intently.backends.spacy_tok2vec_export import norm_exceptions  # noqa: E402
+from intently.backends.spacy_tok2vec_export import norm_exceptions, read_tok2vec_model  # noqa: E402
 from intently.errors import ExportUnsupportedError  # noqa: E402
 from intently.export import export_backend  # noqa: E402
 from intently.runtime.onnx_model import OnnxModel  # noqa: E402
@@ -270,3 +270,39 @@ def test_norm_exceptions_keep_spacys_lookup_order() -> None:
     vocab.lex_attr_getters[NORM] = str.upper
     with pytest.raises(ExportUnsupportedError, match="NORM"):
         norm_exceptions(vocab, "test")
+
+
+def test_a_textcat_listening_to_a_shared_tok2vec_exports_its_weights(tmp_path: Path) -> None:
+    """What ``spacy init config --pipeline textcat --optimize accuracy`` writes (a ``tok2vec``
+    component the ensemble listens to), shrunk to train in seconds, without the static vectors
+    the export cannot reproduce (and this machine cannot download)."""
+    from spacy.cli.init_config import init_config
+
+    config = init_config(lang="en", pipeline=["textcat"], optimize="accuracy", gpu=False)
+    config["paths"]["vectors"] = None
+    config["initialize"]["vectors"] = None
+    shared = config["components"]["tok2vec"]["model"]
+    shared["embed"].update(include_static_vectors=False, rows=[300, 100, 200, 200], width=16)
+    shared["encode"].update(width=16, depth=2)
+    config["components"]["textcat"]["model"]["tok2vec"]["width"] = 16
+    config["components"]["textcat"]["model"]["linear_model"]["length"] = 1024
+    config["training"].update(max_steps=120, eval_frequency=40)
+    path = tmp_path / "config.cfg"
+    config.to_disk(path)
+    model = make_backend("spacy", {"config": str(path)}, seed=5).fit(TEXTS, LABELS)
+    assert model.nlp_.pipe_names == ["tok2vec", "textcat"]
+    textcat = model.nlp_.get_pipe("textcat")
+    assert "listener" in textcat.model.get_ref("tok2vec").name
+    with pytest.raises(ExportUnsupportedError, match="listens to '\\*', not found"):
+        read_tok2vec_model(textcat, model.architecture_)  # without the pipeline it listens in
+    saved = tmp_path / "model"
+    saved.mkdir()
+    model.save(saved)
+    probes = [*TEXTS, *EDGE_TEXTS]
+    report = export_backend(model, saved, texts=probes, source="test", min_agreement=0.9)
+    assert report.parity.fp32.agreement == 1.0
+    cats = [model.nlp_(text).cats for text in probes]
+    expected = np.asarray([[c[label] for label in model.classes_] for c in cats])
+    assert len(set(expected.argmax(axis=1))) >= 3
+    served = OnnxModel.load(saved, precision="fp32")
+    np.testing.assert_allclose(served.predict_proba(probes), expected, atol=1e-5)

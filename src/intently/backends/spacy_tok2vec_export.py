@@ -21,9 +21,12 @@ What spaCy computes (spaCy 3.8 / thinc 8.3), and where the export puts it:
   adds ``LayerNorm(Maxout(pooled))``, and concatenates its ``TextCatBOW`` probabilities (the
   BOW export's rows and counts) in front before the output ``Softmax``.
 
+The tok2vec may be the textcat's own or a shared ``tok2vec`` component the textcat listens to
+(``Tok2VecListener``, the layout of ``spacy init config --optimize accuracy``): the listener
+passes on what that component computed, so its weights are read in the listener's place.
 Dropout is off at inference. Anything else in the model (static vectors, character embeddings,
-a listener to a shared ``tok2vec`` component, Mish or LSTM encoders, a non-exclusive output)
-is refused with ExportUnsupportedError naming it.
+Mish or LSTM encoders, a non-exclusive output) is refused with ExportUnsupportedError naming
+it.
 """
 
 from __future__ import annotations
@@ -187,14 +190,28 @@ def _output(layer: Any, architecture: str) -> tuple[np.ndarray, np.ndarray]:
     return _array(layer, "W") / temperature, _array(layer, "b") / temperature
 
 
-def read_tok2vec_model(textcat: Any, architecture: str) -> Tok2VecModel:
-    """The weights of ``textcat`` (a spaCy ``TextCategorizer``) whose model is a
-    ``TextCatReduce``/``TextCatCNN``/``TextCatEnsemble``; ExportUnsupportedError naming what
-    does not fit."""
+def _shared_tok2vec(listener: Any, nlp: Any, architecture: str) -> Any:
+    """The model of the ``tok2vec`` component of ``nlp`` that ``listener`` listens to (a
+    ``Tok2VecListener`` passes on, at inference, exactly what that component computed for the
+    doc, so the export reads the component's weights in its place)."""
+    for _, component in getattr(nlp, "pipeline", ()):
+        if any(candidate is listener for candidate in getattr(component, "listeners", ())):
+            return component.model
+    upstream = getattr(listener, "upstream_name", "?")
+    raise _refuse(architecture, f"its tok2vec listens to {upstream!r}, not found in the pipeline")
+
+
+def read_tok2vec_model(textcat: Any, architecture: str, nlp: Any = None) -> Tok2VecModel:
+    """The weights of ``textcat`` (a spaCy ``TextCategorizer`` of ``nlp``) whose model is a
+    ``TextCatReduce``/``TextCatCNN``/``TextCatEnsemble``, with its own tok2vec or listening to
+    a shared ``tok2vec`` component of ``nlp`` (as ``spacy init config --optimize accuracy``
+    configures it); ExportUnsupportedError naming what does not fit."""
     model = textcat.model
     tok2vec = model.get_ref("tok2vec") if model.has_ref("tok2vec") else None
-    if tok2vec is None or "listener" in tok2vec.name:
-        raise _refuse(architecture, "its tok2vec is a listener to a shared tok2vec component")
+    if tok2vec is None:
+        raise _refuse(architecture, "it has no tok2vec")
+    if "listener" in tok2vec.name:
+        tok2vec = _shared_tok2vec(tok2vec, nlp, architecture)
     if not (tok2vec.has_ref("embed") and tok2vec.has_ref("encode")):
         raise _refuse(architecture, f"its tok2vec {tok2vec.name!r} is not Tok2Vec.v2")
     embed_layer, encode_layer = tok2vec.get_ref("embed"), tok2vec.get_ref("encode")
@@ -479,7 +496,7 @@ def export_tok2vec(
     architecture = nlp.config["components"][component]["model"]["@architectures"]
     if architecture not in TOK2VEC_ARCHITECTURES:
         raise _refuse(architecture, "it is not one of " + ", ".join(TOK2VEC_ARCHITECTURES))
-    weights = read_tok2vec_model(textcat, architecture)
+    weights = read_tok2vec_model(textcat, architecture, nlp)
     weights = reorder(weights, [list(textcat.labels).index(label) for label in classes])
     offsets = np.cumsum([0] + [t["rows"] for t in weights.tables])
     pad_row = int(offsets[-1])
