@@ -173,6 +173,21 @@ def test_a_stack_saved_before_temperatures_loads_untempered_and_a_bad_one_is_ref
             StackBackend.load(tmp_path)
 
 
+def test_given_weights_get_a_temperature_fitted_on_the_members_validation_rows():
+    texts, labels = _data()
+    params = {"members": LINEAR_PAIR, "weights": [1, 1]}
+    valid = (["hello", "track order", "bye now", "see you soon"], ["greet", "order", "bye", "bye"])
+    model = make_backend("stack", params).fit(texts, labels, valid=valid)
+    rows = [np.asarray(m.validation_proba_) for m in model.members_]
+    targets = np.searchsorted(model.classes_, valid[1])
+    assert model.temperature_ == pytest.approx(fit_temperature(mix(rows, model.weights_), targets))
+    assert model.temperature_ != 1.0
+    np.testing.assert_allclose(
+        model.validation_proba_, mix(rows, model.weights_, model.temperature_), rtol=1e-9
+    )
+    assert make_backend("stack", params).fit(texts, labels).temperature_ == 1.0  # no valid
+
+
 def test_given_weights_are_normalised():
     texts, labels = _data()
     model = make_backend("stack", {"members": LINEAR_PAIR, "weights": [3, 1]}).fit(texts, labels)

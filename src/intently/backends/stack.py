@@ -82,8 +82,9 @@ class StackBackend:
     Attributes
     ----------
     temperature_ : float
-        Applied to the mix (:func:`fit_temperature` with learned weights; 1 with given ones,
-        which have no cross-fitted rows to fit it on).
+        Applied to the mix (:func:`fit_temperature`: with learned weights on their out-of-fold
+        rows; with given ones on the members' own validation rows, held out from their fits;
+        1 without validation texts).
     fit_info_ : dict or None
         With learned weights, what they were chosen on (:func:`out_of_fold_report`); it goes
         into the version's record.
@@ -173,8 +174,14 @@ class StackBackend:
             given = np.asarray(self.weights, dtype=float)
             self.weights_ = given / given.sum()
             validation = [m.validation_proba_ for m in fitted]
-            if all(v is not None for v in validation):
-                self.validation_proba_ = mix([np.asarray(v) for v in validation], self.weights_)
+            if valid is not None and all(v is not None for v in validation):
+                rows = [np.asarray(v) for v in validation]
+                known = np.isin(np.asarray(valid[1]), classes)
+                if known.any():  # the members' own validation rows: held out from their fits
+                    targets = np.searchsorted(classes, np.asarray(valid[1])[known])
+                    mixed = mix([r[known] for r in rows], self.weights_)
+                    self.temperature_ = fit_temperature(mixed, targets)
+                self.validation_proba_ = mix(rows, self.weights_, self.temperature_)
         report("done", 1.0)
         return self
 
