@@ -172,9 +172,10 @@ def _edit_metadata(directory: Path, edit) -> None:
         lambda meta: meta.update(status="deployed-ish"),
         lambda meta: meta.update(fallback={}),
         lambda meta: meta.update(fallback={"label": "oos", "threshold": "high"}),
+        lambda meta: meta["fallback"].update(temperature=-1.0),
         lambda meta: meta.update(unexpected=1),
     ],
-    ids=["no-backend", "bad-status", "empty-fallback", "bad-threshold", "extra"],
+    ids=["no-backend", "bad-status", "empty-fallback", "bad-threshold", "bad-temperature", "extra"],
 )
 @pytest.mark.parametrize("runtime", ["auto", "native"])
 def test_incomplete_metadata_is_a_model_error(model_copy, edit, runtime):
