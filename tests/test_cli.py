@@ -290,6 +290,17 @@ def test_train_shows_a_stacks_weights_beside_their_out_of_fold_accuracy(make_pro
     assert re.search(r"its temperature \d\.\d\d takes their calibration error from", flat)
 
 
+def test_train_shows_a_stack_of_given_weights_and_its_temperature(make_project, capsys):
+    members = [{"backend": "linear"}, {"backend": "linear", "params": {"char_ngrams": None}}]
+    params = {"members": members, "weights": [0.5, 0.5]}
+    path = make_project(training={"backend": "stack", "params": params})
+    code, out, _ = _run_main(capsys, "train", "-p", path, "--no-export")
+    assert code == 0
+    flat = _flat(out)
+    assert "stack, given weights linear 0.50 / linear 0.50: temperature" in flat
+    assert re.search(r"fitted on \d+ validation rows, takes their calibration error from", flat)
+
+
 def test_usage_errors_exit_2(capsys):
     code, _, err = _run_main(capsys, "predict")
     assert code == 2

@@ -121,7 +121,7 @@ def test_learned_weights_leave_their_out_of_fold_record_given_ones_none():
     assert len(accuracy["members"]) == 2
     assert accuracy["learned_weights"] >= max(accuracy["members"])  # the grid holds each alone
     given = make_backend("stack", {"members": LINEAR_PAIR, "weights": [1, 1]}).fit(texts, labels)
-    assert given.fit_info_ is None
+    assert given.fit_info_ is None  # no validation rows: no temperature to report
 
 
 def test_a_member_of_weight_zero_is_not_asked_to_predict():
@@ -185,6 +185,10 @@ def test_given_weights_get_a_temperature_fitted_on_the_members_validation_rows()
     np.testing.assert_allclose(
         model.validation_proba_, mix(rows, model.weights_, model.temperature_), rtol=1e-9
     )
+    info = model.fit_info_
+    assert info["weights"] == [0.5, 0.5] and info["validation_rows"] == len(valid[0])
+    assert info["temperature"] == pytest.approx(model.temperature_, abs=1e-4)
+    assert info["calibration_error"]["tempered"] < info["calibration_error"]["untempered"]
     assert make_backend("stack", params).fit(texts, labels).temperature_ == 1.0  # no valid
 
 

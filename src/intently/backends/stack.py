@@ -53,7 +53,7 @@ from intently.data import Dataset, Example
 from intently.errors import ModelError, TrainingError
 from intently.evaluation.crossval import out_of_fold_proba
 from intently.evaluation.metrics import expected_calibration_error
-from intently.runtime.mixing import mix, valid_temperature
+from intently.runtime.mixing import mix, retemper, valid_temperature
 from intently.spec.params import check_backend_params
 
 FORMAT = "intently.stack.v1"
@@ -86,8 +86,9 @@ class StackBackend:
         rows; with given ones on the members' own validation rows, held out from their fits;
         1 without validation texts).
     fit_info_ : dict or None
-        With learned weights, what they were chosen on (:func:`out_of_fold_report`); it goes
-        into the version's record.
+        With learned weights, what they were chosen on (:func:`out_of_fold_report`); with given
+        ones, the temperature fitted on the validation rows (:func:`calibration_report`); None
+        without either. It goes into the version's record.
     """
 
     name: ClassVar[str] = "stack"
@@ -181,6 +182,12 @@ class StackBackend:
                     targets = np.searchsorted(classes, np.asarray(valid[1])[known])
                     mixed = mix([r[known] for r in rows], self.weights_)
                     self.temperature_ = fit_temperature(mixed, targets)
+                    self.fit_info_ = {
+                        "members": [name for name, _ in specs],
+                        "weights": [round(float(w), 4) for w in self.weights_],
+                        **calibration_report(mixed, targets, self.temperature_),
+                        "validation_rows": int(known.sum()),
+                    }
                 self.validation_proba_ = mix(rows, self.weights_, self.temperature_)
         report("done", 1.0)
         return self
@@ -338,23 +345,32 @@ def out_of_fold_report(
     def accuracy(proba: np.ndarray) -> float:
         return round(float(np.mean(proba.argmax(axis=1) == targets)), 4)
 
-    def calibration_error(proba: np.ndarray) -> float:
-        right = proba.argmax(axis=1) == targets
-        return round(expected_calibration_error(proba.max(axis=1), right), 4)
-
     mixed = mix(probas, weights)
     return {
         "weights": [round(float(w), 4) for w in weights],
-        "temperature": round(temperature, 4),
-        "calibration_error": {
-            "untempered": calibration_error(mixed),
-            "tempered": calibration_error(mix(probas, weights, temperature)),
-        },
+        **calibration_report(mixed, targets, temperature),
         "out_of_fold_rows": len(targets),
         "out_of_fold_accuracy": {
             "members": [accuracy(p) for p in probas],
             "equal_average": accuracy(mix(probas, np.full(len(probas), 1 / len(probas)))),
             "learned_weights": accuracy(mixed),
+        },
+    }
+
+
+def calibration_report(mixed: np.ndarray, targets: np.ndarray, temperature: float) -> dict:
+    """The temperature and the expected calibration error of the ``mixed`` rows before and
+    after it, for the model's record."""
+
+    def calibration_error(proba: np.ndarray) -> float:
+        right = proba.argmax(axis=1) == targets
+        return round(expected_calibration_error(proba.max(axis=1), right), 4)
+
+    return {
+        "temperature": round(temperature, 4),
+        "calibration_error": {
+            "untempered": calibration_error(mixed),
+            "tempered": calibration_error(retemper(mixed, temperature)),
         },
     }
 

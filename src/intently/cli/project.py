@@ -99,6 +99,8 @@ def train(
         stacked = run.version.extra.get("fit_info") or {}
         if "out_of_fold_accuracy" in stacked:
             out().print(render.stack_weights_table(stacked))
+        elif "validation_rows" in stacked:
+            out().print(render.given_weights_note(stacked))
         out().print(render.per_label_table(run.report, worst=10))
         out().print(render.gates_table(run.gates))
         if run.passed:

@@ -110,6 +110,22 @@ def weak_intents_table(items: list[WeakIntent]) -> Table:
     return table
 
 
+def given_weights_note(fit_info: dict[str, Any]) -> str:
+    """One line for a stack with given weights: them, and the temperature fitted on the
+    members' validation rows with the calibration error it fixed."""
+    weights = " / ".join(
+        f"{name} {weight:.2f}"
+        for name, weight in zip(fit_info["members"], fit_info["weights"], strict=True)
+    )
+    error = fit_info["calibration_error"]
+    return (
+        f"stack, given weights {weights}: temperature {fit_info['temperature']:.2f}, fitted on "
+        f"{fit_info['validation_rows']:,} validation rows, takes their calibration error from "
+        f"{error['untempered']:.3f} to {error['tempered']:.3f} (the out-of-scope threshold "
+        "reads the mix before it)"
+    )
+
+
 def stack_weights_table(fit_info: dict[str, Any]) -> Table:
     """A stack's learned weights beside the out-of-fold accuracy they were chosen on: each
     member's, the equal average's and the learned mix's (optimistic by its choice), and the
