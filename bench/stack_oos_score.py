@@ -25,7 +25,6 @@ at least 0.002 and it breaks the budget on pseudo-test in no more draws; otherwi
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -33,10 +32,9 @@ from typing import Any
 
 import numpy as np
 from oos_operating_points import DEFAULT_BUDGET, held_out_row, tuned_threshold
-from stack_threshold_rows import draw_rows, reuse_sentence_vectors
+from stack_threshold_rows import draw_arguments, every_draw, mean_row
 
 from intently.backends.stack import mix
-from intently.benchmark import load_benchmark_dataset
 
 OUT = Path("docs/benchmarks/stack_oos_score.json")
 READINGS = ("tempered", "untempered")
@@ -61,30 +59,13 @@ def one_draw(rows: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
-    parser.add_argument("--draws", type=int, default=4)
-    parser.add_argument("--oos-intents", type=int, default=10, help="BANKING77's pseudo-OOS")
-    parser.add_argument("--cache", type=Path, help="keep each draw's rows here (.npz)")
-    args = parser.parse_args()
-    reuse_sentence_vectors()
+    args = draw_arguments(__doc__.splitlines()[0])
     results: dict[str, Any] = {"budget": DEFAULT_BUDGET, "min_gain": MIN_GAIN}
-    for name, oos_intents in (("clinc150", 0), ("banking77", args.oos_intents)):
-        data = load_benchmark_dataset(args.datasets / name)
-        pool = list(data.train + data.valid)
-        draws = []
-        for draw in range(args.draws):
-            cache = args.cache / f"{name}_{draw}.npz" if args.cache else None
-            draws.append(one_draw(draw_rows(pool, draw, oos_intents, cache)))
-            print(json.dumps({name: draws[-1]}), flush=True)
-        results[name] = {"oos_intents": oos_intents, "draws": draws}
-    every = [d for name in ("clinc150", "banking77") for d in results[name]["draws"]]
+    by_dataset, every = every_draw(args, one_draw)
+    results |= by_dataset
     results["mean"] = {
         reading: {
-            **{
-                metric: round(float(np.mean([d[reading][metric] for d in every])), 4)
-                for metric in ("objective", "in_scope_drop", "oos_recall", "in_scope_accuracy")
-            },
+            **mean_row(every, reading),
             "draws_over_budget": sum(d[reading]["over_budget"] for d in every),
         }
         for reading in READINGS

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -141,32 +142,48 @@ def one_draw(rows: dict[str, np.ndarray]) -> dict[str, Any]:
     return out
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def draw_arguments(description: str) -> argparse.Namespace:
+    """The command line of a script over these pseudo projects."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--draws", type=int, default=4)
     parser.add_argument("--oos-intents", type=int, default=10, help="BANKING77's pseudo-OOS")
     parser.add_argument("--cache", type=Path, help="keep each draw's rows here (.npz)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def every_draw(
+    args: argparse.Namespace, score: Callable[[dict[str, np.ndarray]], dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``score`` of each draw's rows, by dataset (as results rows) and all in one list."""
     reuse_sentence_vectors()
-    results: dict[str, Any] = {"budget": DEFAULT_BUDGET, "members": [m for m, _ in MEMBERS]}
+    by_dataset: dict[str, Any] = {}
     for name, oos_intents in (("clinc150", 0), ("banking77", args.oos_intents)):
         data = load_benchmark_dataset(args.datasets / name)
         pool = list(data.train + data.valid)
         draws = []
         for draw in range(args.draws):
             cache = args.cache / f"{name}_{draw}.npz" if args.cache else None
-            draws.append(one_draw(draw_rows(pool, draw, oos_intents, cache)))
+            draws.append(score(draw_rows(pool, draw, oos_intents, cache)))
             print(json.dumps({name: draws[-1]}), flush=True)
-        results[name] = {"oos_intents": oos_intents, "draws": draws}
-    every = [d for name in ("clinc150", "banking77") for d in results[name]["draws"]]
-    results["mean"] = {
-        key: {
-            metric: round(float(np.mean([d[key][metric] for d in every])), 4)
-            for metric in ("objective", "in_scope_drop", "oos_recall", "in_scope_accuracy")
-        }
-        for key in ("oof", "members")
+        by_dataset[name] = {"oos_intents": oos_intents, "draws": draws}
+    return by_dataset, [d for row in by_dataset.values() for d in row["draws"]]
+
+
+def mean_row(draws: list[dict[str, Any]], key: str) -> dict[str, float]:
+    """The mean of each held-out figure of ``key``'s rows over ``draws``."""
+    return {
+        metric: round(float(np.mean([d[key][metric] for d in draws])), 4)
+        for metric in ("objective", "in_scope_drop", "oos_recall", "in_scope_accuracy")
     }
+
+
+def main() -> int:
+    args = draw_arguments(__doc__.splitlines()[0])
+    results: dict[str, Any] = {"budget": DEFAULT_BUDGET, "members": [m for m, _ in MEMBERS]}
+    by_dataset, every = every_draw(args, one_draw)
+    results |= by_dataset
+    results["mean"] = {key: mean_row(every, key) for key in ("oof", "members")}
     results["adopt_members_rows"] = (
         results["mean"]["members"]["objective"] > results["mean"]["oof"]["objective"]
     )

@@ -176,11 +176,11 @@ class StackBackend:
             self.weights_ = given / given.sum()
             validation = [m.validation_proba_ for m in fitted]
             if valid is not None and all(v is not None for v in validation):
-                rows = [np.asarray(v) for v in validation]
+                untempered = mix([np.asarray(v) for v in validation], self.weights_)
                 known = np.isin(np.asarray(valid[1]), classes)
                 if known.any():  # the members' own validation rows: held out from their fits
                     targets = np.searchsorted(classes, np.asarray(valid[1])[known])
-                    mixed = mix([r[known] for r in rows], self.weights_)
+                    mixed = untempered[known]
                     self.temperature_ = fit_temperature(mixed, targets)
                     self.fit_info_ = {
                         "members": [name for name, _ in specs],
@@ -188,7 +188,7 @@ class StackBackend:
                         **calibration_report(mixed, targets, self.temperature_),
                         "validation_rows": int(known.sum()),
                     }
-                self.validation_proba_ = mix(rows, self.weights_, self.temperature_)
+                self.validation_proba_ = retemper(untempered, self.temperature_)
         report("done", 1.0)
         return self
 
