@@ -93,6 +93,17 @@ def pseudo_project(pool: list[Example], draw: int, oos_intents: int) -> tuple[li
     )
 
 
+def draw_texts(pool: list[Example], draw: int, oos_intents: int) -> dict[str, np.ndarray]:
+    """The texts (and the pseudo-train labels) of one draw, in the order of its rows."""
+    train, valid, test = pseudo_project(pool, draw, oos_intents)
+    return {
+        "train_texts": np.asarray([e.text for e in train]),
+        "train_labels": np.asarray([e.label for e in train]),
+        "valid_texts": np.asarray([e.text for e in valid]),
+        "test_texts": np.asarray([e.text for e in test]),
+    }
+
+
 def draw_rows(
     pool: list[Example], draw: int, oos_intents: int, cache: Path | None
 ) -> dict[str, np.ndarray]:
@@ -147,6 +158,7 @@ def draw_arguments(description: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--draws", type=int, default=4)
+    parser.add_argument("--first-draw", type=int, default=0, help="fresh draws: 4, 8, ...")
     parser.add_argument("--oos-intents", type=int, default=10, help="BANKING77's pseudo-OOS")
     parser.add_argument("--cache", type=Path, help="keep each draw's rows here (.npz)")
     return parser.parse_args()
@@ -162,9 +174,10 @@ def every_draw(
         data = load_benchmark_dataset(args.datasets / name)
         pool = list(data.train + data.valid)
         draws = []
-        for draw in range(args.draws):
+        for draw in range(args.first_draw, args.first_draw + args.draws):
             cache = args.cache / f"{name}_{draw}.npz" if args.cache else None
-            draws.append(score(draw_rows(pool, draw, oos_intents, cache)))
+            rows = draw_rows(pool, draw, oos_intents, cache) | draw_texts(pool, draw, oos_intents)
+            draws.append(score(rows))
             print(json.dumps({name: draws[-1]}), flush=True)
         by_dataset[name] = {"oos_intents": oos_intents, "draws": draws}
     return by_dataset, [d for row in by_dataset.values() for d in row["draws"]]
