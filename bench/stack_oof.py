@@ -71,7 +71,7 @@ from intently.backends.stack import (
 from intently.benchmark import load_benchmark_dataset
 from intently.data import Dataset, columns
 from intently.evaluation.metrics import evaluate_predictions
-from intently.runtime.fallback import FallbackRule, tune_threshold
+from intently.runtime.fallback import FallbackRule, ThresholdChoice, tune_threshold, with_novelty
 from intently.spec import FallbackSpec
 
 OUT = Path("docs/benchmarks/stack_oof.json")
@@ -119,32 +119,68 @@ def reusable(path: Path, member: dict[str, Any]) -> bool:
     return True
 
 
+def threshold_choice(
+    valid_proba: np.ndarray, classes: tuple[str, ...], data: Dataset, temperature: float = 1.0
+) -> ThresholdChoice | None:
+    """The OOS threshold ``intently train`` tunes on ``valid_proba`` (default in-scope
+    budget), a stack's reading its rows with the ``temperature`` undone."""
+    if not len(valid_proba) or not data.valid:
+        return None
+    return tune_threshold(
+        valid_proba,
+        [e.label for e in data.valid],
+        classes,
+        fallback_label=OOS,
+        max_in_scope_drop=FallbackSpec(label=OOS).max_in_scope_drop,
+        temperature=temperature,
+    )
+
+
 def rule_from(
     valid_proba: np.ndarray, classes: tuple[str, ...], data: Dataset, temperature: float = 1.0
 ) -> FallbackRule:
-    """The OOS rule ``intently train`` tunes on ``valid_proba`` (default in-scope budget), a
-    stack's reading its rows with the ``temperature`` undone."""
-    threshold = 0.0
-    if len(valid_proba) and data.valid:
-        choice = tune_threshold(
-            valid_proba,
-            [e.label for e in data.valid],
-            classes,
-            fallback_label=OOS,
-            max_in_scope_drop=FallbackSpec(label=OOS).max_in_scope_drop,
-            temperature=temperature,
-        )
-        threshold = choice.threshold if choice else 0.0
-    return FallbackRule(OOS, threshold, 0.0, temperature)
+    """The OOS rule of :func:`threshold_choice`."""
+    choice = threshold_choice(valid_proba, classes, data, temperature)
+    return FallbackRule(OOS, choice.threshold if choice else 0.0, 0.0, temperature)
 
 
-def scored(proba: np.ndarray, classes: tuple[str, ...], rule: FallbackRule, data: Dataset) -> dict:
-    """Test scores of ``proba`` under ``rule`` (what ``evaluate_model`` computes)."""
+def novelty_rule(
+    valid_proba: np.ndarray, classes: tuple[str, ...], data: Dataset, temperature: float
+) -> tuple[FallbackRule, np.ndarray]:
+    """What ``intently train`` tunes for a stack with an ``embedding`` member: the threshold,
+    then the out-of-scope novelty on the same rows at its cost (``with_novelty``; the frozen
+    member's vectors, as ``bench/stack_novelty_score.py`` computes them). Also returns the
+    test texts' vectors."""
+    from stack_novelty_score import Vectors  # the encoder (torch) only when this runs
+
+    choice = threshold_choice(valid_proba, classes, data, temperature)
+    rule = FallbackRule(OOS, choice.threshold if choice else 0.0, 0.0, temperature)
+    vectors = Vectors()
+    as_array = np.asarray
+    reference = vectors(as_array([e.text for e in data.train if e.label != OOS]))
+    test_vectors = vectors(as_array([e.text for e in data.test]))
+    if choice is None:
+        return rule, test_vectors
+    valid_vectors = vectors(as_array([e.text for e in data.valid]))
+    labels = [e.label for e in data.valid]
+    rule = with_novelty(rule, choice, valid_proba, labels, classes, valid_vectors, reference)
+    return rule, test_vectors
+
+
+def scored(
+    proba: np.ndarray,
+    classes: tuple[str, ...],
+    rule: FallbackRule,
+    data: Dataset,
+    vectors: np.ndarray | None = None,
+) -> dict:
+    """Test scores of ``proba`` under ``rule`` (what ``evaluate_model`` computes; ``vectors``
+    when the rule reads them)."""
     texts, truth, _ = columns(data.test)
     report = evaluate_predictions(
         texts,
         truth,
-        rule.labels(proba, classes),
+        rule.labels(proba, classes, vectors),
         proba.max(axis=1),
         defined_labels=data.labels,
         fallback_label=rule.label,
@@ -319,6 +355,11 @@ def score(data: Dataset, members: list[dict[str, Any]], cached: list[Any]) -> di
             rule_from(one_se_valid, classes, data, one_se_temperature),
             data,
         )
+    if any(m["backend"] == "embedding" for m in members):
+        rule, test_vectors = novelty_rule(stack_valid, classes, data, temperature)
+        row["stack_with_novelty"] = scored(stack_test, classes, rule, data, test_vectors)
+        if rule.novelty is not None:
+            row["stack_with_novelty"]["novelty_cut"] = round(rule.novelty.cut, 4)
     if n_valid:  # a diagnostic added after CLINC150's 5-fold test was seen; chooses nothing
         members_valid = mix([m["valid"] for m in cached], weights, temperature)
         row["stack_threshold_on_members_valid_rows"] = scored(

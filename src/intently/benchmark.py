@@ -181,7 +181,7 @@ def run_benchmark(
             fallback=fitted.rule.record(),
             versions=library_versions(),
         )
-        model_dir = write_version(Path(keep_dir or scratch), version, fitted.model.save)
+        model_dir = write_version(Path(keep_dir or scratch), version, fitted.save)
         size = directory_mb(model_dir)
         classifier = Classifier.load(model_dir, runtime="native")
         p50, p99 = latency_ms(classifier.predict, texts)

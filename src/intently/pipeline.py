@@ -48,7 +48,7 @@ from intently.registry import (
     new_version_id,
     write_version,
 )
-from intently.runtime.fallback import FallbackRule, ThresholdChoice, tune_threshold
+from intently.runtime.fallback import FallbackRule, ThresholdChoice, tune_threshold, with_novelty
 from intently.spec import DEFAULT_TASK, FallbackSpec, Project, TrainingSpec
 from intently.tuning import StudyResult, TrialProgress
 
@@ -61,6 +61,11 @@ class FittedModel:
     rule: FallbackRule
     threshold_choice: ThresholdChoice | None
     train_seconds: float
+
+    def save(self, directory: Path) -> None:
+        """The model's files and those its fallback rule names, into ``directory``."""
+        self.model.save(directory)
+        self.rule.save(directory)
 
 
 MergeTrain = Callable[[Sequence[Example], Sequence[Example]], tuple[Example, ...]]
@@ -141,6 +146,13 @@ def fit_dataset(
     else:
         threshold = float(fallback.threshold)
     rule = FallbackRule(fallback.label, threshold, fallback.ambiguity_threshold, temperature)
+    reference = (
+        model.training_vectors(fallback.label) if hasattr(model, "training_vectors") else None
+    )
+    if choice is not None and reference is not None and len(reference):
+        progress("tuning the out-of-scope novelty", 0.93)
+        vectors = model.sentence_vectors(valid_texts)
+        rule = with_novelty(rule, choice, proba, valid_labels, model.classes_, vectors, reference)
     return FittedModel(model, rule, choice, train_seconds)
 
 
@@ -149,8 +161,7 @@ def evaluate_model(
 ) -> EvaluationReport:
     """Predict ``examples`` in one batch and score them with the fallback rule applied."""
     texts, truth, _ = columns(examples)
-    proba = model.predict_proba(texts) if texts else np.zeros((0, len(model.classes_)))
-    predicted = rule.labels(proba, model.classes_) if texts else []
+    proba, predicted = decide(model, rule, texts)
     confidence = proba.max(axis=1) if texts else np.zeros(0)
     return evaluate_predictions(
         texts,
@@ -161,6 +172,18 @@ def evaluate_model(
         fallback_label=rule.label,
         threshold=rule.threshold,
     )
+
+
+def decide(model: Backend, rule: FallbackRule, texts: Sequence[str]) -> tuple[np.ndarray, list]:
+    """The model's probabilities of ``texts`` and its answers with ``rule`` applied (the
+    texts' sentence vectors too when the rule reads them)."""
+    if not texts:
+        return np.zeros((0, len(model.classes_))), []
+    if rule.novelty is None:
+        proba = model.predict_proba(texts)
+        return proba, rule.labels(proba, model.classes_)
+    proba, vectors = model.predict_proba_and_vectors(texts)  # type: ignore[attr-defined]
+    return proba, rule.labels(proba, model.classes_, vectors)
 
 
 def with_descriptions(training: TrainingSpec, project: Project, task: str) -> TrainingSpec:
@@ -325,7 +348,7 @@ def train(
     eval_texts, eval_labels, _ = columns(evaluation_set)
 
     def write_files(directory: Path) -> None:
-        fitted.model.save(directory)
+        fitted.save(directory)
         write_labeled_texts(directory / EVALUATION_FILE, eval_texts, eval_labels)
         if export and supports_onnx(fitted.model):
             try:
@@ -503,9 +526,8 @@ def _cross_validate_examples(
             held_out = (*dataset.valid, *held)
             dataset = replace(dataset, train=merge_train(dataset.train, held_out), fingerprint="")
         fitted = fit_dataset(dataset, training, fallback)
-        texts = [e.text for e in held]
-        proba = fitted.model.predict_proba(texts)
-        return fitted.rule.labels(proba, fitted.model.classes_), proba.max(axis=1)
+        proba, predicted = decide(fitted.model, fitted.rule, [e.text for e in held])
+        return predicted, proba.max(axis=1)
 
     return cross_validate(
         examples,

@@ -248,6 +248,10 @@ class EmbeddingBackend:
             progress=lambda _s, done: report("encoding", 0.65 + 0.2 * done),
         )
         embeddings = encoded.embeddings
+        self.train_vectors_ = embeddings
+        """The training texts' sentence vectors, in the order of the fit's labels (not saved:
+        an out-of-scope novelty keeps those it needs)."""
+        self.train_labels_ = tuple(labels)
         self.validation_proba_: np.ndarray | None = None
         valid_texts, valid_labels = usable_valid(valid, classes)
         report("fitting the head", 0.85)
@@ -329,10 +333,16 @@ class EmbeddingBackend:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return softmax(self.decision_function(texts))
 
+    def predict_proba_and_vectors(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict_proba` and the texts' sentence vectors, encoded once."""
+        vectors = self.transform(texts)
+        return softmax(_logits(vectors, self.coef_, self.intercept_)), vectors
+
     def export_onnx(self, directory: Path) -> dict[str, Any]:
-        """``model.onnx`` (body → pooling → normalise → head → softmax) + ``tokenizer.json``."""
+        """``model.onnx`` (body → pooling → normalise → head → softmax, and the normalised
+        vectors as ``sentence_vector``) + ``tokenizer.json``."""
         head = enc.linear_head(self.coef_, self.intercept_)
-        return export_onnx(self.encoder_, head, Path(directory))
+        return export_onnx(self.encoder_, head, Path(directory), vectors=True)
 
     # -- persistence ----------------------------------------------------------------------
 

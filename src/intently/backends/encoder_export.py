@@ -2,7 +2,9 @@
 
 :class:`ProbabilityModule` chains body → pooling → normalisation → head → softmax in one torch
 module; :func:`export_onnx` writes it as ``model.onnx`` (inputs ``input_ids`` and
-``attention_mask``, output ``probabilities``) next to the ``tokenizer.json`` that feeds it.
+``attention_mask``, output ``probabilities``; with ``vectors=True`` also ``sentence_vector``,
+the pooled and normalised text vector an out-of-scope novelty reads) next to the
+``tokenizer.json`` that feeds it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 
 from intently.backends.bodies import TOKENIZER_FILE
 from intently.backends.encoder import SentenceEncoder, pool, torch_threads, write_tokenizer
+from intently.runtime.onnx_model import OUTPUT, VECTORS
 
 if TYPE_CHECKING:
     import tokenizers
@@ -24,23 +27,32 @@ ONNX_OPSET = 17
 
 
 class ProbabilityModule(torch.nn.Module):
-    """body → pooling → L2 normalisation → ``head`` (embeddings → logits) → softmax."""
+    """body → pooling → L2 normalisation → ``head`` (embeddings → logits) → softmax, and the
+    normalised vectors too when ``vectors``."""
 
-    def __init__(self, body: Any, head: Any, pooling: str):
+    def __init__(self, body: Any, head: Any, pooling: str, vectors: bool = False):
         super().__init__()
         self.body = body
         self.head = head
         self.pooling = pooling
+        self.vectors = vectors
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         hidden = self.body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return torch.softmax(self.head(pool(hidden, attention_mask, self.pooling)), dim=-1)
+        pooled = pool(hidden, attention_mask, self.pooling)
+        proba = torch.softmax(self.head(pooled), dim=-1)
+        return (proba, pooled) if self.vectors else proba
 
 
-def export_onnx(encoder: SentenceEncoder, head: torch.nn.Module, directory: Path) -> dict[str, Any]:
-    """Write ``model.onnx`` (body → pooling → normalise → ``head`` → softmax) and
-    ``tokenizer.json`` into ``directory``; return what the runtime needs to feed it."""
-    module = ProbabilityModule(encoder.model, head, encoder.pooling).eval()
+def export_onnx(
+    encoder: SentenceEncoder, head: torch.nn.Module, directory: Path, *, vectors: bool = False
+) -> dict[str, Any]:
+    """Write ``model.onnx`` (body → pooling → normalise → ``head`` → softmax; with ``vectors``
+    the normalised vectors as a second output) and ``tokenizer.json`` into ``directory``;
+    return what the runtime needs to feed it."""
+    module = ProbabilityModule(encoder.model, head, encoder.pooling, vectors).eval()
     ids, _ = encoder.tokenize(["a short example", "a somewhat longer example text to export"])
     return export_module(
         module,
@@ -51,6 +63,7 @@ def export_onnx(encoder: SentenceEncoder, head: torch.nn.Module, directory: Path
         pad_id=encoder.pad_id,
         max_length=encoder.max_length,
         threads=encoder.threads,
+        outputs=(OUTPUT, VECTORS) if vectors else (OUTPUT,),
     )
 
 
@@ -64,9 +77,11 @@ def export_module(
     pad_id: int,
     max_length: int,
     threads: int | None,
+    outputs: tuple[str, ...] = (OUTPUT,),
 ) -> dict[str, Any]:
-    """Export ``module(input_ids, attention_mask) -> probabilities`` with dynamic batch and
-    sequence axes (TorchScript exporter, opset 17) and write the runtime ``tokenizer.json``.
+    """Export ``module(input_ids, attention_mask) -> outputs`` (probabilities first) with
+    dynamic batch and sequence axes (TorchScript exporter, opset 17) and write the runtime
+    ``tokenizer.json``.
 
     The body is switched to eager attention while tracing (plain ONNX ops) and back after.
     """
@@ -87,11 +102,11 @@ def export_module(
                 example,
                 str(directory / ONNX_FILE),
                 input_names=["input_ids", "attention_mask"],
-                output_names=["probabilities"],
+                output_names=list(outputs),
                 dynamic_axes={
                     "input_ids": {0: "batch", 1: "sequence"},
                     "attention_mask": {0: "batch", 1: "sequence"},
-                    "probabilities": {0: "batch"},
+                    **{name: {0: "batch"} for name in outputs},
                 },
                 opset_version=ONNX_OPSET,
                 dynamo=False,
@@ -103,7 +118,7 @@ def export_module(
     return {
         "kind": "encoder",
         "inputs": ["input_ids", "attention_mask"],
-        "output": "probabilities",
+        "output": OUTPUT,
         "max_length": max_length,
         "tokenizer": TOKENIZER_FILE,
         "opset": ONNX_OPSET,

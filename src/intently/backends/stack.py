@@ -22,7 +22,9 @@ the mixed, tempered out-of-fold rows of the validation texts, so that threshold 
 cross-fitted predictions too. Members are saved
 in ``member_<i>/`` subfolders with their own (pickle-free) files; ``intently export`` exports
 each member there and the ONNX runtime mixes the members' graphs with the same weights and
-temperature (:func:`intently.runtime.mixing.mix`, shared by both).
+temperature (:func:`intently.runtime.mixing.mix`, shared by both). With an ``embedding``
+member the stack also gives that member's sentence vectors (``predict_proba_and_vectors``), which
+the out-of-scope novelty reads (:mod:`intently.runtime.novelty`, tuned by ``intently train``).
 
 A one-standard-error rule (the best single member unless the most accurate mix beats it by
 more than the paired standard error of the gain) was measured and not adopted: on the full
@@ -210,6 +212,51 @@ class StackBackend:
             self.temperature_,
         )
 
+    @property
+    def vector_member_(self) -> int | None:
+        """The member whose sentence vectors the out-of-scope novelty reads (the first that
+        gives them: an ``embedding`` member); None when no member does."""
+        return vector_member(self.members_)
+
+    @property
+    def gives_vectors(self) -> bool:
+        return self.vector_member_ is not None
+
+    def predict_proba_and_vectors(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict_proba` and the sentence vectors of :attr:`vector_member_` (its
+        encoder runs once for both)."""
+        vector_member = self._vector_member()
+        probas, vectors = [], np.empty(0)
+        for i, member in enumerate(self.members_):
+            if member is vector_member:
+                proba, vectors = member.predict_proba_and_vectors(texts)
+                probas.append(proba)
+            elif self.weights_[i] > 0:
+                probas.append(member.predict_proba(texts))
+            else:
+                probas.append(np.zeros((len(texts), len(self.classes_))))
+        return mix(probas, self.weights_, self.temperature_), vectors
+
+    def sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """The sentence vectors of :attr:`vector_member_` alone (no other member runs)."""
+        return self._vector_member().predict_proba_and_vectors(texts)[1]
+
+    def _vector_member(self) -> Any:
+        index = self.vector_member_
+        if index is None:
+            raise ModelError("no member of this stack gives sentence vectors.")
+        return self.members_[index]
+
+    def training_vectors(self, exclude: str) -> np.ndarray | None:
+        """The vectors :attr:`vector_member_` computed for its training texts, without those
+        labelled ``exclude`` (the out-of-scope label); None when it kept none."""
+        index = self.vector_member_
+        member = None if index is None else self.members_[index]
+        vectors = getattr(member, "train_vectors_", None)
+        if vectors is None:
+            return None
+        return np.asarray(vectors)[np.asarray(member.train_labels_) != exclude]  # type: ignore[union-attr]
+
     def export_members(self) -> list[tuple[str, Backend]]:
         """(subfolder, member) pairs: ``intently.export`` exports each member into the
         subfolder where :meth:`save` put its native files, and the runtime averages them."""
@@ -271,6 +318,11 @@ class StackBackend:
             )
         model.validation_proba_ = None
         return model
+
+
+def vector_member(members: Sequence[Any]) -> int | None:
+    """The index of the first member that gives sentence vectors, or None."""
+    return next((i for i, m in enumerate(members) if hasattr(m, "predict_proba_and_vectors")), None)
 
 
 def training_examples(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from intently.runtime.mixing import retemper
+from intently.runtime.novelty import Novelty, tune_novelty
 
 
 def top_two(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -35,12 +37,18 @@ class FallbackRule:
     between two intents, so a threshold on the sharpened confidence caught fewer out-of-scope
     texts for the same in-scope budget (pseudo projects, docs/BENCHMARKS.md). The confidences
     a caller sees stay the model's.
+
+    ``novelty`` (a model with sentence vectors: a ``stack`` with an ``embedding`` member)
+    replaces the probability threshold: a text falls back when its novelty, read from its
+    top probability and its vector, is above the novelty's cut (:mod:`intently.runtime.novelty`);
+    the class and margin conditions stay. Deciding then needs each text's vector.
     """
 
     label: str = "oos"
     threshold: float = 0.0
     ambiguity_threshold: float = 0.0
     temperature: float = 1.0
+    novelty: Novelty | None = None
 
     def __post_init__(self) -> None:
         # NaN compares false with everything: a NaN threshold would silently turn the
@@ -59,13 +67,27 @@ class FallbackRule:
             "threshold": self.threshold,
             "ambiguity_threshold": self.ambiguity_threshold,
             "temperature": self.temperature,
+            **({"novelty": self.novelty.record()} if self.novelty else {}),
         }
 
+    def save(self, directory: Path) -> None:
+        """The files the record names (the novelty's reference vectors), into ``directory``."""
+        if self.novelty is not None:
+            self.novelty.save(directory)
+
     @classmethod
-    def from_record(cls, record: Mapping[str, object]) -> FallbackRule:
-        """The rule a version stored; KeyError, TypeError or ValueError when it is damaged."""
+    def from_record(
+        cls, record: Mapping[str, object], directory: Path | None = None
+    ) -> FallbackRule:
+        """The rule a version stored (``directory``: the version's, for the files it names);
+        KeyError, TypeError, ValueError or OSError when it is damaged."""
         if not isinstance(record["label"], str):
             raise TypeError("the fallback label is not a string")
+        stored, novelty = record.get("novelty"), None
+        if stored is not None:
+            if not isinstance(stored, Mapping) or directory is None:
+                raise TypeError("the novelty record is malformed or its directory unknown")
+            novelty = Novelty.from_record(stored, directory)
         return cls(
             label=record["label"],
             threshold=_number(record["threshold"]),
@@ -73,6 +95,7 @@ class FallbackRule:
             # versions trained before the rule could undo a stack's temperature tuned their
             # threshold on the tempered confidences: reading those is right for them
             temperature=_number(record.get("temperature", 1.0)),
+            novelty=novelty,
         )
 
     def reading(self, proba: np.ndarray) -> np.ndarray:
@@ -80,21 +103,31 @@ class FallbackRule:
         temperature undone (each row's order of classes is unchanged)."""
         return retemper(np.atleast_2d(proba), 1.0 / self.temperature)
 
-    def apply(self, proba: np.ndarray, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Final label indices (−1 = fallback) and fallback flags for a (n, k) probability array."""
-        return self.decide(*top_two(self.reading(proba)), classes)
+    def apply(
+        self, proba: np.ndarray, classes: Sequence[str], vectors: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Final label indices (−1 = fallback) and fallback flags for a (n, k) probability
+        array (``vectors``: the texts' sentence vectors, needed when the rule has a novelty)."""
+        return self.decide(*top_two(self.reading(proba)), classes, vectors)
 
     def decide(
-        self, top: np.ndarray, top_p: np.ndarray, second_p: np.ndarray, classes: Sequence[str]
+        self,
+        top: np.ndarray,
+        top_p: np.ndarray,
+        second_p: np.ndarray,
+        classes: Sequence[str],
+        vectors: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`apply` on the output of :func:`top_two` of :meth:`reading` (computed once
         when tuning)."""
         is_fallback_class = np.asarray(classes, dtype=object)[top] == self.label
-        fallback = (
-            is_fallback_class
-            | (top_p < self.threshold)
-            | (top_p - second_p < self.ambiguity_threshold)
-        )
+        if self.novelty is None:
+            unsure = top_p < self.threshold
+        elif vectors is None:
+            raise ValueError("this fallback rule reads sentence vectors; none were given")
+        else:
+            unsure = self.novelty.scores(top_p, vectors) > self.novelty.cut
+        fallback = is_fallback_class | unsure | (top_p - second_p < self.ambiguity_threshold)
         return np.where(fallback, -1, top), fallback
 
     def falls_back(
@@ -102,7 +135,9 @@ class FallbackRule:
     ) -> bool:
         """:meth:`apply` for one text's probabilities ``row``, whose top class is ``top``
         (``top_label``) and runner-up ``second`` (None: one class), in plain Python (the
-        single-request serving path)."""
+        single-request serving path; a rule with a novelty decides with :meth:`apply`)."""
+        if self.novelty is not None:
+            raise ValueError("this fallback rule reads sentence vectors: decide with apply()")
         top_p, second_p = row[top], 0.0 if second is None else row[second]
         if self.temperature != 1.0:
             power = self.temperature
@@ -114,8 +149,10 @@ class FallbackRule:
             or top_p - second_p < self.ambiguity_threshold
         )
 
-    def labels(self, proba: np.ndarray, classes: Sequence[str]) -> list[str]:
-        index, _ = self.apply(proba, classes)
+    def labels(
+        self, proba: np.ndarray, classes: Sequence[str], vectors: np.ndarray | None = None
+    ) -> list[str]:
+        index, _ = self.apply(proba, classes, vectors)
         return [self.label if i < 0 else classes[i] for i in index]
 
 
@@ -196,3 +233,32 @@ def tune_threshold(
     return ThresholdChoice(
         float(candidates[chosen]), float(in_scope[chosen]), float(recall[chosen]), baseline
     )
+
+
+def with_novelty(
+    rule: FallbackRule,
+    choice: ThresholdChoice,
+    proba: np.ndarray,
+    labels: Sequence[str],
+    classes: Sequence[str],
+    vectors: np.ndarray,
+    reference: np.ndarray,
+) -> FallbackRule:
+    """``rule`` (its threshold tuned on these validation rows as ``choice``) with a novelty
+    tuned on the same rows at the same in-scope cost, replacing the threshold; ``rule``
+    itself when no cut helps (:func:`intently.runtime.novelty.tune_novelty`)."""
+    unthresholded = FallbackRule(rule.label, 0.0, rule.ambiguity_threshold, rule.temperature)
+    top, top_p, second_p = top_two(unthresholded.reading(proba))
+    truth = np.asarray(labels)
+    novelty = tune_novelty(
+        top_p,
+        vectors,
+        reference,
+        is_oos=truth == rule.label,
+        right=np.asarray(classes, dtype=object)[top] == truth,
+        always=unthresholded.decide(top, top_p, second_p, classes)[1],
+        max_in_scope_drop=choice.baseline_in_scope_accuracy - choice.in_scope_accuracy,
+    )
+    if novelty is None:
+        return rule
+    return FallbackRule(rule.label, 0.0, rule.ambiguity_threshold, rule.temperature, novelty)

@@ -51,6 +51,9 @@ KINDS = ("linear", "encoder", "spacy_bow", "spacy_tok2vec")
 """Kinds of a single exported graph; a ``stack`` manifest names member folders instead."""
 STACK_KIND = "stack"
 OUTPUT = "probabilities"
+VECTORS = "sentence_vector"
+"""A second output of ``embedding`` graphs: the normalised text vectors an out-of-scope
+novelty reads (:mod:`intently.runtime.novelty`)."""
 BATCH_SIZE = 64
 
 

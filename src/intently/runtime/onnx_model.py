@@ -32,6 +32,7 @@ from intently.runtime.manifest import (
     OUTPUT,
     PRECISIONS,
     STACK_KIND,
+    VECTORS,
     check_manifest,
     file_sha256,
     manifest_files,
@@ -51,6 +52,7 @@ __all__ = [
     "OUTPUT",
     "PRECISIONS",
     "STACK_KIND",
+    "VECTORS",
     "Encode",
     "OnnxModel",
     "OnnxStack",
@@ -105,6 +107,10 @@ class OnnxModel:
         self.precision = precision
         self.engine = engine
         self.scores = scores
+        self.gives_vectors = session is not None and VECTORS in {
+            output.name for output in session.get_outputs()
+        }
+        """Whether the graph also outputs the texts' sentence vectors (``embedding`` exports)."""
 
     @classmethod
     def load(
@@ -247,6 +253,24 @@ class OnnxModel:
             start += len(proba)
         return out
 
+    def predict_proba_and_vectors(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict_proba` and the graph's sentence vectors, from one run."""
+        if not self.gives_vectors:
+            raise ModelError(f"this {self.kind} graph does not output sentence vectors.")
+        assert self.encode is not None
+        out = np.zeros((len(texts), len(self.classes_)), dtype=np.float64)
+        vectors: np.ndarray | None = None
+        feeds, order = self.encode(texts) if len(texts) else ([], [])
+        start = 0
+        for feed in feeds:
+            proba, batch_vectors = self.session.run([OUTPUT, VECTORS], feed)
+            if vectors is None:
+                vectors = np.zeros((len(texts), batch_vectors.shape[1]), dtype=np.float32)
+            rows = order[start : start + len(proba)]
+            out[rows], vectors[rows] = proba, batch_vectors
+            start += len(proba)
+        return out, vectors if vectors is not None else np.zeros((0, 0), dtype=np.float32)
+
     def __repr__(self) -> str:
         return (
             f"OnnxModel(kind={self.kind!r}, precision={self.precision!r}, "
@@ -332,6 +356,25 @@ class OnnxStack:
         if not len(texts):
             return np.empty((0, len(self.classes_)))
         return mix([m.predict_proba(texts) for m in self.members], self.weights, self.temperature)
+
+    @property
+    def gives_vectors(self) -> bool:
+        return any(m.gives_vectors for m in self.members)
+
+    def predict_proba_and_vectors(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict_proba` and the sentence vectors of the first member whose graph
+        outputs them (the native stack's ``vector_member_``)."""
+        index = next((i for i, m in enumerate(self.members) if m.gives_vectors), None)
+        if index is None:
+            raise ModelError("no member graph of this stack outputs sentence vectors.")
+        probas, vectors = [], np.empty(0)
+        for i, member in enumerate(self.members):
+            if i == index:
+                proba, vectors = member.predict_proba_and_vectors(texts)
+                probas.append(proba)
+            else:
+                probas.append(member.predict_proba(texts))
+        return mix(probas, self.weights, self.temperature), vectors
 
     def __repr__(self) -> str:
         kinds = "+".join(m.kind for m in self.members)
