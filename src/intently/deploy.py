@@ -12,7 +12,8 @@ from intently.evaluation.metrics import evaluate_predictions
 from intently.registry import Registry
 from intently.registry.registry import Comparison, Pointer, Switch, VersionInfo
 from intently.runtime import Classifier
-from intently.runtime.onnx_model import MANIFEST_FILE
+from intently.runtime.manifest import int8_refused
+from intently.runtime.onnx_model import MANIFEST_FILE, read_manifest
 from intently.spec import DEFAULT_TASK, Project
 
 
@@ -41,7 +42,9 @@ def validate_model(path: Path) -> None:
     """
     runtimes = [("native", "auto")]
     if (path / MANIFEST_FILE).is_file():  # "auto" may pick the NumPy scorer of a linear export
-        runtimes = [("onnx", "fp32"), ("onnx", "int8"), ("auto", "auto"), *runtimes]
+        # a stack whose int8 mix failed parity at export offers fp32 only
+        offered = ["fp32"] if int8_refused(read_manifest(path)) else ["fp32", "int8"]
+        runtimes = [*(("onnx", p) for p in offered), ("auto", "auto"), *runtimes]
     for runtime, precision in runtimes:
         try:
             classifier = Classifier.load(path, runtime=runtime, precision=precision)

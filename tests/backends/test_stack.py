@@ -267,6 +267,26 @@ def test_a_stack_manifest_with_broken_members_is_a_model_error(tmp_path):
         OnnxModel.load(tmp_path)
 
 
+def test_a_stack_whose_int8_mix_failed_parity_serves_fp32_only(tmp_path):
+    import json
+
+    from intently.export import export_backend
+    from intently.runtime.onnx_model import OnnxModel
+
+    texts, labels = _data()
+    model = make_backend("stack", {"members": LINEAR_PAIR}).fit(texts, labels)
+    model.save(tmp_path)
+    export_backend(model, tmp_path, texts=texts, labels=labels)
+    manifest = json.loads((tmp_path / "onnx.json").read_text(encoding="utf-8"))
+    # what export writes when the members' int8 graphs pass alone but their mix does not
+    manifest["parity"]["int8"]["agreement"] = 0.98
+    manifest["serving"] = {"precision": "fp32", "engine": "onnxruntime"}
+    (tmp_path / "onnx.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(ModelError, match=r"int8 mix of the stack .* failed its parity"):
+        OnnxModel.load(tmp_path, precision="int8")
+    assert OnnxModel.load(tmp_path, precision="fp32").precision == "fp32"
+
+
 def test_the_onnx_stack_applies_the_learned_temperature(tmp_path):
     from intently.export import export_backend
     from intently.runtime.onnx_model import OnnxModel

@@ -120,6 +120,11 @@ def train(
             out().print(
                 f"ONNX: fp32 and int8 agree with the native model on {parity.fp32.agreement:.2%}"
                 f" and {parity.int8.agreement:.2%} of {parity.n} test texts"
+                + (
+                    f" (int8 below {parity.min_agreement:.1%}: the stack serves fp32 only)"
+                    if parity.int8.agreement < parity.min_agreement
+                    else ""
+                )
             )
         if deploy:
             decision = auto_deploy(spec, name, version=run.version.id, passed=run.passed)

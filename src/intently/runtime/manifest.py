@@ -127,6 +127,18 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def int8_refused(manifest: dict[str, Any]) -> bool:
+    """Whether export recorded that the int8 graphs failed parity while the export was still
+    written: a stack whose members' int8 graphs passed alone but whose mix did not, which
+    serves fp32 only."""
+    parity = manifest.get("parity")
+    if not isinstance(parity, dict) or not isinstance(parity.get("int8"), dict):
+        return False
+    agreement, minimum = parity["int8"].get("agreement"), parity.get("min_agreement")
+    numbers = all(isinstance(x, int | float) for x in (agreement, minimum))
+    return numbers and agreement < minimum
+
+
 def serving_choice(manifest: dict[str, Any]) -> tuple[str, str]:
     """(precision, engine) that serve by default: what export timed fastest among the ways
     that passed parity (``serving``); ("fp32", "onnxruntime") for exports that did not time

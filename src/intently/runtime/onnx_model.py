@@ -35,6 +35,7 @@ from intently.runtime.manifest import (
     VECTORS,
     check_manifest,
     file_sha256,
+    int8_refused,
     manifest_files,
     read_manifest,
     serving_choice,
@@ -333,6 +334,12 @@ class OnnxStack:
                 f"{model_dir / MANIFEST_FILE} lists malformed stack members {names!r} with "
                 f"weights {weights!r}.",
                 hint=f"re-export with `intently export {model_dir}`.",
+            )
+        if precision == "int8" and int8_refused(manifest):
+            raise ModelError(
+                f"the int8 mix of the stack in {model_dir} failed its parity check at export "
+                f"({manifest['parity']['int8']['agreement']:.2%} agreement); only fp32 serves it.",
+                hint="load it with precision='fp32' or 'auto'.",
             )
         members = []
         for name in names:
