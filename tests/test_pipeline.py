@@ -124,7 +124,9 @@ def test_out_of_scope_examples_tune_the_threshold(make_project, oos_queries):
         "valid_in_scope_accuracy",
         "valid_oos_recall",
         "valid_in_scope_accuracy_without_threshold",
+        "probability_threshold",
     }
+    assert tuning["probability_threshold"] == run.version.fallback["threshold"]  # no novelty
     assert 0.0 <= run.version.fallback["threshold"] <= 1.0
     assert run.report.oos is not None
     assert run.version.metrics["oos_recall"] == pytest.approx(run.report.oos.oos_recall)

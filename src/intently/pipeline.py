@@ -476,6 +476,7 @@ def _choice_json(choice: ThresholdChoice | None) -> dict[str, Any] | None:
         if choice is None
         else {
             "objective": "(in_scope_accuracy + oos_recall) / 2 on the validation split",
+            "probability_threshold": choice.threshold,
             "valid_in_scope_accuracy": choice.in_scope_accuracy,
             "valid_oos_recall": choice.oos_recall,
             "valid_in_scope_accuracy_without_threshold": choice.baseline_in_scope_accuracy,

@@ -115,6 +115,15 @@ def train(
         out().print(
             f"Report: {run.model_dir / 'report.html'}  (trained in {run.train_seconds:.1f}s)"
         )
+        novelty = run.version.fallback.get("novelty")
+        if novelty is not None:
+            replaced = (run.version.fallback.get("tuning") or {}).get("probability_threshold")
+            out().print(
+                f"Out-of-scope: the novelty (cut {novelty['cut']:.3f}: confidence + distance to "
+                f"the {novelty['neighbours']} nearest training texts) replaces the confidence "
+                + (f"threshold {replaced:.3f}" if replaced is not None else "threshold")
+                + ", tuned on validation at that threshold's in-scope cost"
+            )
         if run.export is not None:
             parity = run.export.parity
             out().print(
