@@ -50,7 +50,8 @@ def raw_scores(
 @dataclass(frozen=True, eq=False)
 class Novelty:
     """The fused out-of-scope score and its cut; ``reference`` holds the in-scope training
-    vectors (stored beside the version as :data:`REFERENCE_FILE`, never pickled)."""
+    vectors (float16 values as float32; stored beside the version as :data:`REFERENCE_FILE`,
+    float16, never pickled)."""
 
     centre: tuple[float, float]
     scale: tuple[float, float]
@@ -83,7 +84,8 @@ class Novelty:
         }
 
     def save(self, directory: Path) -> None:
-        np.save(Path(directory) / REFERENCE_FILE, self.reference, allow_pickle=False)
+        reference = self.reference.astype(np.float16)  # exact: tuned on float16 values
+        np.save(Path(directory) / REFERENCE_FILE, reference, allow_pickle=False)
 
     @classmethod
     def from_record(cls, record: Mapping[str, object], directory: Path) -> Novelty:
@@ -92,11 +94,13 @@ class Novelty:
         if record.get("reference") != REFERENCE_FILE:
             raise ValueError(f"the novelty reference must be {REFERENCE_FILE}")
         reference = np.load(Path(directory) / REFERENCE_FILE, allow_pickle=False)
+        if reference.dtype != np.float16:
+            raise ValueError(f"{REFERENCE_FILE} must hold float16 vectors")
         return cls(
             centre=_pair(record["centre"]),
             scale=_pair(record["scale"]),
             cut=float(_number(record["cut"])),
-            reference=reference,
+            reference=reference.astype(np.float32),  # once here, not per request
             neighbours=int(_number(record["neighbours"])),
         )
 
@@ -129,12 +133,13 @@ def tune_novelty(
 
     Per row: ``is_oos`` (labelled out-of-scope), ``right`` (top class correct), ``always``
     (falls back whatever the cut: the fallback class on top, or an ambiguous lead).
-    ``reference`` is stored as float16 and the rule is tuned on that, so a loaded version
-    decides exactly as tuned. None without both kinds of rows, or when no cut helps.
+    ``reference`` is rounded to float16, as the version stores it, before tuning, so a loaded
+    version decides exactly as tuned. None without both kinds of rows, or when no cut helps.
     """
     if not is_oos.any() or is_oos.all():
         return None
-    reference = np.asarray(reference, dtype=np.float16)
+    # float16 values (what the version stores), held as float32 (what every request multiplies)
+    reference = np.asarray(reference, dtype=np.float16).astype(np.float32)
     raw = raw_scores(top_p, vectors, reference, NEIGHBOURS)
     centre, scale = raw.mean(axis=0), raw.std(axis=0)
     if not (scale > 0).all():
