@@ -333,6 +333,9 @@ class EmbeddingBackend:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return softmax(self.decision_function(texts))
 
+    gives_vectors = True
+    """Its sentence vectors are what a stack's out-of-scope novelty reads."""
+
     def predict_proba_and_vectors(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`predict_proba` and the texts' sentence vectors, encoded once."""
         vectors = self.transform(texts)

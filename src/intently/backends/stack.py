@@ -55,7 +55,13 @@ from intently.data import Dataset, Example
 from intently.errors import ModelError, TrainingError
 from intently.evaluation.crossval import out_of_fold_proba
 from intently.evaluation.metrics import expected_calibration_error
-from intently.runtime.mixing import mix, retemper, valid_temperature
+from intently.runtime.mixing import (
+    mix,
+    mix_with_vectors,
+    retemper,
+    valid_temperature,
+    vector_member,
+)
 from intently.spec.params import check_backend_params
 
 FORMAT = "intently.stack.v1"
@@ -225,17 +231,8 @@ class StackBackend:
     def predict_proba_and_vectors(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`predict_proba` and the sentence vectors of :attr:`vector_member_` (its
         encoder runs once for both)."""
-        vector_member = self._vector_member()
-        probas, vectors = [], np.empty(0)
-        for i, member in enumerate(self.members_):
-            if member is vector_member:
-                proba, vectors = member.predict_proba_and_vectors(texts)
-                probas.append(proba)
-            elif self.weights_[i] > 0:
-                probas.append(member.predict_proba(texts))
-            else:
-                probas.append(np.zeros((len(texts), len(self.classes_))))
-        return mix(probas, self.weights_, self.temperature_), vectors
+        self._vector_member()
+        return mix_with_vectors(self.members_, self.weights_, self.temperature_, texts)
 
     def sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:
         """The sentence vectors of :attr:`vector_member_` alone (no other member runs)."""
@@ -318,11 +315,6 @@ class StackBackend:
             )
         model.validation_proba_ = None
         return model
-
-
-def vector_member(members: Sequence[Any]) -> int | None:
-    """The index of the first member that gives sentence vectors, or None."""
-    return next((i for i, m in enumerate(members) if hasattr(m, "predict_proba_and_vectors")), None)
 
 
 def training_examples(

@@ -5,6 +5,7 @@ cannot drift apart; the fallback rule undoes the temperature with :func:`retempe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,3 +34,31 @@ def retemper(proba: np.ndarray, temperature: float) -> np.ndarray:
 def valid_temperature(value: object) -> bool:
     """Whether ``value`` (read from a saved model) can be a stack's temperature."""
     return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < np.inf
+
+
+def vector_member(members: Sequence[Any]) -> int | None:
+    """The index of the first member that gives sentence vectors (``gives_vectors``: an
+    ``embedding`` member, natively or exported), or None."""
+    return next((i for i, m in enumerate(members) if getattr(m, "gives_vectors", False)), None)
+
+
+def mix_with_vectors(
+    members: Sequence[Any], weights: np.ndarray, temperature: float, texts: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`mix` of the members' probabilities and the sentence vectors of
+    :func:`vector_member`, whose encoder runs once for both (other members of weight 0 do not
+    run: the mix renormalises its rows, so leaving them out changes nothing)."""
+    index = vector_member(members)
+    if index is None:
+        raise ValueError("no member gives sentence vectors")
+    probas, used, vectors = [], [], np.empty(0)
+    for i, member in enumerate(members):
+        if i == index:
+            proba, vectors = member.predict_proba_and_vectors(texts)
+        elif weights[i] > 0:
+            proba = member.predict_proba(texts)
+        else:
+            continue
+        probas.append(proba)
+        used.append(i)
+    return mix(probas, np.asarray(weights)[used], temperature), vectors

@@ -40,7 +40,7 @@ from intently.runtime.manifest import (
     read_manifest,
     serving_choice,
 )
-from intently.runtime.mixing import mix, valid_temperature
+from intently.runtime.mixing import mix, mix_with_vectors, valid_temperature
 from intently.runtime.spacy_features import spacy_bow_encoder
 from intently.runtime.spacy_tok2vec import spacy_tok2vec_encoder
 
@@ -371,17 +371,9 @@ class OnnxStack:
     def predict_proba_and_vectors(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`predict_proba` and the sentence vectors of the first member whose graph
         outputs them (the native stack's ``vector_member_``)."""
-        index = next((i for i, m in enumerate(self.members) if m.gives_vectors), None)
-        if index is None:
+        if not self.gives_vectors:
             raise ModelError("no member graph of this stack outputs sentence vectors.")
-        probas, vectors = [], np.empty(0)
-        for i, member in enumerate(self.members):
-            if i == index:
-                proba, vectors = member.predict_proba_and_vectors(texts)
-                probas.append(proba)
-            else:
-                probas.append(member.predict_proba(texts))
-        return mix(probas, self.weights, self.temperature), vectors
+        return mix_with_vectors(self.members, self.weights, self.temperature, texts)
 
     def __repr__(self) -> str:
         kinds = "+".join(m.kind for m in self.members)
