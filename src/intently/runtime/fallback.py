@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from intently.runtime.mixing import retemper
-from intently.runtime.novelty import Novelty, tune_novelty
+from intently.runtime.novelty import Novelty, number, tune_novelty
 
 
 def top_two(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -90,11 +90,11 @@ class FallbackRule:
             novelty = Novelty.from_record(stored, directory)
         return cls(
             label=record["label"],
-            threshold=_number(record["threshold"]),
-            ambiguity_threshold=_number(record["ambiguity_threshold"]),
+            threshold=number(record["threshold"]),
+            ambiguity_threshold=number(record["ambiguity_threshold"]),
             # versions trained before the rule could undo a stack's temperature tuned their
             # threshold on the tempered confidences: reading those is right for them
-            temperature=_number(record.get("temperature", 1.0)),
+            temperature=number(record.get("temperature", 1.0)),
             novelty=novelty,
         )
 
@@ -154,12 +154,6 @@ class FallbackRule:
     ) -> list[str]:
         index, _ = self.apply(proba, classes, vectors)
         return [self.label if i < 0 else classes[i] for i in index]
-
-
-def _number(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{value!r} is not a number")
-    return float(value)
 
 
 @dataclass(frozen=True)

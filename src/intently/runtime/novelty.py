@@ -99,19 +99,20 @@ class Novelty:
         return cls(
             centre=_pair(record["centre"]),
             scale=_pair(record["scale"]),
-            cut=float(_number(record["cut"])),
+            cut=number(record["cut"]),
             reference=reference.astype(np.float32),  # once here, not per request
-            neighbours=int(_number(record["neighbours"])),
+            neighbours=int(number(record["neighbours"])),
         )
 
 
 def _pair(value: object) -> tuple[float, float]:
     if not isinstance(value, list) or len(value) != 2:
         raise TypeError(f"{value!r} is not a pair of numbers")
-    return _number(value[0]), _number(value[1])
+    return number(value[0]), number(value[1])
 
 
-def _number(value: object) -> float:
+def number(value: object) -> float:
+    """``value`` as a float, from a stored record: TypeError unless it is an int or a float."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{value!r} is not a number")
     return float(value)

@@ -239,38 +239,35 @@ class OnnxModel:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities of shape (len(texts), n_classes), float64 like native backends."""
-        out = np.zeros((len(texts), len(self.classes_)), dtype=np.float64)
-        if not len(texts):
-            return out
-        if self.scores is not None:
+        if len(texts) and self.scores is not None:
             return self.scores(texts)
-        assert self.encode is not None
-        feeds, order = self.encode(texts)
-        start = 0
-        for feed in feeds:
-            (proba,) = self.session.run([OUTPUT], feed)
-            rows = order[start : start + len(proba)]
-            out[rows] = proba
-            start += len(proba)
-        return out
+        return self._run(texts, (OUTPUT,))[0]
 
     def predict_proba_and_vectors(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`predict_proba` and the graph's sentence vectors, from one run."""
         if not self.gives_vectors:
             raise ModelError(f"this {self.kind} graph does not output sentence vectors.")
+        proba, vectors = self._run(texts, (OUTPUT, VECTORS))
+        return proba, vectors
+
+    def _run(self, texts: Sequence[str], outputs: tuple[str, ...]) -> list[np.ndarray]:
+        """The graph's ``outputs`` for ``texts``, batch by batch, rows back in text order
+        (probabilities as float64; an empty batch gives empty arrays)."""
+        out = [np.zeros((len(texts), len(self.classes_)), dtype=np.float64)]
+        if not len(texts):
+            return out + [np.zeros((0, 0), dtype=np.float32)] * (len(outputs) - 1)
         assert self.encode is not None
-        out = np.zeros((len(texts), len(self.classes_)), dtype=np.float64)
-        vectors: np.ndarray | None = None
-        feeds, order = self.encode(texts) if len(texts) else ([], [])
+        feeds, order = self.encode(texts)
         start = 0
         for feed in feeds:
-            proba, batch_vectors = self.session.run([OUTPUT, VECTORS], feed)
-            if vectors is None:
-                vectors = np.zeros((len(texts), batch_vectors.shape[1]), dtype=np.float32)
-            rows = order[start : start + len(proba)]
-            out[rows], vectors[rows] = proba, batch_vectors
-            start += len(proba)
-        return out, vectors if vectors is not None else np.zeros((0, 0), dtype=np.float32)
+            batch = self.session.run(list(outputs), feed)
+            if len(out) < len(outputs):  # the other outputs' widths are known from a batch
+                out += [np.zeros((len(texts), b.shape[1]), dtype=b.dtype) for b in batch[1:]]
+            rows = order[start : start + len(batch[0])]
+            for whole, part in zip(out, batch, strict=True):
+                whole[rows] = part
+            start += len(batch[0])
+        return out
 
     def __repr__(self) -> str:
         return (
