@@ -96,7 +96,10 @@ def test_a_version_with_a_novelty_answers_alike_natively_and_through_onnx(
         assert [p.label for p in classifier.predict_batch(texts)] == expected
         assert [classifier.predict(text).label for text in texts] == expected
 
-    # the reference file gone: a clear error at load, not different answers
+    # a reference of other vectors, or none: a clear error at load, not different answers
+    np.save(model_dir / REFERENCE_FILE, np.ones((3, 5), dtype=np.float16), allow_pickle=False)
+    with pytest.raises(intently.ModelError, match="5 dimensions, but the model gives"):
+        Classifier.load(model_dir, runtime="onnx")
     (model_dir / REFERENCE_FILE).unlink()
     with pytest.raises(intently.ModelError, match="fallback settings"):
         Classifier.load(model_dir, runtime="native")

@@ -314,6 +314,14 @@ class Classifier:
                 f"{type(model).__name__} does not give (exported before graphs gave them?).",
                 hint=f"re-export with `intently export {model_dir}`, or serve it natively.",
             )
+        if rule.novelty is not None:
+            width = model.predict_proba_and_vectors([PROBE_TEXT])[1].shape[1]  # type: ignore[attr-defined]
+            if width != rule.novelty.reference.shape[1]:
+                raise ModelError(
+                    f"the novelty reference of {model_dir} holds vectors of "
+                    f"{rule.novelty.reference.shape[1]} dimensions, but the model gives {width}.",
+                    hint="the directory was damaged; re-train.",
+                )
         probe = model.predict_proba([PROBE_TEXT])
         if probe.shape != (1, len(version.labels)) or not np.isfinite(probe).all():
             raise ModelError(
