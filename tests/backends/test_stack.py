@@ -241,17 +241,25 @@ def test_stack_exports_its_members_and_the_onnx_runtime_mixes_them(tmp_path):
     assert OnnxModel.load(tmp_path).predict_proba([]).shape == (0, 3)
 
 
-def test_a_stack_manifest_with_broken_members_is_a_model_error(tmp_path):
+def _exported_stack_manifest(directory) -> dict:
+    """Fit, save and export a stack of LINEAR_PAIR into ``directory``; its ``onnx.json``."""
     import json
 
     from intently.export import export_backend
-    from intently.runtime.onnx_model import OnnxModel
 
     texts, labels = _data()
     model = make_backend("stack", {"members": LINEAR_PAIR}).fit(texts, labels)
-    model.save(tmp_path)
-    export_backend(model, tmp_path, texts=texts, labels=labels)
-    manifest = json.loads((tmp_path / "onnx.json").read_text(encoding="utf-8"))
+    model.save(directory)
+    export_backend(model, directory, texts=texts, labels=labels)
+    return json.loads((directory / "onnx.json").read_text(encoding="utf-8"))
+
+
+def test_a_stack_manifest_with_broken_members_is_a_model_error(tmp_path):
+    import json
+
+    from intently.runtime.onnx_model import OnnxModel
+
+    manifest = _exported_stack_manifest(tmp_path)
     manifest["members"] = ["member_0"]
     (tmp_path / "onnx.json").write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(ModelError, match="malformed stack members"):
@@ -270,14 +278,9 @@ def test_a_stack_manifest_with_broken_members_is_a_model_error(tmp_path):
 def test_a_stack_whose_int8_mix_failed_parity_serves_fp32_only(tmp_path):
     import json
 
-    from intently.export import export_backend
     from intently.runtime.onnx_model import OnnxModel
 
-    texts, labels = _data()
-    model = make_backend("stack", {"members": LINEAR_PAIR}).fit(texts, labels)
-    model.save(tmp_path)
-    export_backend(model, tmp_path, texts=texts, labels=labels)
-    manifest = json.loads((tmp_path / "onnx.json").read_text(encoding="utf-8"))
+    manifest = _exported_stack_manifest(tmp_path)
     # what export writes when the members' int8 graphs pass alone but their mix does not
     manifest["parity"]["int8"]["agreement"] = 0.98
     manifest["serving"] = {"precision": "fp32", "engine": "onnxruntime"}
