@@ -46,6 +46,18 @@ docs/benchmarks/stack_novelty_at_cost.json).
         --cache DIR --first-draw 4
     HF_HUB_OFFLINE=1 PYTHONPATH=src .venv/bin/python bench/stack_novelty_score.py \\
         --cache DIR --first-draw 8 --at-cost
+
+Third question, declared before draws 12-15 ran (``--member embedding``): should a single
+``embedding`` model (not a stack) get the novelty too? Its fallback is tuned on its own
+validation rows (``validation_proba_``, what the pipeline reads for a single model) and scored
+on its own pseudo-test rows; the reference is the same pseudo-train in-scope vectors (the
+member's own). Rule, the same as the second question's: on draws 12-15 of both datasets, adopt
+``novelty_at_cost`` for a single ``embedding`` model if its mean objective is higher than
+``probability``'s by at least 0.002 and it breaks the budget on pseudo-test in no more draws
+(rows in docs/benchmarks/embedding_novelty_at_cost.json).
+
+    HF_HUB_OFFLINE=1 PYTHONPATH=src .venv/bin/python bench/stack_novelty_score.py \\
+        --cache DIR --first-draw 12 --at-cost --member embedding
 """
 
 from __future__ import annotations
@@ -57,7 +69,7 @@ from typing import Any
 
 import numpy as np
 from oos_operating_points import DEFAULT_BUDGET, OOS, held_out_row, score, tuned_threshold
-from stack_threshold_rows import draw_arguments, every_draw, mean_row
+from stack_threshold_rows import MEMBERS, draw_arguments, every_draw, mean_row
 
 from intently.backends import encoder
 from intently.backends.bodies import resolve_body
@@ -65,6 +77,7 @@ from intently.backends.stack import mix
 
 OUT = Path("docs/benchmarks/stack_novelty_score.json")
 OUT_AT_COST = Path("docs/benchmarks/stack_novelty_at_cost.json")
+OUT_MEMBER = "docs/benchmarks/{member}_novelty_at_cost.json"
 NEIGHBOURS = 10
 MIN_GAIN = 0.002
 
@@ -131,11 +144,22 @@ def novelty_row(
     return row | {"threshold": round(cut, 4), "in_scope_drop": round(drop, 4)}
 
 
-def one_draw(rows: dict[str, np.ndarray], vectors: Vectors, at_cost: bool) -> dict[str, Any]:
-    classes, weights = [str(c) for c in rows["classes"]], rows["weights"]
-    valid = mix(list(rows["oof_valid"]), weights)
-    test = mix(list(rows["members_test"]), weights)
-    out: dict[str, Any] = {"weights": [round(float(w), 3) for w in weights]}
+def fallback_rows(rows: dict[str, np.ndarray], member: str | None) -> tuple[np.ndarray, ...]:
+    """The validation rows the fallback is tuned on and the test rows it is scored on: the
+    stack's mix of its out-of-fold rows, or ``member``'s own rows when it stands alone."""
+    if member is None:
+        weights = rows["weights"]
+        return mix(list(rows["oof_valid"]), weights), mix(list(rows["members_test"]), weights)
+    index = [name for name, _ in MEMBERS].index(member)
+    return rows["members_valid"][index], rows["members_test"][index]
+
+
+def one_draw(
+    rows: dict[str, np.ndarray], vectors: Vectors, at_cost: bool, member: str | None
+) -> dict[str, Any]:
+    classes = [str(c) for c in rows["classes"]]
+    valid, test = fallback_rows(rows, member)
+    out: dict[str, Any] = {"weights": [round(float(w), 3) for w in rows["weights"]]}
     threshold = tuned_threshold(valid, rows["valid_labels"], classes)
     out["probability"] = held_out_row(test, rows["test_labels"], classes, threshold)
     reference = vectors(rows["train_texts"][rows["train_labels"] != OOS])
@@ -161,7 +185,11 @@ def readings(at_cost: bool) -> tuple[str, ...]:
 
 
 def main() -> int:
-    args = draw_arguments(__doc__.splitlines()[0], extra=("--at-cost",))
+    args = draw_arguments(
+        __doc__.splitlines()[0],
+        extra=("--at-cost",),
+        choices={"--member": [name for name, _ in MEMBERS]},
+    )
     candidate = "novelty_at_cost" if args.at_cost else "novelty"
     vectors = Vectors()
     results: dict[str, Any] = {
@@ -169,8 +197,11 @@ def main() -> int:
         "min_gain": MIN_GAIN,
         "neighbours": NEIGHBOURS,
         "draws": list(range(args.first_draw, args.first_draw + args.draws)),
+        "model": args.member or "stack",
     }
-    by_dataset, every = every_draw(args, lambda rows: one_draw(rows, vectors, args.at_cost))
+    by_dataset, every = every_draw(
+        args, lambda rows: one_draw(rows, vectors, args.at_cost, args.member)
+    )
     results |= by_dataset
     results["mean"] = {
         reading: {
@@ -186,6 +217,8 @@ def main() -> int:
     )
     print(json.dumps(mean, indent=2), f"adopt {candidate}:", results[f"adopt_{candidate}"])
     out = OUT_AT_COST if args.at_cost else OUT
+    if args.member is not None:
+        out = Path(OUT_MEMBER.format(member=args.member))
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out}")
     return 0

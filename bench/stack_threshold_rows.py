@@ -153,11 +153,16 @@ def one_draw(rows: dict[str, np.ndarray]) -> dict[str, Any]:
     return out
 
 
-def draw_arguments(description: str, extra: tuple[str, ...] = ()) -> argparse.Namespace:
-    """The command line of a script over these pseudo projects (``extra``: on/off flags)."""
+def draw_arguments(
+    description: str, extra: tuple[str, ...] = (), choices: dict[str, list[str]] | None = None
+) -> argparse.Namespace:
+    """The command line of a script over these pseudo projects (``extra``: on/off flags;
+    ``choices``: options taking one of a few values, absent by default)."""
     parser = argparse.ArgumentParser(description=description)
     for flag in extra:
         parser.add_argument(flag, action="store_true")
+    for option, allowed in (choices or {}).items():
+        parser.add_argument(option, choices=allowed)
     parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--draws", type=int, default=4)
     parser.add_argument("--first-draw", type=int, default=0, help="fresh draws: 4, 8, ...")
