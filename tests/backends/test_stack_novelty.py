@@ -1,10 +1,13 @@
-"""A stack with an ``embedding`` member gives sentence vectors, and a version whose fallback
-rule reads them (an out-of-scope novelty) answers the same natively and through ONNX."""
+"""A stack with an ``embedding`` member, and an ``embedding`` model alone, give sentence
+vectors, and a version whose fallback rule reads them (an out-of-scope novelty) answers the
+same natively and through ONNX."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ pytest.importorskip("transformers")
 from test_encoder import make_tiny_body
 
 import intently
+from intently.backends import make_backend
 from intently.runtime import Classifier
 from intently.runtime.fallback import FallbackRule, ThresholdChoice, with_novelty
 from intently.runtime.novelty import REFERENCE_FILE
@@ -25,25 +29,33 @@ from tiny_project import INTENTS, OOS_QUERIES, TEXTS, project_data
 TRAPS = ["order a pizza with extra cheese", "cancel my gym membership", "hello kitty plush toy"]
 
 
-@pytest.fixture(scope="module")
-def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A linear + embedding stack of the tiny project (no out-of-scope examples), exported."""
-    root = tmp_path_factory.mktemp("stack-novelty")
-    body = make_tiny_body(root / "body")
-    members = [
-        {"backend": "linear"},
-        {
-            "backend": "embedding",
-            "params": {"model_path": str(body), "threads": 1, "finetune": "none"},
-        },
-    ]
-    data = project_data(
-        training={"backend": "stack", "params": {"members": members, "folds": 3}, "seed": 13}
-    )
+def trained(root: Path, training: dict[str, Any]) -> Path:
+    """The tiny project (no out-of-scope examples) trained and exported as ``training`` says."""
+    data = project_data(training=training | {"seed": 13})
     (root / "intently.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     run = intently.train(intently.load_project(root / "intently.yaml"), write_reports=False)
     assert (run.model_dir / "onnx.json").is_file()
     return run.model_dir
+
+
+def embedding_member(body: Path) -> dict[str, Any]:
+    params = {"model_path": str(body), "threads": 1, "finetune": "none"}
+    return {"backend": "embedding", "params": params}
+
+
+@pytest.fixture(scope="module")
+def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A linear + embedding stack of the tiny project."""
+    root = tmp_path_factory.mktemp("stack-novelty")
+    members = [{"backend": "linear"}, embedding_member(make_tiny_body(root / "body"))]
+    return trained(root, {"backend": "stack", "params": {"members": members, "folds": 3}})
+
+
+@pytest.fixture(scope="module")
+def embedding_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ``embedding`` model of the tiny project, alone."""
+    root = tmp_path_factory.mktemp("embedding-novelty")
+    return trained(root, embedding_member(make_tiny_body(root / "body")))
 
 
 def test_the_native_stack_gives_its_embedding_members_vectors(stack_dir: Path) -> None:
@@ -57,13 +69,23 @@ def test_the_native_stack_gives_its_embedding_members_vectors(stack_dir: Path) -
     np.testing.assert_allclose(model.sentence_vectors(texts), vectors, atol=1e-6)
 
 
-def test_a_version_with_a_novelty_answers_alike_natively_and_through_onnx(
-    stack_dir: Path, tmp_path: Path
+def test_an_embedding_model_excludes_the_out_of_scope_label_from_its_reference(
+    tmp_path: Path,
 ) -> None:
-    import shutil
+    model = make_backend("embedding", embedding_member(make_tiny_body(tmp_path))["params"])
+    texts, labels = ["where is my order", "hello", "tell me a joke"], ["order", "hi", "oos"]
+    model.fit(texts, labels)
+    np.testing.assert_allclose(model.training_vectors("oos"), model.transform(texts[:2]), atol=1e-6)
+    np.testing.assert_allclose(model.sentence_vectors(texts), model.transform(texts), atol=1e-6)
 
-    model_dir = tmp_path / stack_dir.name
-    shutil.copytree(stack_dir, model_dir)
+
+@pytest.mark.parametrize("trained_dir", ["stack_dir", "embedding_dir"])
+def test_a_version_with_a_novelty_answers_alike_natively_and_through_onnx(
+    trained_dir: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    source: Path = request.getfixturevalue(trained_dir)
+    model_dir = tmp_path / source.name
+    shutil.copytree(source, model_dir)
     native = Classifier.load(model_dir, runtime="native")
     # validation-like rows: held-out in-scope texts and out-of-scope ones the model (trained
     # without any) must give to some intent; the rule is tuned on them at a 10% budget
@@ -71,9 +93,10 @@ def test_a_version_with_a_novelty_answers_alike_natively_and_through_onnx(
     texts = [*in_scope, *OOS_QUERIES, *TRAPS]
     truth = [*INTENTS, *["oos"] * (len(OOS_QUERIES) + len(TRAPS))]
     proba, vectors = native.model.predict_proba_and_vectors(texts)
-    reference = native.model.sentence_vectors(TEXTS)  # (a loaded stack keeps no vectors)
+    reference = native.model.sentence_vectors(TEXTS)  # (a loaded model keeps no vectors)
+    temperature = getattr(native.model, "fallback_temperature_", 1.0)
     rule = with_novelty(
-        FallbackRule("oos", 0.0, 0.0, native.model.fallback_temperature_),
+        FallbackRule("oos", 0.0, 0.0, temperature),
         ThresholdChoice(0.0, 0.9, 0.0, 1.0),
         proba,
         truth,

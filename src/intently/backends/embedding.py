@@ -334,12 +334,24 @@ class EmbeddingBackend:
         return softmax(self.decision_function(texts))
 
     gives_vectors = True
-    """Its sentence vectors are what a stack's out-of-scope novelty reads."""
+    """Its sentence vectors are what an out-of-scope novelty reads (its own, or a stack's)."""
 
     def predict_proba_and_vectors(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`predict_proba` and the texts' sentence vectors, encoded once."""
         vectors = self.transform(texts)
         return softmax(_logits(vectors, self.coef_, self.intercept_)), vectors
+
+    def sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """The texts' sentence vectors (what :meth:`predict_proba_and_vectors` gives)."""
+        return self.transform(texts)
+
+    def training_vectors(self, exclude: str) -> np.ndarray | None:
+        """The vectors computed for the training texts, without those labelled ``exclude`` (the
+        out-of-scope label); None when this model was loaded rather than fitted."""
+        vectors = getattr(self, "train_vectors_", None)
+        if vectors is None:
+            return None
+        return np.asarray(vectors)[np.asarray(self.train_labels_) != exclude]
 
     def export_onnx(self, directory: Path) -> dict[str, Any]:
         """``model.onnx`` (body → pooling → normalise → head → softmax, and the normalised

@@ -248,11 +248,7 @@ class StackBackend:
         """The vectors :attr:`vector_member_` computed for its training texts, without those
         labelled ``exclude`` (the out-of-scope label); None when it kept none."""
         index = self.vector_member_
-        member = None if index is None else self.members_[index]
-        vectors = getattr(member, "train_vectors_", None)
-        if vectors is None:
-            return None
-        return np.asarray(vectors)[np.asarray(member.train_labels_) != exclude]  # type: ignore[union-attr]
+        return None if index is None else self.members_[index].training_vectors(exclude)
 
     def export_members(self) -> list[tuple[str, Backend]]:
         """(subfolder, member) pairs: ``intently.export`` exports each member into the

@@ -2,19 +2,20 @@
 model is of its top intent.
 
 Probabilities say which intent wins, not whether a text resembles any training text at all. A
-model with a sentence encoder (a ``stack`` with an ``embedding`` member) gives every text a
-vector; a text's *dissimilarity* is minus the mean cosine of its ``neighbours`` nearest
-in-scope training texts. Its *novelty* is ``z(-log p_top) + z(dissimilarity)``, both
-standardised with the mean and standard deviation over the validation rows the cut was tuned
-on (``p_top``: the top probability as the fallback reads it, with a stack's temperature
-undone). A text whose novelty is above ``cut`` falls back.
+model with a sentence encoder (an ``embedding`` model, or a ``stack`` with an ``embedding``
+member) gives every text a vector; a text's *dissimilarity* is minus the mean cosine of its
+``neighbours`` nearest in-scope training texts. Its *novelty* is
+``z(-log p_top) + z(dissimilarity)``, both standardised with the mean and standard deviation
+over the validation rows the cut was tuned on (``p_top``: the top probability as the fallback
+reads it, with a stack's temperature undone). A text whose novelty is above ``cut`` falls back.
 
 Decided on pseudo projects drawn from train + valid texts only (bench/stack_novelty_score.py,
 docs/BENCHMARKS.md): with the cut tuned to cost no more in-scope accuracy on validation than
 the probability threshold would (:func:`tune_novelty`), the rule caught more out-of-scope
 texts on fresh draws (mean (in-scope + OOS recall) / 2 0.9187 vs 0.9121, budget broken in 0
 draws vs 1). Nearest neighbours alone, or a Mahalanobis distance, did worse than the
-probability at the same cost.
+probability at the same cost. For an ``embedding`` model alone, tuned on its own validation
+rows, the same rule on further fresh draws: 0.9128 vs 0.9018, budget broken in 3 draws vs 4.
 """
 
 from __future__ import annotations
