@@ -157,14 +157,35 @@ def fallback_rows(rows: dict[str, np.ndarray], member: str | None) -> tuple[np.n
 def one_draw(
     rows: dict[str, np.ndarray], vectors: Vectors, at_cost: bool, member: str | None
 ) -> dict[str, Any]:
-    classes = [str(c) for c in rows["classes"]]
     valid, test = fallback_rows(rows, member)
-    out: dict[str, Any] = {"weights": [round(float(w), 3) for w in rows["weights"]]}
+    reference = vectors(rows["train_texts"][rows["train_labels"] != OOS])
+    figures = fallback_figures(
+        rows,
+        valid,
+        test,
+        (reference, vectors(rows["valid_texts"]), vectors(rows["test_texts"])),
+        at_cost,
+    )
+    return {"weights": [round(float(w), 3) for w in rows["weights"]]} | figures
+
+
+def fallback_figures(
+    rows: dict[str, np.ndarray],
+    valid: np.ndarray,
+    test: np.ndarray,
+    vectors: tuple[np.ndarray, np.ndarray, np.ndarray],
+    at_cost: bool,
+) -> dict[str, Any]:
+    """Each reading's pseudo-test figures: tuned on the pseudo-valid rows ``valid`` and scored on
+    ``test``; ``vectors``: the in-scope pseudo-train (reference), pseudo-valid and pseudo-test
+    sentence vectors."""
+    classes = [str(c) for c in rows["classes"]]
+    reference, valid_vectors, test_vectors = vectors
+    out: dict[str, Any] = {}
     threshold = tuned_threshold(valid, rows["valid_labels"], classes)
     out["probability"] = held_out_row(test, rows["test_labels"], classes, threshold)
-    reference = vectors(rows["train_texts"][rows["train_labels"] != OOS])
-    raw_valid = raw_scores(valid, dissimilarity(vectors(rows["valid_texts"]), reference))
-    raw_test = raw_scores(test, dissimilarity(vectors(rows["test_texts"]), reference))
+    raw_valid = raw_scores(valid, dissimilarity(valid_vectors, reference))
+    raw_test = raw_scores(test, dissimilarity(test_vectors, reference))
     centre, scale = raw_valid.mean(axis=0), raw_valid.std(axis=0)
     novelty_valid = ((raw_valid - centre) / scale).sum(axis=1)
     novelty_test = ((raw_test - centre) / scale).sum(axis=1)
@@ -182,6 +203,23 @@ def one_draw(
 
 def readings(at_cost: bool) -> tuple[str, ...]:
     return ("probability", "novelty", "novelty_at_cost") if at_cost else ("probability", "novelty")
+
+
+def summary(every: list[dict[str, Any]], candidate: str) -> dict[str, Any]:
+    """The mean figures of each reading over every draw, and whether the rule adopts
+    ``candidate`` (+``MIN_GAIN`` of the mean objective, no more draws over budget)."""
+    mean = {
+        reading: {
+            **mean_row(every, reading),
+            "draws_over_budget": sum(d[reading]["over_budget"] for d in every),
+        }
+        for reading in readings(candidate == "novelty_at_cost")
+    }
+    adopt = bool(
+        mean[candidate]["objective"] >= mean["probability"]["objective"] + MIN_GAIN
+        and mean[candidate]["draws_over_budget"] <= mean["probability"]["draws_over_budget"]
+    )
+    return {"mean": mean, f"adopt_{candidate}": adopt}
 
 
 def main() -> int:
@@ -203,18 +241,8 @@ def main() -> int:
         args, lambda rows: one_draw(rows, vectors, args.at_cost, args.member)
     )
     results |= by_dataset
-    results["mean"] = {
-        reading: {
-            **mean_row(every, reading),
-            "draws_over_budget": sum(d[reading]["over_budget"] for d in every),
-        }
-        for reading in readings(args.at_cost)
-    }
+    results |= summary(every, candidate)
     mean = results["mean"]
-    results[f"adopt_{candidate}"] = bool(
-        mean[candidate]["objective"] >= mean["probability"]["objective"] + MIN_GAIN
-        and mean[candidate]["draws_over_budget"] <= mean["probability"]["draws_over_budget"]
-    )
     print(json.dumps(mean, indent=2), f"adopt {candidate}:", results[f"adopt_{candidate}"])
     out = OUT_AT_COST if args.at_cost else OUT
     if args.member is not None:
