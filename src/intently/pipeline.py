@@ -146,8 +146,11 @@ def fit_dataset(
     else:
         threshold = float(fallback.threshold)
     rule = FallbackRule(fallback.label, threshold, fallback.ambiguity_threshold, temperature)
+    reads_novelty = fallback.novelty and choice is not None
     reference = (
-        model.training_vectors(fallback.label) if hasattr(model, "training_vectors") else None
+        model.training_vectors(fallback.label)
+        if reads_novelty and hasattr(model, "training_vectors")
+        else None
     )
     if choice is not None and reference is not None and len(reference):
         progress("tuning the out-of-scope novelty", 0.93)

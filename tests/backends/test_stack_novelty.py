@@ -20,6 +20,7 @@ from test_encoder import make_tiny_body
 
 import intently
 from intently.backends import make_backend
+from intently.backends.embedding import EmbeddingBackend
 from intently.runtime import Classifier
 from intently.runtime.fallback import FallbackRule, ThresholdChoice, with_novelty
 from intently.runtime.novelty import REFERENCE_FILE
@@ -29,9 +30,10 @@ from tiny_project import INTENTS, OOS_QUERIES, TEXTS, project_data
 TRAPS = ["order a pizza with extra cheese", "cancel my gym membership", "hello kitty plush toy"]
 
 
-def trained(root: Path, training: dict[str, Any]) -> Path:
-    """The tiny project (no out-of-scope examples) trained and exported as ``training`` says."""
-    data = project_data(training=training | {"seed": 13})
+def trained(root: Path, training: dict[str, Any], **extra: Any) -> Path:
+    """The tiny project (no out-of-scope examples unless ``extra`` says) trained and exported as
+    ``training`` says."""
+    data = project_data(training=training | {"seed": 13}, **extra)
     (root / "intently.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     run = intently.train(intently.load_project(root / "intently.yaml"), write_reports=False)
     assert (run.model_dir / "onnx.json").is_file()
@@ -126,3 +128,28 @@ def test_a_version_with_a_novelty_answers_alike_natively_and_through_onnx(
     (model_dir / REFERENCE_FILE).unlink()
     with pytest.raises(intently.ModelError, match="fallback settings"):
         Classifier.load(model_dir, runtime="native")
+
+
+@pytest.mark.parametrize("novelty", [True, False])
+def test_fallback_novelty_false_never_reads_the_training_vectors(
+    novelty: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read = []
+    original = EmbeddingBackend.training_vectors
+
+    def recorded(self: EmbeddingBackend, exclude: str) -> np.ndarray | None:
+        read.append(exclude)
+        return original(self, exclude)
+
+    monkeypatch.setattr(EmbeddingBackend, "training_vectors", recorded)
+    model_dir = trained(
+        tmp_path,
+        embedding_member(make_tiny_body(tmp_path / "body")),
+        oos=OOS_QUERIES,
+        fallback={"novelty": novelty},
+    )
+    metadata = json.loads((model_dir / METADATA_FILE).read_text(encoding="utf-8"))
+    assert read == (["oos"] if novelty else [])
+    if not novelty:
+        assert metadata["fallback"].get("novelty") is None
+        assert not (model_dir / REFERENCE_FILE).exists()

@@ -20,21 +20,43 @@ rows, the same rule on further fresh draws: 0.9128 vs 0.9018, budget broken in 3
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 NEIGHBOURS = 10
 REFERENCE_FILE = "novelty_reference.npy"
 """The in-scope training texts' vectors (float16) in the version directory."""
+SMALL_REQUEST = 16
+"""Up to this many texts, the similarity runs on one BLAS thread (:func:`blas_for`)."""
+
+
+@cache
+def _blas() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="blas")
+
+
+def blas_for(rows: int) -> contextlib.AbstractContextManager[Any]:
+    """One BLAS thread for a request of at most :data:`SMALL_REQUEST` texts. Such a product is
+    a matrix-vector one that reads the whole reference (CLINC150: 46 MB) once, bound by memory,
+    not by arithmetic; the encoder that ran just before leaves its own threads spinning on the
+    cores, and BLAS threads fighting them made one CLINC150 request 24 ms p50 / 122 ms p99
+    instead of 15 / 18 (docs/BENCHMARKS.md). Batches keep every thread."""
+    return _blas().limit(limits=1) if rows <= SMALL_REQUEST else contextlib.nullcontext()
 
 
 def dissimilarity(vectors: np.ndarray, reference: np.ndarray, neighbours: int) -> np.ndarray:
     """Minus the mean cosine of each L2-normalised vector's ``neighbours`` nearest rows of
     ``reference`` (L2-normalised too)."""
-    similarity = np.asarray(vectors, dtype=np.float32) @ np.asarray(reference, np.float32).T
+    with blas_for(len(vectors)):
+        similarity = np.asarray(vectors, dtype=np.float32) @ np.asarray(reference, np.float32).T
     k = min(neighbours, similarity.shape[1])
     nearest = np.partition(similarity, similarity.shape[1] - k, axis=1)[:, -k:]
     return -nearest.mean(axis=1, dtype=np.float64)

@@ -150,6 +150,12 @@ class FallbackSpec(StrictModel):
         le=1,
         description="Tuning may cost at most this much validation in-scope accuracy.",
     )
+    novelty: bool = Field(
+        default=True,
+        description="Models with sentence vectors also read how far a text lies from the "
+        "training texts (tuned at the threshold's cost; kept only when it catches more). False "
+        "keeps the threshold alone and saves each request's nearest-neighbour search.",
+    )
 
     @field_validator("threshold")
     @classmethod
