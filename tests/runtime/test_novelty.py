@@ -8,14 +8,27 @@ import pytest
 from intently.runtime.fallback import FallbackRule, ThresholdChoice, with_novelty
 from intently.runtime.novelty import (
     REFERENCE_FILE,
+    SMALL_REQUEST,
     Novelty,
     dissimilarity,
+    similarity,
     tune_novelty,
 )
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_small_requests_and_batches_get_the_same_cosines():
+    rng = np.random.default_rng(0)
+    reference = _unit(rng.normal(size=(300, 24))).astype(np.float32)
+    batch = _unit(rng.normal(size=(SMALL_REQUEST + 4, 24))).astype(np.float32)
+    expected = batch.astype(np.float64) @ reference.T.astype(np.float64)
+    np.testing.assert_allclose(similarity(batch, reference), expected, atol=1e-6)
+    for text in range(len(batch)):  # one text per request: the small-request path
+        one = similarity(batch[text : text + 1], reference)
+        np.testing.assert_allclose(one[0], expected[text], atol=1e-6)
 
 
 def test_dissimilarity_is_minus_the_mean_cosine_of_the_nearest_references():

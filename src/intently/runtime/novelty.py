@@ -20,12 +20,9 @@ rows, the same rule on further fresh draws: 0.9128 vs 0.9018, budget broken in 3
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -33,32 +30,31 @@ NEIGHBOURS = 10
 REFERENCE_FILE = "novelty_reference.npy"
 """The in-scope training texts' vectors (float16) in the version directory."""
 SMALL_REQUEST = 16
-"""Up to this many texts, the similarity runs on one BLAS thread (:func:`blas_for`)."""
+"""Up to this many texts, the similarity is summed by NumPy's own loop (:func:`similarity`)."""
 
 
-@cache
-def _blas() -> Any:
-    from threadpoolctl import ThreadpoolController
+def similarity(vectors: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The cosines ``(len(vectors), len(reference))`` of L2-normalised rows.
 
-    return ThreadpoolController().select(user_api="blas")
-
-
-def blas_for(rows: int) -> contextlib.AbstractContextManager[Any]:
-    """One BLAS thread for a request of at most :data:`SMALL_REQUEST` texts. Such a product is
-    a matrix-vector one that reads the whole reference (CLINC150: 46 MB) once, bound by memory,
-    not by arithmetic; the encoder that ran just before leaves its own threads spinning on the
-    cores, and BLAS threads fighting them made one CLINC150 request 24 ms p50 / 122 ms p99
-    instead of 15 / 18 (docs/BENCHMARKS.md). Batches keep every thread."""
-    return _blas().limit(limits=1) if rows <= SMALL_REQUEST else contextlib.nullcontext()
+    A request of a few texts is a matrix-vector product that reads the whole reference (CLINC150:
+    46 MB) once, bound by memory, not arithmetic. BLAS splits it over every core, where the
+    encoder that ran just before still has its own threads spinning: the two fought, and one
+    CLINC150 request took 24 ms p50 / 118 ms p99 instead of 15 / 19 (docs/BENCHMARKS.md).
+    ``einsum`` without optimisation runs NumPy's single-threaded loop instead; batches, which are
+    bound by arithmetic, keep BLAS and its threads."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    reference = np.asarray(reference, dtype=np.float32)
+    if len(vectors) <= SMALL_REQUEST:
+        return np.einsum("ij,kj->ik", vectors, reference, optimize=False)
+    return vectors @ reference.T
 
 
 def dissimilarity(vectors: np.ndarray, reference: np.ndarray, neighbours: int) -> np.ndarray:
     """Minus the mean cosine of each L2-normalised vector's ``neighbours`` nearest rows of
     ``reference`` (L2-normalised too)."""
-    with blas_for(len(vectors)):
-        similarity = np.asarray(vectors, dtype=np.float32) @ np.asarray(reference, np.float32).T
-    k = min(neighbours, similarity.shape[1])
-    nearest = np.partition(similarity, similarity.shape[1] - k, axis=1)[:, -k:]
+    cosines = similarity(vectors, reference)
+    k = min(neighbours, cosines.shape[1])
+    nearest = np.partition(cosines, cosines.shape[1] - k, axis=1)[:, -k:]
     return -nearest.mean(axis=1, dtype=np.float64)
 
 
