@@ -146,16 +146,14 @@ def fit_dataset(
     else:
         threshold = float(fallback.threshold)
     rule = FallbackRule(fallback.label, threshold, fallback.ambiguity_threshold, temperature)
-    reads_novelty = fallback.novelty and choice is not None
-    reference = (
-        model.training_vectors(fallback.label)
-        if reads_novelty and hasattr(model, "training_vectors")
-        else None
-    )
-    if choice is not None and reference is not None and len(reference):
-        progress("tuning the out-of-scope novelty", 0.93)
-        vectors = model.sentence_vectors(valid_texts)
-        rule = with_novelty(rule, choice, proba, valid_labels, model.classes_, vectors, reference)
+    if fallback.novelty and choice is not None and hasattr(model, "training_vectors"):
+        reference = model.training_vectors(fallback.label)
+        if reference is not None and len(reference):
+            progress("tuning the out-of-scope novelty", 0.93)
+            vectors = model.sentence_vectors(valid_texts)
+            rule = with_novelty(
+                rule, choice, proba, valid_labels, model.classes_, vectors, reference
+            )
     return FittedModel(model, rule, choice, train_seconds)
 
 
